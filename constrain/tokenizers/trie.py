@@ -1,0 +1,137 @@
+"""The flattened token trie: every text token's bytes, shared prefixes stored once.
+
+The mask engine walks this trie with a lexer state, pruning a whole subtree as soon as its
+first byte is rejected; that is why it is laid out in DFS order as flat arrays (byte, depth,
+subtree end, token lists) rather than as Python objects.  It is built once per vocabulary
+(milliseconds for 128k tokens) and cached on disk by the vocabulary's fingerprint.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from constrain import _cache
+from constrain.errors import CacheVersionError
+
+_TRIE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TokenTrie:
+    """DFS-ordered trie over the byte strings of a vocabulary's text tokens.
+
+    Attributes
+    ----------
+    byte : uint8[n_nodes]
+        Byte on the edge into each node (node 0 is the root; its byte is meaningless).
+    depth : uint16[n_nodes]
+        Depth of each node; the node's bytes are the edge bytes on the path from the root.
+    subtree_end : int32[n_nodes]
+        One past the last node of the node's subtree; skipping a subtree is ``i = subtree_end[i]``.
+    tok_start : int32[n_nodes + 1], tok_ids : int32[n_tokens]
+        Token ids whose bytes end exactly at node ``i`` are ``tok_ids[tok_start[i]:tok_start[i+1]]``
+        (several ids can share bytes, e.g. a SentencePiece piece and its byte-fallback spelling).
+    sorted_ids : int32[n_text_tokens]
+        Text token ids in lexicographic order of their bytes (the order of first visit).
+    """
+
+    byte: np.ndarray
+    depth: np.ndarray
+    subtree_end: np.ndarray
+    tok_start: np.ndarray
+    tok_ids: np.ndarray
+    sorted_ids: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.byte.shape[0])
+
+    def node_bytes(self, i: int) -> bytes:
+        """Bytes spelled by the path to node ``i`` (slow; for tests and debugging)."""
+        out = []
+        d = int(self.depth[i])
+        j = i
+        while d > 0:
+            while int(self.depth[j]) != d:
+                j -= 1
+            out.append(int(self.byte[j]))
+            d -= 1
+            j -= 1
+        return bytes(reversed(out))
+
+    def _arrays(self) -> dict:
+        return {k: getattr(self, k) for k in ("byte", "depth", "subtree_end", "tok_start", "tok_ids", "sorted_ids")}
+
+    def save(self, f) -> None:
+        np.savez(f, format=np.array([_TRIE_FORMAT]), **self._arrays())
+
+    @classmethod
+    def load(cls, f) -> "TokenTrie":
+        with np.load(f, allow_pickle=False) as z:
+            if int(z["format"][0]) != _TRIE_FORMAT:
+                raise CacheVersionError(f"trie cache format {int(z['format'][0])} != {_TRIE_FORMAT}")
+            return cls(**{k: z[k] for k in ("byte", "depth", "subtree_end", "tok_start", "tok_ids", "sorted_ids")})
+
+
+def build_trie(token_bytes: list[bytes], text_mask: np.ndarray) -> TokenTrie:
+    """Build the trie over ``token_bytes[i]`` for every ``i`` with ``text_mask[i]`` set and non-empty bytes."""
+    from constrain.tokenizers.trie_kernels import _build_trie
+
+    ids = [i for i in np.flatnonzero(text_mask).tolist() if token_bytes[i]]
+    ids.sort(key=token_bytes.__getitem__)
+    sorted_ids = np.asarray(ids, dtype=np.int32)
+    # group equal byte strings: distinct strings in order, and how many ids share each
+    distinct: list[bytes] = []
+    count_list: list[int] = []
+    prev = None
+    for i in ids:
+        b = token_bytes[i]
+        if b != prev:
+            distinct.append(b)
+            count_list.append(0)
+            prev = b
+        count_list[-1] += 1
+    counts = np.asarray(count_list, dtype=np.int64)
+    gs = np.zeros(len(distinct) + 1, dtype=np.int64)
+    np.cumsum(counts, out=gs[1:])
+    lens = np.fromiter((len(b) for b in distinct), dtype=np.int64, count=len(distinct))
+    offsets = np.zeros(len(distinct) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    data = np.frombuffer(b"".join(distinct), dtype=np.uint8)
+    cap = int(offsets[-1]) + 1
+    out_byte = np.zeros(cap, np.uint8)
+    out_depth = np.zeros(cap, np.uint16)
+    out_subtree_end = np.zeros(cap, np.int32)
+    out_tok_start = np.zeros(cap + 1, np.int32)
+    out_tok_ids = np.zeros(len(ids), np.int32)
+    n = _build_trie(data, offsets, gs, sorted_ids, out_byte, out_depth, out_subtree_end, out_tok_start, out_tok_ids)
+    return TokenTrie(
+        byte=out_byte[:n].copy(),
+        depth=out_depth[:n].copy(),
+        subtree_end=out_subtree_end[:n].copy(),
+        tok_start=out_tok_start[: n + 1].copy(),
+        tok_ids=out_tok_ids,
+        sorted_ids=sorted_ids,
+    )
+
+
+def cached_trie(fingerprint: str, token_bytes: list[bytes], text_mask: np.ndarray) -> TokenTrie:
+    """The trie for a vocabulary, from the disk cache when present (keyed by fingerprint)."""
+    path = _cache.cache_path("tries", f"{fingerprint}-f{_TRIE_FORMAT}.npz")
+    if path is not None and path.exists():
+        try:
+            return TokenTrie.load(path)
+        except Exception as e:  # corrupt or old: rebuild
+            _cache.discard(path, repr(e))
+    trie = build_trie(token_bytes, text_mask)
+    if path is not None:
+        try:
+            buf = io.BytesIO()
+            trie.save(buf)
+            _cache.atomic_write(path, lambda f: f.write(buf.getvalue()))
+        except OSError as e:
+            _cache.log.warning("could not write trie cache %s: %s", path, e)
+    return trie
