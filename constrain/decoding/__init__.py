@@ -1,0 +1,1 @@
+"""Decoding with transformers models (LogitsProcessor, generate, generate_json)."""
