@@ -1,0 +1,167 @@
+"""Lark grammar files → :class:`~constrain.grammar.ir.Grammar`.
+
+The ``lark`` package loads and normalises the grammar (imports, templates, ``?rule`` inlining,
+EBNF operators, ``~n..m`` repetition); this module only lowers its output — terminal
+definitions and BNF rules — to byte DFAs and flat rule arrays.  Tree-shaping (aliases, ``?``,
+``_rule``, ``keep_all_tokens``) does not change the language and is dropped.
+
+A grammar file may say how it is meant to be parsed in a header comment, which sets the
+lexing policy to match Lark's semantics for it::
+
+    // start: start  parser: lalr  lexer: basic
+
+``parser: earley`` with ``lexer: dynamic`` (Lark's defaults) → lexing ``"all"``;
+``lexer: basic`` → ``"longest"`` over all terminals; ``lexer: contextual`` (LALR's default) →
+``"longest"`` over the parser's next terminals.
+
+Terminals written with lookaround in Lark's own ``common.lark`` (``ESCAPED_STRING`` and its
+helpers) are replaced by their intended regular languages, since lookaround is not regular
+in general and is refused elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from constrain.errors import GrammarError, LimitExceeded, RegexError
+from constrain.grammar.ir import Grammar, GrammarBuilder, Terminal
+from constrain.grammar.regex import compile_regex, literal_dfa
+
+# Lark common.lark patterns that use lookbehind, keyed by their exact pattern text,
+# mapped to the regular language they are meant to denote.
+_KNOWN_REWRITES = {
+    # ESCAPED_STRING: "..." with backslash escapes; "." excludes newline
+    r'".*?(?<!\\)(\\\\)*?"': r'"(?:[^"\\\n]|\\[^\n])*"',
+    # _STRING_ESC_INNER alone (used by some grammars): body of such a string
+    r'.*?(?<!\\)(\\\\)*?': r'(?:[^"\\\n]|\\[^\n])*',
+}
+
+_HEADER = re.compile(r"^\s*//\s*(.*)$")
+_KEYVAL = re.compile(r"(start|parser|lexer|postlex)\s*:\s*([\w.]+)")
+
+
+def read_header(text: str) -> dict[str, str]:
+    """Options from ``// start: X  parser: Y  lexer: Z`` comments at the top of a grammar."""
+    opts: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _HEADER.match(line)
+        if not m:
+            if line.strip():
+                break
+            continue
+        for k, v in _KEYVAL.findall(m.group(1)):
+            opts.setdefault(k, v)
+    return opts
+
+
+def _lark_error(e: Exception, text: str, name: str) -> GrammarError:
+    line = getattr(e, "line", None)
+    column = getattr(e, "column", None)
+    msg = str(e).strip()
+    if line is None:
+        m = re.search(r"at line (\d+) column (\d+)", msg)
+        if m:
+            line, column = int(m.group(1)), int(m.group(2))
+    context = None
+    if isinstance(line, int) and line > 0:
+        lines = text.splitlines()
+        if line <= len(lines):
+            context = lines[line - 1] + "\n" + " " * max(0, (column or 1) - 1) + "^"
+    first = msg.splitlines()[0] if msg else type(e).__name__
+    return GrammarError(f"{name}: {first}", line=line if isinstance(line, int) and line > 0 else None,
+                        column=column if isinstance(column, int) and column > 0 else None, context=context)
+
+
+def _terminal_dfa(tdef, name: str):
+    from lark.lexer import PatternStr
+
+    pat = tdef.pattern
+    flags = "".join(sorted(pat.flags))
+    if isinstance(pat, PatternStr):
+        if "i" in pat.flags:
+            return compile_regex(re.escape(pat.value), flags="i"), "literal", pat.value
+        return literal_dfa(pat.value), "literal", pat.value
+    value = _KNOWN_REWRITES.get(pat.value, pat.value)
+    try:
+        return compile_regex(value, flags=flags), "regex", pat.value
+    except RegexError as e:
+        raise GrammarError(f"{name}: terminal {tdef.name} /{pat.value}/: {e.message}") from None
+
+
+def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | None = None,
+              name: str | None = None, import_paths: list | None = None) -> Grammar:
+    """Compile a Lark grammar (text, or a path to a ``.lark`` file) to a :class:`Grammar`.
+
+    Parameters
+    ----------
+    grammar:
+        Grammar text, or a path (``Path`` or a string ending in ``.lark`` that exists).
+    start:
+        Start rule; default from the header comment, else ``start``.
+    lexing:
+        ``"all"`` or ``"longest"``; default from the header comment (see module docstring).
+    """
+    from lark import exceptions as lark_exc
+    from lark.load_grammar import load_grammar
+
+    path = None
+    if isinstance(grammar, Path) or (isinstance(grammar, str) and grammar.endswith(".lark") and "\n" not in grammar):
+        path = Path(grammar)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise GrammarError(f"cannot read grammar file {path}: {e}") from None
+    else:
+        text = grammar
+    label = name or (path.name if path else "<grammar>")
+    header = read_header(text)
+    start = start or header.get("start", "start")
+    lexer = header.get("lexer", "dynamic" if header.get("parser", "earley") == "earley" else "contextual")
+    if lexing is None:
+        lexing = "all" if lexer.startswith("dynamic") else "longest"
+    contextual = lexer != "basic"
+    if header.get("postlex"):
+        raise GrammarError(f"{label}: post-lexer {header['postlex']!r} (indentation) is not supported yet")
+    paths = list(import_paths or [])
+    if path is not None:
+        paths.append(str(path.parent))
+    t0 = time.perf_counter()
+    try:
+        g, _ = load_grammar(text, label, paths, False)
+        tdefs, rules, ignore = g.compile([start], set())
+    except (lark_exc.GrammarError, lark_exc.LarkError) as e:
+        raise _lark_error(e, text, label) from None
+    except (KeyError, AssertionError) as e:
+        raise GrammarError(f"{label}: {type(e).__name__}: {e}") from None
+    b = GrammarBuilder(label)
+    tindex: dict[str, int] = {}
+    for td in tdefs:
+        try:
+            dfa, kind, src = _terminal_dfa(td, label)
+        except LimitExceeded:
+            raise
+        tindex[td.name] = b.terminal(Terminal(td.name, dfa, kind=kind, source=src, priority=td.priority))
+    for r in rules:
+        lhs = b.nonterminal(r.origin.name)
+        rhs = []
+        for s in r.expansion:
+            if s.is_term:
+                if s.name not in tindex:
+                    raise GrammarError(f"{label}: terminal {s.name} is declared but never defined "
+                                       "(%declare needs a post-lexer)")
+                rhs.append(tindex[s.name])
+            else:
+                rhs.append(b.nonterminal(s.name))
+        b.rule(lhs, rhs, where=r.origin.name)
+    for ig in ignore:
+        if ig not in tindex:
+            raise GrammarError(f"{label}: %ignore {ig} names no terminal")
+        b.ignore.append(tindex[ig])
+    if start not in {r.origin.name for r in rules}:
+        raise GrammarError(f"{label}: start rule {start!r} is not defined")
+    out = b.build(b.nonterminal(start), lexing=lexing, contextual=contextual)
+    out._fp  # noqa: B018  (fingerprint computed lazily)
+    _ = time.perf_counter() - t0
+    return out

@@ -1,0 +1,105 @@
+"""The combined lexer automaton: one lazily built product DFA over a grammar's terminals.
+
+A lexer state is the tuple of (terminal, DFA state) pairs that are still alive, started from a
+*candidate set* of terminals (the ones the parser allows next, plus ignored terminals).  So a
+state already encodes which terminals it is lexing for: the mask store can key its cache on the
+lexer state alone.  States are interned to small integers and built on first visit; a cap on
+their number turns a pathological blow-up into :class:`~constrain.errors.LimitExceeded`.
+
+Per state the automaton keeps ``live`` (terminals still possible, as an int bitset) and
+``accept`` (terminals whose lexeme may end here).  Transitions are memoised in a growable
+``int32[n_states, 256]`` table (``-2`` = not computed yet, ``-1`` = dead) that numba kernels can
+read directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from constrain.errors import LimitExceeded
+
+NOT_COMPUTED = -2
+DEAD = -1
+
+
+class LexerAutomaton:
+    """Lazy product DFA over the terminals of one grammar (tokenizer-independent).
+
+    Lifetime: one per compiled grammar, shared by every matcher of that grammar; grows as
+    states are visited (thread-safety: build under the owner's lock; reads are lock-free).
+    """
+
+    def __init__(self, grammar, *, max_states: int = 200_000):
+        self.grammar = grammar
+        self.max_states = max_states
+        ts = grammar.terminals
+        self.n_terms = len(ts)
+        self._trans = [np.asarray(t.dfa.trans, dtype=np.int32) for t in ts]
+        self._acc = [np.asarray(t.dfa.accept, dtype=bool) for t in ts]
+        self._live = [np.asarray(t.dfa.live, dtype=bool) for t in ts]
+        self._key_to_id: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
+        self.live: list[int] = []
+        self.accept: list[int] = []
+        self.table = np.full((64, 256), NOT_COMPUTED, dtype=np.int32)
+        self._start_cache: dict[int, int] = {}
+
+    @property
+    def n_states(self) -> int:
+        return len(self.keys)
+
+    def _intern(self, key: tuple) -> int:
+        sid = self._key_to_id.get(key)
+        if sid is not None:
+            return sid
+        if not key:
+            return DEAD
+        sid = len(self.keys)
+        if sid >= self.max_states:
+            raise LimitExceeded(f"lexer automaton of grammar {self.grammar.name!r} grew past {self.max_states} states",
+                                limit="max_lexer_states", value=self.max_states)
+        self._key_to_id[key] = sid
+        self.keys.append(key)
+        live = 0
+        acc = 0
+        for t, q in key:
+            live |= 1 << t
+            if self._acc[t][q]:
+                acc |= 1 << t
+        self.live.append(live)
+        self.accept.append(acc)
+        if sid >= self.table.shape[0]:
+            grown = np.full((self.table.shape[0] * 2, 256), NOT_COMPUTED, dtype=np.int32)
+            grown[: self.table.shape[0]] = self.table
+            self.table = grown
+        return sid
+
+    def start(self, candidates: int) -> int:
+        """Start state for an int bitset of candidate terminals (``DEAD`` if empty)."""
+        sid = self._start_cache.get(candidates)
+        if sid is None:
+            key = tuple((t, 0) for t in range(self.n_terms) if candidates >> t & 1 and self._live[t][0])
+            sid = self._intern(key)
+            self._start_cache[candidates] = sid
+        return sid
+
+    def step(self, sid: int, byte: int) -> int:
+        """Next state after ``byte`` (``DEAD`` when no terminal survives)."""
+        nxt = int(self.table[sid, byte])
+        if nxt != NOT_COMPUTED:
+            return nxt
+        out = []
+        for t, q in self.keys[sid]:
+            q2 = int(self._trans[t][q, byte])
+            if q2 >= 0 and self._live[t][q2]:
+                out.append((t, q2))
+        nxt = self._intern(tuple(out))
+        self.table[sid, byte] = nxt
+        return nxt
+
+    def run(self, sid: int, data: bytes) -> int:
+        for b in data:
+            if sid < 0:
+                return sid
+            sid = self.step(sid, b)
+        return sid
