@@ -1,0 +1,959 @@
+"""Byte-level automata: a Thompson :class:`ByteNFA` builder and the plain-data :class:`ByteDFA`.
+
+Every terminal of every grammar (Lark, regex, JSON Schema) ends up as a :class:`ByteDFA`: a
+deterministic automaton over the 256 byte values, stored as two numpy arrays so that the
+engine, the token store and numba kernels can walk it without knowing where it came from.
+
+``ByteDFA``
+    ``trans``: ``int32[n_states, 256]``, ``-1`` = dead (no transition); ``accept``:
+    ``bool[n_states]``; the start state is always ``0``.  Instances are treated as immutable
+    (the arrays are made read-only), picklable, and compare *by language*: ``a == b`` iff
+    they accept the same byte strings (via :meth:`ByteDFA.fingerprint`, a sha256 of the
+    canonical minimal DFA).
+
+``ByteNFA``
+    A small mutable Thompson-NFA builder over byte ranges with epsilon edges, plus subset
+    construction (:meth:`ByteNFA.to_dfa`) that works on *byte classes*: the alphabet is first
+    partitioned by the boundaries of all byte ranges in the NFA, the powerset construction
+    runs over those classes, and only the final table is expanded to 256 columns.  The
+    number of DFA states is capped (:class:`~constrain.errors.LimitExceeded`,
+    ``limit="max_dfa_states"``).
+
+Cost: building and minimizing the DFA of a typical terminal (JSON string, number,
+identifier) takes well under a few milliseconds; the state cap bounds the worst case.
+
+UTF-8: :func:`utf8_sequences` splits a code-point range into byte-range sequences (the
+classic RE2 / regex-automata ``Utf8Sequences`` algorithm); :meth:`ByteNFA.codepoints` builds
+a fragment matching exactly the UTF-8 encodings of a set of Unicode scalar values (surrogates
+U+D800..U+DFFF are never produced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from collections import deque
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from constrain.errors import ConfigError, LimitExceeded
+
+__all__ = [
+    "ByteDFA",
+    "ByteNFA",
+    "DEFAULT_MAX_STATES",
+    "MAX_UNICODE",
+    "utf8_sequences",
+    "utf8_strings_dfa",
+]
+
+DEFAULT_MAX_STATES = 10_000
+MAX_UNICODE = 0x10FFFF
+_SURROGATES = (0xD800, 0xDFFF)
+_FINGERPRINT_TAG = b"constrain.ByteDFA/1\x00"
+
+Frag = tuple  # (start_state, end_state) of an NFA fragment
+
+
+# --------------------------------------------------------------------------------------
+# UTF-8 range splitting
+# --------------------------------------------------------------------------------------
+
+def utf8_sequences(lo: int, hi: int) -> list[tuple[tuple[int, int], ...]]:
+    """Split the scalar range ``[lo, hi]`` into UTF-8 byte-range sequences.
+
+    Each result is a tuple of ``(byte_lo, byte_hi)`` pairs, one per encoded byte; the byte
+    strings matched by the concatenation of the ranges are exactly the UTF-8 encodings of the
+    code points in the range.  Surrogates (U+D800..U+DFFF) are skipped.  The sequences are
+    disjoint and returned in increasing code-point order.
+    """
+    if lo < 0 or hi > MAX_UNICODE or lo > hi:
+        raise ConfigError(f"invalid code point range [{lo:#x}, {hi:#x}]")
+    out: list[tuple[tuple[int, int], ...]] = []
+    stack = [(lo, hi)]
+    while stack:
+        s, e = stack.pop()
+        while True:
+            # never encode surrogates
+            if s <= _SURROGATES[1] and e >= _SURROGATES[0]:
+                if e > _SURROGATES[1]:
+                    stack.append((_SURROGATES[1] + 1, e))
+                if s >= _SURROGATES[0]:
+                    break
+                e = _SURROGATES[0] - 1
+            split = False
+            for mx in (0x7F, 0x7FF, 0xFFFF):
+                if s <= mx < e:
+                    stack.append((mx + 1, e))
+                    e = mx
+                    split = True
+                    break
+            if split:
+                continue
+            if e <= 0x7F:
+                out.append(((s, e),))
+                break
+            for i in (1, 2, 3):
+                m = (1 << (6 * i)) - 1
+                if (s & ~m) != (e & ~m):
+                    if (s & m) != 0:
+                        stack.append(((s | m) + 1, e))
+                        e = s | m
+                        split = True
+                        break
+                    if (e & m) != m:
+                        stack.append((e & ~m, e))
+                        e = (e & ~m) - 1
+                        split = True
+                        break
+            if split:
+                continue
+            bs = chr(s).encode("utf-8")
+            be = chr(e).encode("utf-8")
+            out.append(tuple(zip(bs, be)))
+            break
+    out.sort()
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _utf8_sequences_for(intervals: tuple[tuple[int, int], ...]) -> tuple:
+    seqs = []
+    for lo, hi in intervals:
+        seqs.extend(utf8_sequences(lo, hi))
+    return tuple(seqs)
+
+
+# --------------------------------------------------------------------------------------
+# NFA
+# --------------------------------------------------------------------------------------
+
+class ByteNFA:
+    """A mutable Thompson NFA over byte ranges, with epsilon edges.
+
+    Fragment builders return ``(start, end)`` state pairs; combine them with
+    :meth:`concat`, :meth:`alt`, :meth:`star`, :meth:`plus`, :meth:`opt`, then call
+    :meth:`to_dfa` with the start state and the accepting state(s).  Each fragment must be
+    used once (copy by building it again or via :meth:`embed_dfa`).
+    """
+
+    def __init__(self) -> None:
+        self.edges: list[list[tuple[int, int, int]]] = []  # per state: (lo, hi, target)
+        self.eps: list[list[int]] = []
+
+    @property
+    def n_states(self) -> int:
+        return len(self.edges)
+
+    def add_state(self) -> int:
+        self.edges.append([])
+        self.eps.append([])
+        return len(self.edges) - 1
+
+    def add_edge(self, src: int, lo: int, hi: int, dst: int) -> None:
+        if not (0 <= lo <= hi <= 255):
+            raise ConfigError(f"invalid byte range [{lo}, {hi}]")
+        self.edges[src].append((lo, hi, dst))
+
+    def add_eps(self, src: int, dst: int) -> None:
+        self.eps[src].append(dst)
+
+    # ---- fragment builders -------------------------------------------------------------
+
+    def empty(self) -> Frag:
+        """Fragment matching only the empty string."""
+        s = self.add_state()
+        e = self.add_state()
+        self.add_eps(s, e)
+        return (s, e)
+
+    def nothing(self) -> Frag:
+        """Fragment matching nothing (empty language)."""
+        return (self.add_state(), self.add_state())
+
+    def literal(self, data: bytes) -> Frag:
+        """Fragment matching exactly the byte string ``data``."""
+        s = cur = self.add_state()
+        for b in data:
+            nxt = self.add_state()
+            self.add_edge(cur, b, b, nxt)
+            cur = nxt
+        if cur == s:
+            e = self.add_state()
+            self.add_eps(s, e)
+            return (s, e)
+        return (s, cur)
+
+    def byte_ranges(self, ranges: Iterable[tuple[int, int]]) -> Frag:
+        """Fragment matching one byte in any of the inclusive ``ranges``."""
+        s = self.add_state()
+        e = self.add_state()
+        for lo, hi in ranges:
+            self.add_edge(s, lo, hi, e)
+        return (s, e)
+
+    def codepoints(self, intervals: Sequence[tuple[int, int]]) -> Frag:
+        """Fragment matching the UTF-8 encoding of one scalar value in ``intervals``.
+
+        ``intervals`` are inclusive code-point ranges; surrogates inside them are ignored.
+        Byte-range sequences share suffix states, so large classes (``\\w``) stay small.
+        """
+        s = self.add_state()
+        e = self.add_state()
+        memo: dict[tuple, int] = {}
+        edges = self.edges
+
+        def node(suffix: tuple) -> int:
+            if not suffix:
+                return e
+            st = memo.get(suffix)
+            if st is None:
+                nxt = node(suffix[1:])
+                st = self.add_state()
+                lo, hi = suffix[0]
+                edges[st].append((lo, hi, nxt))
+                memo[suffix] = st
+            return st
+
+        for seq in _utf8_sequences_for(tuple((int(a), int(b)) for a, b in intervals)):
+            lo, hi = seq[0]
+            edges[s].append((lo, hi, node(seq[1:])))
+        return (s, e)
+
+    def concat(self, frags: Sequence[Frag]) -> Frag:
+        if not frags:
+            return self.empty()
+        for (_, e1), (s2, _) in zip(frags, frags[1:]):
+            self.add_eps(e1, s2)
+        return (frags[0][0], frags[-1][1])
+
+    def alt(self, frags: Sequence[Frag]) -> Frag:
+        if len(frags) == 1:
+            return frags[0]
+        s = self.add_state()
+        e = self.add_state()
+        for fs, fe in frags:
+            self.add_eps(s, fs)
+            self.add_eps(fe, e)
+        return (s, e)
+
+    def star(self, frag: Frag) -> Frag:
+        fs, fe = frag
+        s = self.add_state()
+        e = self.add_state()
+        self.add_eps(s, fs)
+        self.add_eps(s, e)
+        self.add_eps(fe, fs)
+        self.add_eps(fe, e)
+        return (s, e)
+
+    def plus(self, frag: Frag) -> Frag:
+        fs, fe = frag
+        s = self.add_state()
+        e = self.add_state()
+        self.add_eps(s, fs)
+        self.add_eps(fe, fs)
+        self.add_eps(fe, e)
+        return (s, e)
+
+    def opt(self, frag: Frag) -> Frag:
+        fs, fe = frag
+        s = self.add_state()
+        e = self.add_state()
+        self.add_eps(s, fs)
+        self.add_eps(s, e)
+        self.add_eps(fe, e)
+        return (s, e)
+
+    def embed_dfa(self, dfa: "ByteDFA") -> Frag:
+        """Copy ``dfa`` into this NFA as a fragment (accepting states get an epsilon to the end)."""
+        base = self.n_states
+        ranges = dfa._ranges()
+        for _ in range(dfa.n_states):
+            self.add_state()
+        e = self.add_state()
+        edges = self.edges
+        for q, rs in enumerate(ranges):
+            edges[base + q].extend((lo, hi, base + t) for lo, hi, t in rs)
+        for q in np.flatnonzero(dfa.accept).tolist():
+            self.eps[base + q].append(e)
+        return (base, e)
+
+    # ---- subset construction -----------------------------------------------------------
+
+    def to_dfa(self, start: int, accepts: Iterable[int] | int, *,
+               max_states: int = DEFAULT_MAX_STATES, what: str = "the automaton") -> "ByteDFA":
+        """Determinize (subset construction over byte classes); the result is not minimized.
+
+        Raises :class:`LimitExceeded` (``limit="max_dfa_states"``) once more than
+        ``max_states`` DFA states would be needed.
+        """
+        if isinstance(accepts, int):
+            accepts = (accepts,)
+        accept_set = frozenset(accepts)
+        n = self.n_states
+        edges = self.edges
+        eps = self.eps
+
+        # 1. alphabet partition from all range boundaries
+        cuts = {0, 256}
+        for rs in edges:
+            for lo, hi, _ in rs:
+                cuts.add(lo)
+                cuts.add(hi + 1)
+        bounds = sorted(cuts)
+        k = len(bounds) - 1
+        cls_of_byte = np.searchsorted(np.asarray(bounds), np.arange(256), side="right") - 1
+        # per NFA state: (first_class, last_class, target)
+        crng: list[list[tuple[int, int, int]]] = []
+        for rs in edges:
+            crng.append([(bisect_right(bounds, lo) - 1, bisect_right(bounds, hi) - 1, t)
+                         for lo, hi, t in rs])
+
+        # "important" states: those with byte edges or accepting
+        important = [bool(edges[q]) or q in accept_set for q in range(n)]
+        closure_cache: dict[int, frozenset] = {}
+
+        def closure1(q: int) -> frozenset:
+            c = closure_cache.get(q)
+            if c is not None:
+                return c
+            seen = {q}
+            stack = [q]
+            while stack:
+                x = stack.pop()
+                for y in eps[x]:
+                    if y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            c = frozenset(x for x in seen if important[x])
+            closure_cache[q] = c
+            return c
+
+        set_closure_cache: dict[frozenset, frozenset] = {}
+
+        def closure(targets: frozenset) -> frozenset:
+            c = set_closure_cache.get(targets)
+            if c is None:
+                if len(targets) == 1:
+                    (t,) = targets
+                    c = closure1(t)
+                else:
+                    acc: set = set()
+                    for t in targets:
+                        acc |= closure1(t)
+                    c = frozenset(acc)
+                set_closure_cache[targets] = c
+            return c
+
+        start_set = closure1(start)
+        ids: dict[frozenset, int] = {start_set: 0}
+        order = [start_set]
+        rows: list[list[int]] = []
+        accept: list[bool] = []
+        i = 0
+        while i < len(order):
+            d = order[i]
+            i += 1
+            accept.append(not accept_set.isdisjoint(d))
+            moves: dict[int, set] = {}
+            for q in d:
+                for c0, c1, t in crng[q]:
+                    for c in range(c0, c1 + 1):
+                        m = moves.get(c)
+                        if m is None:
+                            moves[c] = {t}
+                        else:
+                            m.add(t)
+            row = [-1] * k
+            group: dict[frozenset, int] = {}
+            for c, ts in moves.items():
+                key = frozenset(ts)
+                tid = group.get(key)
+                if tid is None:
+                    tgt = closure(key)
+                    if not tgt:
+                        tid = -1
+                    else:
+                        tid = ids.get(tgt)
+                        if tid is None:
+                            tid = len(order)
+                            if tid >= max_states:
+                                raise LimitExceeded(
+                                    f"determinizing {what} needs more than {max_states} DFA states",
+                                    limit="max_dfa_states", value=max_states)
+                            ids[tgt] = tid
+                            order.append(tgt)
+                    group[key] = tid
+                row[c] = tid
+            rows.append(row)
+        ct = np.asarray(rows, dtype=np.int32).reshape(len(rows), k)
+        cls_of_byte = cls_of_byte.astype(np.int32)
+        return ByteDFA(ct[:, cls_of_byte], np.asarray(accept, dtype=bool),
+                       _partition=(cls_of_byte, bounds[:-1]))
+
+
+# --------------------------------------------------------------------------------------
+# DFA
+# --------------------------------------------------------------------------------------
+
+def _first_bytes(cls: np.ndarray) -> list[int]:
+    """Smallest byte of each class (classes numbered by first appearance)."""
+    first: dict[int, int] = {}
+    for b, c in enumerate(cls.tolist()):
+        first.setdefault(c, b)
+    return [first[c] for c in range(len(first))]
+
+
+def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
+    cols = np.ascontiguousarray(trans.T)
+    seen: dict[bytes, int] = {}
+    cls = np.empty(256, dtype=np.int32)
+    reps: list[int] = []
+    for b in range(256):
+        key = cols[b].tobytes()
+        c = seen.get(key)
+        if c is None:
+            c = len(reps)
+            seen[key] = c
+            reps.append(b)
+        cls[b] = c
+    return cls, reps
+
+
+def _moore(ct: np.ndarray, accept: np.ndarray, max_iter: int) -> tuple[np.ndarray, bool]:
+    """Up to ``max_iter`` rounds of vectorized Moore refinement; returns (blocks, exact).
+
+    ``ct`` is ``int[n, k]`` with ``-1`` for the implicit dead sink.  Each round hashes a
+    state's signature (its block and its successors' blocks) to one uint64 with fixed random
+    weights.  A hash collision can only *merge* blocks, so every round stays coarser than the
+    Myhill-Nerode partition; when the count stops changing the partition is checked for
+    stability, and a stable partition that is coarser than Nerode *is* Nerode.  ``exact`` is
+    False when the rounds ran out or the check failed (then Hopcroft finishes the job from the
+    returned partition, which is always a valid starting point).
+    """
+    n, k = ct.shape
+    block = accept.astype(np.int64)
+    nb = int(block.max()) + 1 if n else 0
+    dead = ct < 0
+    safe = np.where(dead, 0, ct)
+    w = np.random.default_rng(0x5EED).integers(1, 2**62, size=k + 1, dtype=np.int64)
+    w = (w * 2 + 1).astype(np.uint64)
+    for _ in range(max_iter):
+        nxt = np.where(dead, -1, block[safe])
+        sig = (block.astype(np.uint64) + np.uint64(1)) * w[0]
+        sig = sig + ((nxt + 2).astype(np.uint64) * w[1:]).sum(axis=1, dtype=np.uint64)
+        _, inv = np.unique(sig, return_inverse=True)
+        inv = inv.reshape(n).astype(np.int64)
+        nnb = int(inv.max()) + 1
+        if nnb == nb:
+            # stability check against each block's first member
+            first = np.full(nnb, n, dtype=np.int64)
+            np.minimum.at(first, inv, np.arange(n))
+            rep = first[inv]
+            nxt = np.where(dead, -1, inv[safe])
+            ok = bool((nxt == nxt[rep]).all() and (accept == accept[rep]).all())
+            return inv, ok
+        block, nb = inv, nnb
+    return block, False
+
+
+def _hopcroft(ct: np.ndarray, initial: list[int]) -> list[int]:
+    """Hopcroft partition refinement on a trimmed DFA given as class-level rows ``int[n, k]``.
+
+    ``initial`` is a starting partition (block id per state) that refines accepting /
+    non-accepting and is coarser than the result (e.g. a partial Moore refinement).
+    ``-1`` entries go to an implicit dead sink.  All states must be live, so the sink is
+    distinguishable from every state: it forms its own initial block, and since a splitter
+    set needs all initial blocks but one, the sink block is never used as a splitter and its
+    (large) preimages are never computed.  Returns the block id of every state.
+    """
+    n = ct.shape[0]
+    # inverse transitions, per target: {class: [sources]}
+    src, cls = np.nonzero(ct >= 0)
+    tgt = ct[src, cls]
+    inv_t: list[dict[int, list[int]]] = [{} for _ in range(n)]
+    for s_, c_, t_ in zip(src.tolist(), cls.tolist(), tgt.tolist()):
+        d = inv_t[t_]
+        lst = d.get(c_)
+        if lst is None:
+            d[c_] = [s_]
+        else:
+            lst.append(s_)
+    groups: dict[int, set[int]] = {}
+    for s_, b_ in enumerate(initial):
+        groups.setdefault(b_, set()).add(s_)
+    blocks: list[set[int]] = list(groups.values())
+    block_of = [0] * n
+    for bi, b in enumerate(blocks):
+        for s in b:
+            block_of[s] = bi
+    work = set(range(len(blocks)))
+    while work:
+        a = work.pop()
+        by_class: dict[int, list[int]] = {}
+        for t in blocks[a]:
+            for c, srcs in inv_t[t].items():
+                x = by_class.get(c)
+                if x is None:
+                    by_class[c] = list(srcs)
+                else:
+                    x.extend(srcs)
+        for x in by_class.values():
+            touched: dict[int, list[int]] = {}
+            for s in x:
+                b = block_of[s]
+                lst = touched.get(b)
+                if lst is None:
+                    touched[b] = [s]
+                else:
+                    lst.append(s)
+            for b, members in touched.items():
+                blk = blocks[b]
+                if len(members) == len(blk):
+                    continue
+                new = set(members)
+                blk -= new
+                nb = len(blocks)
+                blocks.append(new)
+                for s in new:
+                    block_of[s] = nb
+                if b in work:
+                    work.add(nb)
+                elif len(new) <= len(blk):
+                    work.add(nb)
+                else:
+                    work.add(b)
+    return block_of
+
+
+class ByteDFA:
+    """A deterministic automaton over bytes: plain numpy arrays, start state 0.
+
+    Attributes
+    ----------
+    trans : ``int32[n_states, 256]``
+        Next state per byte, ``-1`` for "no transition" (dead).
+    accept : ``bool[n_states]``
+        Accepting states.
+
+    Instances are immutable (read-only arrays) and picklable.  Equality and hashing are by
+    *language*: two DFAs are equal iff they accept the same byte strings.  Derived data
+    (``live``, byte classes, the minimal form, the fingerprint) is computed lazily and cached.
+    Operations that build new automata (:meth:`intersect`, :meth:`union`, :meth:`concat`,
+    :meth:`star`, :meth:`complement`) return minimized, canonical DFAs.
+
+    Ownership/cost: built once per terminal at grammar-compile time (milliseconds); the engine
+    only reads ``trans`` / ``accept`` / ``live``.
+    """
+
+    def __init__(self, trans, accept, *, _canonical: bool = False, _partition=None) -> None:
+        trans = np.array(trans, dtype=np.int32, order="C", copy=True)
+        accept = np.array(accept, dtype=bool, order="C", copy=True)
+        if trans.ndim != 2 or trans.shape[1] != 256:
+            raise ConfigError(f"ByteDFA.trans must have shape (n_states, 256), got {trans.shape}")
+        n = trans.shape[0]
+        if n == 0:
+            raise ConfigError("ByteDFA needs at least one state (the start state 0)")
+        if accept.shape != (n,):
+            raise ConfigError(f"ByteDFA.accept must have shape ({n},), got {accept.shape}")
+        if trans.size and (trans.min() < -1 or trans.max() >= n):
+            raise ConfigError("ByteDFA.trans holds a state id out of range")
+        trans.flags.writeable = False
+        accept.flags.writeable = False
+        self.trans = trans
+        self.accept = accept
+        self._canonical = _canonical
+        self._cache: dict = {}
+        if _partition is not None:
+            # a byte partition known to be compatible (columns equal inside each class,
+            # classes numbered by smallest byte); may be finer than byte_classes()
+            self._cache["partition"] = _partition
+
+    # ---- pickling / repr ---------------------------------------------------------------
+
+    def __getstate__(self):
+        return {"trans": np.array(self.trans), "accept": np.array(self.accept),
+                "canonical": self._canonical}
+
+    def __setstate__(self, state):
+        self.__init__(state["trans"], state["accept"], _canonical=state["canonical"])
+
+    def __repr__(self) -> str:
+        return (f"ByteDFA(n_states={self.n_states}, n_accept={int(self.accept.sum())}, "
+                f"byte_classes={self.n_byte_classes})")
+
+    # ---- basic queries -----------------------------------------------------------------
+
+    @property
+    def n_states(self) -> int:
+        return int(self.trans.shape[0])
+
+    def _rows(self) -> list[list[int]]:
+        r = self._cache.get("rows")
+        if r is None:
+            r = self._cache["rows"] = self.trans.tolist()
+        return r
+
+    def run(self, data: bytes, state: int = 0) -> int:
+        """State reached from ``state`` after ``data`` (``-1`` once dead)."""
+        rows = self._rows()
+        for b in data:
+            state = rows[state][b]
+            if state < 0:
+                return -1
+        return state
+
+    def matches(self, data: bytes) -> bool:
+        """True iff the whole of ``data`` is accepted."""
+        s = self.run(data)
+        return s >= 0 and bool(self.accept[s])
+
+    def is_live_prefix(self, data: bytes) -> bool:
+        """True iff some extension of ``data`` (possibly empty) is accepted."""
+        s = self.run(data)
+        return s >= 0 and bool(self.live[s])
+
+    @property
+    def live(self) -> np.ndarray:
+        """``bool[n_states]``: the state can still reach an accepting state."""
+        lv = self._cache.get("live")
+        if lv is None:
+            n = self.n_states
+            cls, reps = self._partition()
+            ct = self.trans[:, reps]
+            preds: list[list[int]] = [[] for _ in range(n)]
+            src, _ = np.nonzero(ct >= 0)
+            tgt = ct[ct >= 0]
+            for s, t in zip(src.tolist(), tgt.tolist()):
+                preds[t].append(s)
+            live = self.accept.tolist()
+            stack = [s for s in range(n) if live[s]]
+            while stack:
+                t = stack.pop()
+                for s in preds[t]:
+                    if not live[s]:
+                        live[s] = True
+                        stack.append(s)
+            lv = np.asarray(live, dtype=bool)
+            lv.flags.writeable = False
+            self._cache["live"] = lv
+        return lv
+
+    def is_empty(self) -> bool:
+        """True iff the language is empty."""
+        return not bool(self.live[0])
+
+    def _partition(self) -> tuple[np.ndarray, list[int]]:
+        p = self._cache.get("partition")
+        return p if p is not None else self.byte_class_info()
+
+    def byte_class_info(self) -> tuple[np.ndarray, list[int]]:
+        """``(class_of_byte int32[256], representative byte per class)``; see :meth:`byte_classes`."""
+        info = self._cache.get("classes")
+        if info is None:
+            cls, reps = _classes_of(self.trans)
+            cls.flags.writeable = False
+            info = self._cache["classes"] = (cls, reps)
+        return info
+
+    def byte_classes(self) -> np.ndarray:
+        """``int32[256]``: class id per byte; bytes with identical columns share a class.
+
+        Classes are numbered 0.. in order of their smallest byte.  Two bytes in one class
+        are interchangeable everywhere in this DFA (used for table compression).
+        """
+        return self.byte_class_info()[0]
+
+    @property
+    def n_byte_classes(self) -> int:
+        return len(self.byte_class_info()[1])
+
+    def _ranges(self) -> list[list[tuple[int, int, int]]]:
+        """Per state, maximal runs ``(lo, hi, target)`` of equal non-dead targets."""
+        r = self._cache.get("ranges")
+        if r is None:
+            t = self.trans
+            n = t.shape[0]
+            change = np.ones((n, 256), dtype=bool)
+            change[:, 1:] = t[:, 1:] != t[:, :-1]
+            rs, cs = np.nonzero(change)
+            ends = np.empty_like(cs)
+            ends[:-1] = cs[1:] - 1
+            # a run ends at 255 when the next run belongs to another row
+            last = np.ones(len(rs), dtype=bool)
+            last[:-1] = rs[1:] != rs[:-1]
+            ends[last] = 255
+            tg = t[rs, cs]
+            keep = tg >= 0
+            r = [[] for _ in range(n)]
+            for q, lo, hi, tt in zip(rs[keep].tolist(), cs[keep].tolist(),
+                                     ends[keep].tolist(), tg[keep].tolist()):
+                r[q].append((lo, hi, tt))
+            self._cache["ranges"] = r
+        return r
+
+    # ---- minimization / canonical form -------------------------------------------------
+
+    def minimize(self) -> "ByteDFA":
+        """The minimal DFA of the same language, in canonical form.
+
+        Unreachable and dead states are removed (dead transitions become ``-1``), equivalent
+        states merged (Hopcroft over byte classes), and states numbered in BFS order from the
+        start, visiting bytes 0..255 in order.  Equal languages give equal arrays.  The empty
+        language is the single non-accepting state with no transitions.
+        """
+        if self._canonical:
+            return self
+        m = self._cache.get("min")
+        if m is not None:
+            return m
+        cls, reps = self._partition()
+        k = len(reps)
+        ct_full = self.trans[:, reps]
+        n = self.n_states
+        # reachable from 0
+        rows_full = ct_full.tolist()
+        reach = [False] * n
+        reach[0] = True
+        stack = [0]
+        while stack:
+            s = stack.pop()
+            for t in rows_full[s]:
+                if t >= 0 and not reach[t]:
+                    reach[t] = True
+                    stack.append(t)
+        live = self.live
+        if not live[0]:
+            m = _empty_dfa()
+            self._cache["min"] = m
+            return m
+        keep = np.flatnonzero(np.asarray(reach) & live)  # keep[0] == 0
+        remap = np.full(n + 1, -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        ct_np = remap[ct_full[keep]]  # -1 (dead/unreachable) indexes remap[-1] == -1
+        acc_np = self.accept[keep]
+        ct = ct_np.tolist()
+        acc = acc_np.tolist()
+        if len(keep) * k <= 4096:
+            # small: pure-Python Hopcroft beats numpy call overhead
+            block_of = _hopcroft(ct_np, [int(a) for a in acc])
+        else:
+            blocks_np, done = _moore(ct_np, acc_np, max_iter=12)
+            block_of = blocks_np.tolist() if done else _hopcroft(ct_np, blocks_np.tolist())
+        # canonical BFS numbering over classes (classes are ordered by smallest byte)
+        start_block = block_of[0]  # keep[0] == 0 since 0 is reachable and live
+        rep_of_block: dict[int, int] = {}
+        for s in range(len(keep)):
+            rep_of_block.setdefault(block_of[s], s)
+        new_id = {start_block: 0}
+        order = [start_block]
+        rows: list[list[int]] = []
+        i = 0
+        while i < len(order):
+            b = order[i]
+            i += 1
+            row = []
+            for t in ct[rep_of_block[b]]:
+                if t < 0:
+                    row.append(-1)
+                    continue
+                tb = block_of[t]
+                j = new_id.get(tb)
+                if j is None:
+                    j = new_id[tb] = len(order)
+                    order.append(tb)
+                row.append(j)
+            rows.append(row)
+        new_acc = [acc[rep_of_block[b]] for b in order]
+        ctn = np.asarray(rows, dtype=np.int32).reshape(len(rows), k)
+        m = ByteDFA(ctn[:, cls], np.asarray(new_acc, dtype=bool), _canonical=True,
+                    _partition=(cls, reps))
+        # the canonical form of m is itself; share the cache entry
+        self._cache["min"] = m
+        return m
+
+    def fingerprint(self) -> str:
+        """Stable sha256 hex digest of the canonical minimal DFA (language identity)."""
+        fp = self._cache.get("fingerprint")
+        if fp is None:
+            m = self.minimize()
+            h = hashlib.sha256(_FINGERPRINT_TAG)
+            h.update(np.int64(m.n_states).astype("<i8").tobytes())
+            h.update(m.trans.astype("<i4").tobytes())
+            h.update(m.accept.astype(np.uint8).tobytes())
+            fp = self._cache["fingerprint"] = h.hexdigest()
+        return fp
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ByteDFA):
+            return NotImplemented
+        return self is other or self.fingerprint() == other.fingerprint()
+
+    def __hash__(self) -> int:
+        return int(self.fingerprint()[:16], 16)
+
+    # ---- words -------------------------------------------------------------------------
+
+    def shortest_word(self, state: int = 0) -> bytes | None:
+        """A shortest byte string leading from ``state`` to acceptance, or None.
+
+        Among the shortest, the lexicographically smallest is returned.
+        """
+        if state < 0:
+            return None
+        if self.accept[state]:
+            return b""
+        rows = self._rows()
+        acc = self.accept
+        prev: dict[int, tuple[int, int]] = {state: (-1, -1)}
+        q = deque([state])
+        while q:
+            s = q.popleft()
+            for b in range(256):
+                t = rows[s][b]
+                if t < 0 or t in prev:
+                    continue
+                prev[t] = (s, b)
+                if acc[t]:
+                    out = []
+                    while t != state:
+                        t, bb = prev[t]
+                        out.append(bb)
+                    return bytes(reversed(out))
+                q.append(t)
+        return None
+
+    def enumerate(self, max_len: int, *, limit: int = 100_000) -> list[bytes]:
+        """All accepted byte strings of length <= ``max_len``, sorted by (length, bytes).
+
+        Meant for tests and debugging; raises :class:`LimitExceeded` (``limit="max_words"``)
+        if more than ``limit`` words would be produced.
+        """
+        ranges = self._ranges()
+        live = self.live
+        acc = self.accept
+        out: list[bytes] = []
+        stack: list[tuple[int, bytes]] = [(0, b"")] if live[0] else []
+        while stack:
+            s, w = stack.pop()
+            if acc[s]:
+                out.append(w)
+                if len(out) > limit:
+                    raise LimitExceeded(f"more than {limit} words of length <= {max_len}",
+                                        limit="max_words", value=limit)
+            if len(w) >= max_len:
+                continue
+            for lo, hi, t in ranges[s]:
+                if live[t]:
+                    for b in range(lo, hi + 1):
+                        stack.append((t, w + bytes((b,))))
+        out.sort(key=lambda x: (len(x), x))
+        return out
+
+    # ---- constructions -----------------------------------------------------------------
+
+    def _product(self, other: "ByteDFA", mode: str, max_states: int) -> "ByteDFA":
+        ca, ra = self._partition()
+        cb, rb = other._partition()
+        joint: dict[tuple[int, int], int] = {}
+        jcls = np.empty(256, dtype=np.int32)
+        pairs: list[tuple[int, int]] = []
+        for b, key in enumerate(zip(ca.tolist(), cb.tolist())):
+            j = joint.get(key)
+            if j is None:
+                j = joint[key] = len(pairs)
+                pairs.append(key)
+            jcls[b] = j
+        cta = self.trans[:, ra].tolist()
+        ctb = other.trans[:, rb].tolist()
+        acca = self.accept.tolist()
+        accb = other.accept.tolist()
+        both = mode == "and"
+        ids = {(0, 0): 0}
+        order = [(0, 0)]
+        rows: list[list[int]] = []
+        acc: list[bool] = []
+        i = 0
+        while i < len(order):
+            x, y = order[i]
+            i += 1
+            ax = acca[x] if x >= 0 else False
+            by = accb[y] if y >= 0 else False
+            acc.append((ax and by) if both else (ax or by))
+            row = []
+            for pa, pb in pairs:
+                nx = cta[x][pa] if x >= 0 else -1
+                ny = ctb[y][pb] if y >= 0 else -1
+                if (nx < 0 or ny < 0) if both else (nx < 0 and ny < 0):
+                    row.append(-1)
+                    continue
+                key = (nx, ny)
+                j = ids.get(key)
+                if j is None:
+                    j = len(order)
+                    if j >= max_states:
+                        raise LimitExceeded(
+                            f"product automaton needs more than {max_states} states",
+                            limit="max_dfa_states", value=max_states)
+                    ids[key] = j
+                    order.append(key)
+                row.append(j)
+            rows.append(row)
+        ct = np.asarray(rows, dtype=np.int32).reshape(len(rows), len(pairs))
+        return ByteDFA(ct[:, jcls], np.asarray(acc, dtype=bool),
+                       _partition=(jcls, [ra_b for ra_b in _first_bytes(jcls)])).minimize()
+
+    def intersect(self, other: "ByteDFA", *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
+        """DFA of L(self) ∩ L(other) (product construction)."""
+        return self._product(other, "and", max_states)
+
+    def union(self, other: "ByteDFA", *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
+        """DFA of L(self) ∪ L(other) (product construction)."""
+        return self._product(other, "or", max_states)
+
+    def concat(self, other: "ByteDFA", *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
+        """DFA of L(self)·L(other) (via an NFA and subset construction)."""
+        nfa = ByteNFA()
+        f1 = nfa.embed_dfa(self)
+        f2 = nfa.embed_dfa(other)
+        s, e = nfa.concat([f1, f2])
+        return nfa.to_dfa(s, e, max_states=max_states).minimize()
+
+    def star(self, *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
+        """DFA of L(self)* (Kleene star)."""
+        nfa = ByteNFA()
+        s, e = nfa.star(nfa.embed_dfa(self))
+        return nfa.to_dfa(s, e, max_states=max_states).minimize()
+
+    def complement(self, *, utf8: bool = False) -> "ByteDFA":
+        """DFA of the complement language.
+
+        By default the complement is taken over *all byte strings*, so it contains invalid
+        UTF-8 (e.g. ``b"\\xff"``).  With ``utf8=True`` it is intersected with the set of valid
+        UTF-8 strings, i.e. the complement relative to all Unicode text.
+        """
+        n = self.n_states
+        t = np.array(self.trans)
+        t = np.vstack([t, np.full((1, 256), n, dtype=np.int32)])
+        t[t < 0] = n
+        acc = np.concatenate([~self.accept, np.array([True])])
+        out = ByteDFA(t, acc).minimize()
+        if utf8:
+            out = out.intersect(utf8_strings_dfa())
+        return out
+
+
+def _empty_dfa() -> ByteDFA:
+    return ByteDFA(np.full((1, 256), -1, dtype=np.int32), np.zeros(1, dtype=bool), _canonical=True)
+
+
+@lru_cache(maxsize=1)
+def utf8_strings_dfa() -> ByteDFA:
+    """Minimal DFA of all valid UTF-8 strings (any sequence of Unicode scalar values)."""
+    nfa = ByteNFA()
+    s, e = nfa.star(nfa.codepoints([(0, MAX_UNICODE)]))
+    return nfa.to_dfa(s, e).minimize()
