@@ -219,8 +219,8 @@ class ByteParser:
         """Names of terminals that may continue the output at this point."""
         lex = self.t.lexer
         names = set()
-        for _, sid in self.threads:
-            for t in self._terms(lex.live[sid]):
+        for k, sid in self.threads:
+            for t in self._terms(lex.live[sid] & self.chart[k].allowed):
                 names.add(self.t.grammar.terminals[t].name)
         return names
 
@@ -270,7 +270,10 @@ class ByteParser:
             for k, sid in self.threads:
                 nxt = lex.step(sid, b)
                 if nxt != DEAD:
-                    new_threads.append((k, nxt))
+                    # basic lexer: all terminals compete, but the lexeme must be able to
+                    # become one the parser accepts here
+                    if lex.live[nxt] & self.chart[k].allowed:
+                        new_threads.append((k, nxt))
                     continue
                 acc = lex.accept[sid]
                 if acc:
@@ -281,7 +284,7 @@ class ByteParser:
                 if row_here.allowed:
                     sid0 = lex.start(self._candidates(row_here))
                     nxt = lex.step(sid0, b) if sid0 != DEAD else DEAD
-                    if nxt != DEAD:
+                    if nxt != DEAD and lex.live[nxt] & row_here.allowed:
                         created = pos
                         self.chart[pos] = row_here
                         new_threads.append((pos, nxt))
