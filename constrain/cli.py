@@ -65,9 +65,10 @@ def cmd_json(args) -> int:
     model, tok = _load_model(args)
     # The grammar engine (issues 4-7) is not wired in yet: this runs the same prompt
     # unconstrained and reports honestly whether the output validates.
-    system = ("You are a helpful assistant that answers only with a JSON object matching this JSON Schema:\n"
-              + json.dumps(schema))
-    ids = chat_input_ids(tok, args.prompt, system=system)
+    # SmolLM2 follows a key list in the user turn far better than a schema in a system turn
+    keys = ", ".join((schema.get("properties") or {}).keys())
+    user = args.prompt + (f"\nAnswer with a JSON object with the keys: {keys}." if keys else "\nAnswer in JSON.")
+    ids = chat_input_ids(tok, user)
     stats = GenerationStats()
     pieces = []
     for piece in stream_generate(model, tok, ids, max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
