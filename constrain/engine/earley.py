@@ -24,9 +24,21 @@ tested against this one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from constrain.grammar.ir import Grammar
 from constrain.grammar.lexer import DEAD, LexerAutomaton
+
+
+class Indenter(NamedTuple):
+    """Terminal ids for Lark's ``Indenter`` post-lexer (see ``Grammar.indenter``)."""
+
+    newline: int
+    indent: int
+    dedent: int
+    open: tuple
+    close: tuple
+    tab_len: int
 
 
 class _Row:
@@ -65,6 +77,7 @@ class CompiledParserTables:
             self.ignore_mask |= 1 << t
         self.all_terms = (1 << g.n_terminals) - 1
         self.lexer = LexerAutomaton(g, max_states=max_lexer_states)
+        self.indenter = Indenter(*g.indenter) if g.indenter is not None else None
         self.longest = g.lexing == "longest"
         self.basic = self.longest and not g.contextual
         pr = [t.priority for t in g.terminals]
@@ -139,11 +152,19 @@ class CompiledParserTables:
 class _Snapshot:
     pos: int
     threads: tuple
-    created: int | None
+    row_here: int | None
+    created: tuple
+    next_rid: int
+    indent: tuple
+    paren: int
 
 
 class ByteParser:
     """Parser state for one output; feed bytes, query viability and completeness.
+
+    Chart rows are keyed by a row id (``rid``) that grows as rows are created; items refer to
+    the row where they started.  Several rows can share one byte position (the zero-width
+    ``_INDENT``/``_DEDENT`` tokens of an indentation post-lexer each add one).
 
     Lifetime: one per sequence; ``copy()`` is O(chart size) pointers, rows are shared.
     ``feed`` never raises on data: it returns ``False`` and leaves the state unchanged.
@@ -152,22 +173,40 @@ class ByteParser:
     def __init__(self, tables: CompiledParserTables):
         self.t = tables
         self.chart: dict[int, _Row] = {}
+        self.row_pos: dict[int, int] = {}
         start_items = [(r, 0, 0) for r in tables.by_lhs[0]]
         self.chart[0] = tables.new_row(0, start_items, self.chart)
+        self.row_pos[0] = 0
+        self.next_rid = 1
         self.pos = 0
+        self.row_here: int | None = 0  # row whose position is the current position
+        self.indent: tuple = (0,)
+        self.paren = 0
+        self.buf = bytearray()
         self.threads: tuple = self._spawn(0)
         self._history: list[_Snapshot] = []
+        self._created: list[int] = []
 
     # --------------------------------------------------------------- queries
-    def _candidates(self, row: _Row) -> int:
-        return self.t.all_terms if self.t.basic else row.allowed
+    def _allowed(self, k: int) -> int:
+        """Terminals row ``k`` accepts; inside brackets an indenter also ignores newlines."""
+        a = self.chart[k].allowed
+        if self.paren and self.t.indenter is not None:
+            a |= 1 << self.t.indenter.newline
+        return a
 
-    def _spawn(self, pos: int) -> tuple:
-        row = self.chart[pos]
+    def _candidates(self, rid: int) -> int:
+        return self.t.all_terms if self.t.basic else self._allowed(rid)
+
+    def _spawn(self, rid: int) -> tuple:
+        row = self.chart[rid]
         if not row.allowed:
             return ()
-        sid = self.t.lexer.start(self._candidates(row))
-        return ((pos, sid),) if sid != DEAD else ()
+        sid = self.t.lexer.start(self._candidates(rid))
+        if sid == DEAD:
+            return ()
+        # longest: (row, state, position of the last accepting point, state there)
+        return ((rid, sid, -1, -1),) if self.t.longest else ((rid, sid),)
 
     def is_viable(self) -> bool:
         """Some continuation (possibly empty) of the bytes fed so far is in the language."""
@@ -175,36 +214,38 @@ class ByteParser:
 
     def is_complete(self) -> bool:
         """The bytes fed so far form a word of the language (EOS may be accepted)."""
-        row = self.chart.get(self.pos)
-        if row is not None and row.complete:
-            if not self.t.longest:
-                return True
-            # under maximal munch a lexeme ending exactly here was already emitted only if
-            # it could not be extended; at end of input it ends anyway (handled below)
-            return True
-        if self.t.longest:
-            return self._complete_at_eof()
+        if not self.t.longest:
+            return self.row_here is not None and self.chart[self.row_here].complete
+        if self.pos == 0:
+            return self._eof_complete(0)
+        return self.copy()._finish()
+
+    def _finish(self) -> bool:
+        """End of input under maximal munch (mutates self: call on a copy)."""
+        threads = self.threads
+        while len(threads) == 1:
+            k, sid, lap, las = threads[0]
+            lex = self.t.lexer
+            if lex.accept[sid]:
+                rid = self._emit([(k, self.t.longest_choice(lex.accept[sid]))], self.pos)
+                return rid is not None and self._eof_complete(rid)
+            if lap < 0:
+                return False
+            rid = self._emit([(k, self.t.longest_choice(lex.accept[las]))], lap)
+            if rid is None:
+                return False
+            threads = self._relex(rid, lap, self.pos)
         return False
 
-    def _complete_at_eof(self) -> bool:
-        lex = self.t.lexer
-        for k, sid in self.threads:
-            acc = lex.accept[sid]
-            if not acc:
-                continue
-            row_k = self.chart[k]
-            for t in self._terms(self.t.longest_choice(acc) & row_k.allowed):
-                if t in self.t.grammar.ignore:
-                    if row_k.complete:
-                        return True
-                    continue
-                seeds = [(r, d + 1, o) for (r, d, o) in row_k.waiting.get(t, ())]
-                if seeds:
-                    tmp = dict(self.chart)
-                    row = self.t.new_row(self.pos, seeds, tmp)
-                    if row.complete:
-                        return True
-        return False
+    def _eof_complete(self, rid: int) -> bool:
+        # at end of input the indenter closes every open block (mutates self: call on a copy)
+        ind = self.t.indenter
+        if ind is not None:
+            for _ in range(len(self.indent) - 1):
+                rid = self._scan_virtual(rid, ind.dedent, self.pos)
+                if rid is None:
+                    return False
+        return self.chart[rid].complete
 
     @staticmethod
     def _terms(mask: int):
@@ -219,8 +260,9 @@ class ByteParser:
         """Names of terminals that may continue the output at this point."""
         lex = self.t.lexer
         names = set()
-        for k, sid in self.threads:
-            for t in self._terms(lex.live[sid] & self.chart[k].allowed):
+        for th in self.threads:
+            k, sid = th[0], th[1]
+            for t in self._terms(lex.live[sid] & self._allowed(k)):
                 names.add(self.t.grammar.terminals[t].name)
         return names
 
@@ -234,20 +276,130 @@ class ByteParser:
                 return False
         return True
 
-    def _scan_into(self, seeds: list, k: int, terms: int) -> None:
+    def _new_rid(self, pos: int, seeds) -> int:
+        rid = self.next_rid
+        self.next_rid += 1
+        self.chart[rid] = self.t.new_row(rid, seeds, self.chart)
+        self.row_pos[rid] = pos
+        self._created.append(rid)
+        return rid
+
+    def _seeds(self, k: int, terms: int) -> list:
         row_k = self.chart[k]
         ig = self.t.ignore_mask
+        seeds: list = []
         for t in self._terms(terms & row_k.allowed):
             if ig >> t & 1:
                 seeds.extend(row_k.items)
             else:
                 seeds.extend((r, d + 1, o) for (r, d, o) in row_k.waiting.get(t, ()))
+        return seeds
+
+    def _scan_virtual(self, k: int, t: int, pos: int) -> int | None:
+        seeds = [(r, d + 1, o) for (r, d, o) in self.chart[k].waiting.get(t, ())]
+        return self._new_rid(pos, seeds) if seeds else None
+
+    def _emit(self, ended: list, pos: int) -> int | None:
+        """Hand lexemes ending at ``pos`` to the parser; return the row after them (or None)."""
+        ind = self.t.indenter
+        if ind is None:
+            seeds: list = []
+            for k, terms in ended:
+                seeds.extend(self._seeds(k, terms))
+            return self._new_rid(pos, seeds) if seeds else None
+        # indentation post-lexer (Lark's Indenter): one lexing under maximal munch
+        (k, terms), = ended
+        non_ignored = terms & ~self.t.ignore_mask
+        if non_ignored & (non_ignored - 1) == 0 and non_ignored:
+            terms = non_ignored  # a tie between a token and an ignored pattern goes to the token
+        if terms & (terms - 1):
+            return None  # still ambiguous: Lark's lexer would pick one; refuse rather than guess
+        t = terms.bit_length() - 1
+        if t == ind.newline and self.paren > 0:
+            seeds = list(self.chart[k].items)  # newlines inside brackets are ignored
+            return self._new_rid(pos, seeds) if seeds else None
+        seeds = self._seeds(k, terms)
+        if not seeds:
+            return None
+        rid = self._new_rid(pos, seeds)
+        if t in ind.open:
+            self.paren += 1
+        elif t in ind.close:
+            if self.paren == 0:
+                return None
+            self.paren -= 1
+        if t == ind.newline:
+            text = bytes(self.buf[self.row_pos[k]:pos])
+            tail = text.rsplit(b"\n", 1)[-1] if b"\n" in text else b""
+            width = tail.count(b" ") + tail.count(b"\t") * ind.tab_len
+            if width > self.indent[-1]:
+                self.indent = self.indent + (width,)
+                return self._scan_virtual(rid, ind.indent, pos)
+            while width < self.indent[-1]:
+                self.indent = self.indent[:-1]
+                rid = self._scan_virtual(rid, ind.dedent, pos)
+                if rid is None:
+                    return None
+            if width != self.indent[-1]:
+                return None  # dedent to a level that was never opened
+        return rid
+
+    def _step_longest(self, threads, b: int, pos: int) -> list:
+        """Maximal munch, as Lark's standard lexers do: a lexeme ends at its *last accepting
+        point* once the next byte cannot extend it; bytes read past that point are lexed
+        again from the row after the lexeme (so ``..x`` lexes as ``.`` ``.`` ``x`` even when
+        ``...`` is a terminal)."""
+        lex = self.t.lexer
+        out = []
+        dying = []
+        for th in threads:
+            k, sid, lap, las = th
+            nxt = lex.step(sid, b)
+            if nxt != DEAD:
+                # basic lexer: all terminals compete, but the lexeme must be able to
+                # become one the parser accepts here
+                th2 = (k, nxt, pos + 1, nxt) if lex.accept[nxt] else (k, nxt, lap, las)
+                allowed = self._allowed(k)
+                if lex.live[nxt] & allowed:
+                    out.append(th2)
+                elif th2[2] >= 0 and not lex.accept[nxt] and self.t.longest_choice(lex.accept[th2[3]]) & allowed:
+                    # it can only end by falling back to its last accepting point (e.g. ".." on
+                    # the way to "..." falls back to "."): viable if that lexeme is; the bytes
+                    # after it are re-lexed when the lexeme ends
+                    out.append(th2)
+                continue
+            dying.append(th)
+        if out or len(dying) != 1:
+            return out
+        k, sid, lap, las = dying[0]
+        if lex.accept[sid]:
+            end, acc = pos, lex.accept[sid]
+        elif lap >= 0:
+            end, acc = lap, lex.accept[las]
+        else:
+            return out
+        rid = self._emit([(k, self.t.longest_choice(acc))], end)
+        if rid is None:
+            return out
+        return self._relex(rid, end, pos + 1)
+
+    def _relex(self, rid: int, start: int, stop: int) -> list:
+        """Threads after lexing ``buf[start:stop]`` from row ``rid`` (a fresh lexeme at ``start``)."""
+        threads = list(self._spawn(rid))
+        for p in range(start, stop):
+            if not threads:
+                return []
+            threads = self._step_longest(threads, self.buf[p], p)
+        return threads
 
     def _feed_byte(self, b: int) -> bool:
         lex = self.t.lexer
         pos = self.pos
+        snap = _Snapshot(pos, self.threads, self.row_here, (), self.next_rid, self.indent, self.paren)
+        self._created = []
         new_threads = []
-        created = None  # position of the chart row this step creates, if any
+        row_here = None
+        self.buf.append(b)
         if not self.t.longest:
             seeds: list = []
             for k, sid in self.threads:
@@ -257,43 +409,21 @@ class ByteParser:
                 new_threads.append((k, nxt))
                 acc = lex.accept[nxt] & self.chart[k].allowed
                 if acc:
-                    self._scan_into(seeds, k, acc)
+                    seeds.extend(self._seeds(k, acc))
             if seeds:
-                created = pos + 1
-                self.chart[created] = self.t.new_row(created, seeds, self.chart)
-                for th in self._spawn(created):
+                row_here = self._new_rid(pos + 1, seeds)
+                for th in self._spawn(row_here):
                     if th not in new_threads:
                         new_threads.append(th)
         else:
-            # maximal munch: a lexeme ends only when the next byte cannot extend it
-            restart: list = []
-            for k, sid in self.threads:
-                nxt = lex.step(sid, b)
-                if nxt != DEAD:
-                    # basic lexer: all terminals compete, but the lexeme must be able to
-                    # become one the parser accepts here
-                    if lex.live[nxt] & self.chart[k].allowed:
-                        new_threads.append((k, nxt))
-                    continue
-                acc = lex.accept[sid]
-                if acc:
-                    self._scan_into(restart, k, self.t.longest_choice(acc))
-            if restart:
-                # the lexeme ended at `pos`; this byte starts the next one from that row
-                row_here = self.t.new_row(pos, restart, self.chart)
-                if row_here.allowed:
-                    sid0 = lex.start(self._candidates(row_here))
-                    nxt = lex.step(sid0, b) if sid0 != DEAD else DEAD
-                    if nxt != DEAD and lex.live[nxt] & row_here.allowed:
-                        created = pos
-                        self.chart[pos] = row_here
-                        new_threads.append((pos, nxt))
+            new_threads = self._step_longest(self.threads, b, pos)
+        snap.created = tuple(self._created)
         if not new_threads:
-            if created is not None:
-                del self.chart[created]
+            self._undo(snap)
             return False
-        self._history.append(_Snapshot(pos, self.threads, created))
+        self._history.append(snap)
         self.pos = pos + 1
+        self.row_here = row_here
         self.threads = tuple(dict.fromkeys(new_threads))
         return True
 
@@ -302,22 +432,37 @@ class ByteParser:
     def n_steps(self) -> int:
         return len(self._history)
 
+    def _undo(self, snap: _Snapshot) -> None:
+        for rid in snap.created:
+            del self.chart[rid]
+            del self.row_pos[rid]
+        del self.buf[snap.pos:]
+        self.pos = snap.pos
+        self.threads = snap.threads
+        self.row_here = snap.row_here
+        self.next_rid = snap.next_rid
+        self.indent = snap.indent
+        self.paren = snap.paren
+
     def rollback_to(self, n_steps: int) -> None:
         """Restore the state after the first ``n_steps`` bytes fed since creation."""
         while len(self._history) > n_steps:
-            snap = self._history.pop()
-            if snap.created is not None:
-                del self.chart[snap.created]
-            self.pos = snap.pos
-            self.threads = snap.threads
+            self._undo(self._history.pop())
 
     def copy(self) -> "ByteParser":
         c = object.__new__(ByteParser)
         c.t = self.t
         c.chart = dict(self.chart)
+        c.row_pos = dict(self.row_pos)
+        c.next_rid = self.next_rid
         c.pos = self.pos
+        c.row_here = self.row_here
+        c.indent = self.indent
+        c.paren = self.paren
+        c.buf = bytearray(self.buf)
         c.threads = self.threads
         c._history = list(self._history)
+        c._created = []
         return c
 
 

@@ -16,7 +16,8 @@ Lexing policy (how a byte string is cut into terminals):
     Lark's Earley parser with ``lexer="dynamic_complete"``.  It never loses a word.
 ``"longest"``
     maximal munch, as Lark's standard (``basic``/``contextual``) lexers do: a lexeme extends while
-    any candidate terminal can extend it; when it cannot, it ends at the last accepting point.
+    any candidate terminal can extend it; when it cannot, it ends at its last accepting point
+    and the bytes read past that point are lexed again.
     Same-length ties go to the higher priority, then to string literals over regexes (Lark's
     keyword rule).  ``contextual=True`` limits candidates to the terminals the parser accepts
     next (Lark's contextual lexer); otherwise all terminals compete (Lark's basic lexer).
@@ -86,6 +87,8 @@ class Grammar:
     lexing: str = "all"
     contextual: bool = True
     name: str = ""
+    #: Lark ``Indenter`` post-lexer: (newline, indent, dedent, open ids, close ids, tab_len) or None
+    indenter: tuple | None = None
     _fp: list = field(default_factory=list, repr=False, compare=False)
 
     # ------------------------------------------------------------ accessors
@@ -128,7 +131,7 @@ class Grammar:
                 h.update(b"|")
             for t in self.terminals:
                 h.update(t.dfa.fingerprint().encode() + t.kind.encode() + str(t.priority).encode() + b";")
-            h.update(repr((self.start, self.ignore, self.lexing, self.contextual)).encode())
+            h.update(repr((self.start, self.ignore, self.lexing, self.contextual, self.indenter)).encode())
             self._fp.append(h.hexdigest()[:32])
         return self._fp[0]
 
@@ -140,7 +143,7 @@ class Grammar:
 
     def __reduce__(self):
         return (_rebuild, (self.terminals, self.nonterminals, self.rule_lhs, self.rule_start, self.rhs, self.start,
-                           self.ignore, self.lexing, self.contextual, self.name))
+                           self.ignore, self.lexing, self.contextual, self.name, self.indenter))
 
 
 def _rebuild(*args) -> Grammar:
@@ -167,6 +170,10 @@ class GrammarBuilder:
     def terminal(self, t: Terminal) -> int:
         if t.name in self._term_index:
             return self._term_index[t.name]
+        if t.kind == "virtual":  # produced by a post-lexer, never lexed from bytes
+            self._term_index[t.name] = len(self.terminals)
+            self.terminals.append(t)
+            return len(self.terminals) - 1
         if t.dfa.matches(b""):
             raise GrammarError(f"terminal {t.name} ({t.source!r}) matches the empty string; "
                                "make it match at least one character and use ? or * in the rule instead")
@@ -187,7 +194,10 @@ class GrammarBuilder:
         self.rules.append((~lhs, tuple(int(s) for s in rhs)))
         self.rule_where.append(where)
 
-    def build(self, start: int, *, lexing: str = "all", contextual: bool = True) -> Grammar:
+    def build(self, start: int, *, lexing: str = "all", contextual: bool = True,
+              indenter: dict | None = None) -> Grammar:
+        """Clean and freeze.  ``indenter`` maps roles ("newline", "indent", "dedent", "open",
+        "close") to terminal ids, plus "tab_len"; it requires ``lexing="longest"``."""
         if lexing not in ("all", "longest"):
             raise GrammarError(f"unknown lexing policy {lexing!r} (use 'all' or 'longest')")
         start_nt = ~start
@@ -221,6 +231,11 @@ class GrammarBuilder:
                     elif s >= 0:
                         used_terms.add(s)
         used_terms |= set(self.ignore)
+        if indenter is not None:
+            if lexing != "longest":
+                raise GrammarError("an indentation post-lexer needs the maximal-munch lexer (lexing='longest')")
+            used_terms |= {indenter["newline"], indenter["indent"], indenter["dedent"]}
+            used_terms |= set(indenter["open"]) | set(indenter["close"])
         rules = [(l, r) for l, r in rules if l in reach]
         # renumber: terminals in original order, nonterminals with start first
         t_map = {old: new for new, old in enumerate(sorted(used_terms))}
@@ -243,4 +258,8 @@ class GrammarBuilder:
             rule_lhs=lhs_arr, rule_start=starts, rhs=rhs_arr, start=0,
             ignore=tuple(sorted(t_map[i] for i in set(self.ignore))),
             lexing=lexing, contextual=contextual, name=self.name,
+            indenter=None if indenter is None else (
+                t_map[indenter["newline"]], t_map[indenter["indent"]], t_map[indenter["dedent"]],
+                tuple(sorted(t_map[t] for t in indenter["open"])), tuple(sorted(t_map[t] for t in indenter["close"])),
+                int(indenter.get("tab_len", 8))),
         )

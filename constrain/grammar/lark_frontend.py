@@ -14,6 +14,10 @@ lexing policy to match Lark's semantics for it::
 ``lexer: basic`` → ``"longest"`` over all terminals; ``lexer: contextual`` (LALR's default) →
 ``"longest"`` over the parser's next terminals.
 
+``postlex: python_indenter`` adds Lark's ``PythonIndenter``: ``_NEWLINE`` lexemes (outside
+brackets) produce zero-width ``_INDENT``/``_DEDENT`` tokens from the indentation they end with
+(tabs count 8 columns); newlines inside brackets are ignored.  It implies maximal munch.
+
 Terminals written with lookaround in Lark's own ``common.lark`` (``ESCAPED_STRING`` and its
 helpers) are replaced by their intended regular languages, since lookaround is not regular
 in general and is refused elsewhere.
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from constrain.errors import GrammarError, LimitExceeded, RegexError
 from constrain.grammar.ir import Grammar, GrammarBuilder, Terminal
-from constrain.grammar.regex import compile_regex, literal_dfa
+from constrain.grammar.regex import compile_choices, compile_regex, literal_dfa
 
 # Lark common.lark patterns that use lookbehind, keyed by their exact pattern text,
 # mapped to the regular language they are meant to denote.
@@ -37,6 +41,14 @@ _KNOWN_REWRITES = {
     # _STRING_ESC_INNER alone (used by some grammars): body of such a string
     r'.*?(?<!\\)(\\\\)*?': r'(?:[^"\\\n]|\\[^\n])*',
 }
+
+def _python_indenter():
+    from lark.indenter import PythonIndenter
+
+    return PythonIndenter
+
+
+_POSTLEXERS = {"python_indenter": lambda: _python_indenter()}
 
 _HEADER = re.compile(r"^\s*//\s*(.*)$")
 _KEYVAL = re.compile(r"(start|parser|lexer|postlex)\s*:\s*([\w.]+)")
@@ -122,8 +134,11 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
     if lexing is None:
         lexing = "all" if lexer.startswith("dynamic") else "longest"
     contextual = lexer != "basic"
-    if header.get("postlex"):
-        raise GrammarError(f"{label}: post-lexer {header['postlex']!r} (indentation) is not supported yet")
+    postlex = header.get("postlex")
+    if postlex is not None and postlex not in _POSTLEXERS:
+        raise GrammarError(f"{label}: unknown post-lexer {postlex!r}; supported: {', '.join(_POSTLEXERS)}")
+    if postlex is not None:
+        lexing = "longest"
     paths = list(import_paths or [])
     if path is not None:
         paths.append(str(path.parent))
@@ -143,6 +158,17 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         except LimitExceeded:
             raise
         tindex[td.name] = b.terminal(Terminal(td.name, dfa, kind=kind, source=src, priority=td.priority))
+    ind_spec = None
+    if postlex is not None:
+        cls = _POSTLEXERS[postlex]()
+        for vname in (cls.INDENT_type, cls.DEDENT_type):
+            if vname not in tindex:
+                tindex[vname] = b.terminal(Terminal(vname, compile_choices([]), kind="virtual", source=postlex))
+        if cls.NL_type not in tindex:
+            raise GrammarError(f"{label}: post-lexer {postlex} needs a terminal {cls.NL_type}")
+        ind_spec = {"newline": tindex[cls.NL_type], "indent": tindex[cls.INDENT_type], "dedent": tindex[cls.DEDENT_type],
+                    "open": [tindex[n] for n in cls.OPEN_PAREN_types if n in tindex],
+                    "close": [tindex[n] for n in cls.CLOSE_PAREN_types if n in tindex], "tab_len": cls.tab_len}
     for r in rules:
         lhs = b.nonterminal(r.origin.name)
         rhs = []
@@ -161,7 +187,7 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         b.ignore.append(tindex[ig])
     if start not in {r.origin.name for r in rules}:
         raise GrammarError(f"{label}: start rule {start!r} is not defined")
-    out = b.build(b.nonterminal(start), lexing=lexing, contextual=contextual)
+    out = b.build(b.nonterminal(start), lexing=lexing, contextual=contextual, indenter=ind_spec)
     out._fp  # noqa: B018  (fingerprint computed lazily)
     _ = time.perf_counter() - t0
     return out
