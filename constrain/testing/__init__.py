@@ -1,0 +1,1 @@
+"""Slow, obviously-correct oracles that every fast path is tested against."""
