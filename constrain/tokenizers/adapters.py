@@ -49,13 +49,16 @@ def gpt2_bytes_to_unicode() -> dict[int, str]:
 _GPT2_DECODER = {c: b for b, c in gpt2_bytes_to_unicode().items()}
 
 
+_GPT2_TRANSLATE = {ord(c): b for c, b in _GPT2_DECODER.items()}
+_GPT2_CHARS = "".join(_GPT2_DECODER)
+
+
 def _bytelevel_token(tok: str) -> bytes:
     # tokenizers' ByteLevel decoder: map every char back through the byte map; a token with
     # any char outside the map (an added token such as "<｜User｜>") is emitted as UTF-8 as is.
-    try:
-        return bytes(_GPT2_DECODER[c] for c in tok)
-    except KeyError:
+    if tok.strip(_GPT2_CHARS):  # some char is outside the map
         return tok.encode("utf-8")
+    return tok.translate(_GPT2_TRANSLATE).encode("latin-1")  # mapped chars are code points < 256
 
 
 class _HFDecoder:

@@ -95,7 +95,12 @@ class Vocabulary:
         # a text token that emits nothing can never make progress: never allow it
         empty_text = [i for i in np.flatnonzero(k == TokenKind.TEXT).tolist() if not tb[i]]
         k[empty_text] = TokenKind.UNUSED
-        tb = tuple(b if k[i] == TokenKind.TEXT else b"" for i, b in enumerate(tb)) if (k != TokenKind.TEXT).any() else tb
+        non_text = np.flatnonzero(k != int(TokenKind.TEXT)).tolist()
+        if any(tb[i] for i in non_text):
+            tl = list(tb)
+            for i in non_text:
+                tl[i] = b""
+            tb = tuple(tl)
         k.setflags(write=False)
         self._bytes = tb
         self._kinds = k
