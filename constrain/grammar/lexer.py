@@ -97,6 +97,20 @@ class LexerAutomaton:
         self.table[sid, byte] = nxt
         return nxt
 
+    def expand(self, sid: int) -> int:
+        """Compute every transition of every state reachable from ``sid`` (breadth first), so a
+        kernel can walk the table without meeting ``NOT_COMPUTED``.  Returns the state count."""
+        seen = {sid}
+        queue = [sid]
+        while queue:
+            s = queue.pop()
+            for b in range(256):
+                nxt = self.step(s, b)
+                if nxt >= 0 and nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return len(seen)
+
     def run(self, sid: int, data: bytes) -> int:
         for b in data:
             if sid < 0:

@@ -55,3 +55,11 @@ def trie_mask(parser: ByteParser, vocab: Vocabulary, width: int | None = None) -
     if parser.is_complete():
         out[list(vocab.eos_ids)] = True
     return out
+
+
+def naive_inside(lexer, sid: int, vocab: Vocabulary) -> np.ndarray:
+    """``bool[n_vocab]``: text tokens whose bytes keep lexer state ``sid`` alive (no boundary)."""
+    out = np.zeros(vocab.n_vocab, dtype=bool)
+    for i in np.flatnonzero(vocab.kinds == TokenKind.TEXT).tolist():
+        out[i] = lexer.run(sid, vocab.token_bytes(i)) >= 0
+    return out

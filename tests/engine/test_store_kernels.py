@@ -1,0 +1,50 @@
+"""The numba INSIDE walk (tokens that stay inside the current lexeme) against the slow oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
+from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.engine.store_kernels import _inside_walk
+from constrain.grammar import from_lark
+from constrain.testing.naive import naive_inside, naive_mask
+
+GRAMMARS = Path(__file__).resolve().parents[2] / "grammars"
+
+
+def _inside(lexer, sid, vocab):
+    lexer.expand(sid)
+    t = vocab.trie
+    out = allocate_token_bitmask(1, vocab.n_vocab)[0]
+    _inside_walk(lexer.table, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids, sid, out.view(np.uint32))
+    return bitmask_to_bool(out, vocab.n_vocab)
+
+
+@pytest.mark.parametrize("grammar,prefix", [("json", b'{"name": "Zo'), ("json", b"[1"), ("json", b""),
+                                            ("json:all", b'{"name": "Zo'), ("json:all", b"[1, 2"),
+                                            ("sql", b"SELECT a FROM t WHERE x = 'ab"), ("python", b"def f(x):\n")])
+def test_inside_walk_matches_oracle(grammar, prefix, smol_vocab):
+    name, _, lexing = grammar.partition(":")
+    tables = CompiledParserTables(from_lark(GRAMMARS / f"{name}.lark", lexing=lexing or None))
+    p = ByteParser(tables)
+    assert p.feed(prefix)
+    allowed = naive_mask(p, smol_vocab)
+    checked = []
+    for th in p.threads:
+        sid = th[1]
+        fast = _inside(tables.lexer, sid, smol_vocab)
+        slow = naive_inside(tables.lexer, sid, smol_vocab)
+        assert np.array_equal(fast, slow)
+        if not tables.basic:
+            checked.append(sid)
+            # inside the lexeme the parser is frozen: every such token is allowed
+            assert not (fast & ~allowed).any()
+    assert checked or tables.basic
+    if prefix == b'{"name": "Zo':
+        sid = p.threads[0][1]
+        ids = np.flatnonzero(_inside(tables.lexer, sid, smol_vocab))
+        assert len(ids) > 40000  # almost every token can sit inside a JSON string
