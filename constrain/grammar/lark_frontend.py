@@ -26,10 +26,9 @@ in general and is refused elsewhere.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
-from constrain.errors import GrammarError, LimitExceeded, RegexError
+from constrain.errors import GrammarError, RegexError
 from constrain.grammar.ir import Grammar, GrammarBuilder, Terminal
 from constrain.grammar.regex import compile_choices, compile_regex, literal_dfa
 
@@ -142,7 +141,6 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
     paths = list(import_paths or [])
     if path is not None:
         paths.append(str(path.parent))
-    t0 = time.perf_counter()
     try:
         g, _ = load_grammar(text, label, paths, False)
         tdefs, rules, ignore = g.compile([start], set())
@@ -153,10 +151,7 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
     b = GrammarBuilder(label)
     tindex: dict[str, int] = {}
     for td in tdefs:
-        try:
-            dfa, kind, src = _terminal_dfa(td, label)
-        except LimitExceeded:
-            raise
+        dfa, kind, src = _terminal_dfa(td, label)
         tindex[td.name] = b.terminal(Terminal(td.name, dfa, kind=kind, source=src, priority=td.priority))
     ind_spec = None
     if postlex is not None:
@@ -187,7 +182,4 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         b.ignore.append(tindex[ig])
     if start not in {r.origin.name for r in rules}:
         raise GrammarError(f"{label}: start rule {start!r} is not defined")
-    out = b.build(b.nonterminal(start), lexing=lexing, contextual=contextual, indenter=ind_spec)
-    out._fp  # noqa: B018  (fingerprint computed lazily)
-    _ = time.perf_counter() - t0
-    return out
+    return b.build(b.nonterminal(start), lexing=lexing, contextual=contextual, indenter=ind_spec)
