@@ -10,7 +10,8 @@ import pytest
 from constrain.cli import main
 
 
-@pytest.mark.parametrize("name,family", [("mistral", "sentencepiece"), ("deepseek", "byte-bpe"), ("tekken", "tiktoken")])
+# deepseek's whole vocabulary is already compared with its decoder in test_tokenizers.py
+@pytest.mark.parametrize("name,family", [("mistral", "sentencepiece"), ("tekken", "tiktoken")])
 def test_audit_tokenizer(name, family, capsys):
     rc = main(["audit-tokenizer", name, "--json"])
     report = json.loads(capsys.readouterr().out)

@@ -12,24 +12,12 @@ from hypothesis import given, strategies as st
 from constrain.errors import VocabularyError
 from constrain.tokenizers import TokenKind, Vocabulary
 from constrain.tokenizers.adapters import gpt2_bytes_to_unicode
+from constrain.tokenizers.audit import SAMPLE_TEXTS
 from constrain.tokenizers.trie import build_trie
 
-# Texts that exercise whitespace runs, newlines, tabs, accents, CJK, emoji (4-byte UTF-8),
-# combining marks, JSON and code punctuation.
-TEXTS = [
-    "Hello world",
-    '{"name": "Zoë", "age": 42, "tags": ["a", "b"]}\n',
-    "  leading spaces and\ttabs\n\n\nnewlines  ",
-    "def f(x):\n    return x ** 2  # square\n",
-    "naïve café — “quotes” ‘single’ … ½ ∑ ∞",
-    "日本語のテキストと中文文本",
-    "emoji 🦙🚀👩‍💻 flags 🇵🇹 and skin tones 👍🏽",
-    "e\u0301 combining, \u200b zero width, \u00a0 nbsp",
-    "SELECT a.id, COUNT(*) FROM t AS a WHERE x <= 3.5e-2 GROUP BY 1;",
-    "ℕ ⊆ ℤ ⊆ ℚ; Ω ≈ 3.14159",
-    "\x00\x01\x7f control chars",
-    "ﬁ ligature, Straße, İstanbul, ǅ",
-]
+# Texts that exercise whitespace runs, accents, CJK, emoji (4-byte UTF-8), combining marks and
+# code punctuation: the same list the audit command checks.
+TEXTS = SAMPLE_TEXTS
 
 
 def _rand_ids(vocab: Vocabulary, rng: random.Random, n: int, max_len: int = 12):

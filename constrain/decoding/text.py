@@ -74,6 +74,5 @@ def stream_generate(model, tokenizer, input_ids, *, max_new_tokens: int = 128, d
         stats.prompt_tokens = n_prompt
         stats.new_tokens = int(new.shape[0])
         stats.seconds = time.perf_counter() - t0
-        eos = tokenizer.eos_token_id
-        stats.finish_reason = "stop" if stats.new_tokens and int(new[-1]) == eos else (
-            "length" if stats.new_tokens >= max_new_tokens else "stop")
+        hit_eos = stats.new_tokens > 0 and int(new[-1]) == tokenizer.eos_token_id
+        stats.finish_reason = "length" if stats.new_tokens >= max_new_tokens and not hit_eos else "stop"

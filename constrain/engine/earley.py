@@ -57,8 +57,9 @@ class CompiledParserTables:
     def __init__(self, grammar: Grammar, *, max_lexer_states: int = 200_000):
         self.grammar = grammar
         g = grammar
-        self.rhs = [g.rule(r)[1] for r in range(g.n_rules)]
-        self.lhs = [g.rule(r)[0] for r in range(g.n_rules)]
+        rules = [g.rule(r) for r in range(g.n_rules)]
+        self.lhs = [lhs for lhs, _ in rules]
+        self.rhs = [rhs for _, rhs in rules]
         n_nt = len(g.nonterminals)
         self.by_lhs: list[list[int]] = [[] for _ in range(n_nt)]
         for r, l in enumerate(self.lhs):
@@ -135,16 +136,17 @@ class CompiledParserTables:
                 a = lhs[r]
                 if a == start and o == 0:
                     row.complete = True
-                src = waiting if o == pos else chart[o].waiting
-                for (r3, d3, o3) in list(src.get(~a, ())):
+                # rows other than this one are closed and immutable: iterate them directly;
+                # this row's own list may grow while we iterate, so take a snapshot of it
+                waiters = list(waiting.get(~a, ())) if o == pos else chart[o].waiting.get(~a, ())
+                for (r3, d3, o3) in waiters:
                     it2 = (r3, d3 + 1, o3)
                     if it2 not in items:
                         items.add(it2)
                         agenda.append(it2)
         # a nonterminal completed at pos with origin pos is nullable; items that started waiting
         # on it after its completion were advanced by the nullable rule above.
-        if row.allowed or self.ignore_mask:
-            row.allowed |= self.ignore_mask
+        row.allowed |= self.ignore_mask  # ignored terminals may appear anywhere, even at the end
         return row
 
 

@@ -47,7 +47,7 @@ def _python_indenter():
     return PythonIndenter
 
 
-_POSTLEXERS = {"python_indenter": lambda: _python_indenter()}
+_POSTLEXERS = {"python_indenter": _python_indenter}
 
 _HEADER = re.compile(r"^\s*//\s*(.*)$")
 _KEYVAL = re.compile(r"(start|parser|lexer|postlex)\s*:\s*([\w.]+)")

@@ -18,14 +18,20 @@ import numpy as np
 from constrain.errors import VocabularyError
 from constrain.tokenizers.vocabulary import TokenKind, Vocabulary
 
+#: whitespace runs, newlines, tabs, accents, CJK, emoji (4-byte UTF-8), combining marks, code
 SAMPLE_TEXTS = [
     "Hello world",
     '{"name": "Zoë", "age": 42, "tags": ["a", "b"]}\n',
     "  leading spaces and\ttabs\n\n\nnewlines  ",
     "def f(x):\n    return x ** 2  # square\n",
-    "naïve café — “quotes” … ½ ∑ ∞",
+    "naïve café — “quotes” ‘single’ … ½ ∑ ∞",
     "日本語のテキストと中文文本",
-    "emoji 🦙🚀👩‍💻 flags 🇵🇹",
+    "emoji 🦙🚀👩‍💻 flags 🇵🇹 and skin tones 👍🏽",
+    "e\u0301 combining, \u200b zero width, \u00a0 nbsp",
+    "SELECT a.id, COUNT(*) FROM t AS a WHERE x <= 3.5e-2 GROUP BY 1;",
+    "ℕ ⊆ ℤ ⊆ ℚ; Ω ≈ 3.14159",
+    "\x00\x01\x7f control chars",
+    "ﬁ ligature, Straße, İstanbul, ǅ",
 ]
 
 NAMED = {
@@ -127,7 +133,7 @@ def load_named(name_or_path: str):
 
 
 def _reference(tok):
-    """(decode_batch, encode, strips_leading_space) using the tokenizer's own code."""
+    """``(decode_batch, encode)`` using the tokenizer's own code."""
     mod = type(tok).__module__
     if mod.startswith("tokenizers"):
         return (lambda seqs: tok.decode_batch(seqs, skip_special_tokens=False),

@@ -8,7 +8,6 @@ subtree end, token lists) rather than as Python objects.  It is built once per v
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,9 +128,7 @@ def cached_trie(fingerprint: str, token_bytes: list[bytes], text_mask: np.ndarra
     trie = build_trie(token_bytes, text_mask)
     if path is not None:
         try:
-            buf = io.BytesIO()
-            trie.save(buf)
-            _cache.atomic_write(path, lambda f: f.write(buf.getvalue()))
+            _cache.atomic_write(path, trie.save)
         except OSError as e:
             _cache.log.warning("could not write trie cache %s: %s", path, e)
     return trie
