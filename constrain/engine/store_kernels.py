@@ -50,3 +50,158 @@ def _inside_walk(table, byte, depth, subtree_end, tok_start, tok_ids, s0, out_wo
             out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         i += 1
     return visited
+
+
+# exit kinds recorded by _walk
+EXIT_SPLIT = 0  # a lexeme may end at this node; its children start the next lexeme (parser scan)
+EXIT_FEED = 1  # the reading needs the reference parser from this node on (munch fallback, indenter)
+
+
+@njit
+def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids,
+          s0, roots, filters, longest, split_ok, lap_before_root, relex_start, root_relex,
+          out_words, exit_node, exit_kind, exit_state):  # pragma: no cover - compiled
+    """One lexer reading walked over the subtrees of ``roots``: mark its INSIDE tokens and
+    record where the parser must take over.
+
+    The reading starts in lexer state ``s0`` at every root (each root's own bytes are already
+    consumed).  A child whose byte keeps the reading alive with an allowed terminal still
+    possible (``ok``) is INSIDE: its tokens are viable whatever follows, so their bits are set
+    and the walk descends.  Otherwise the walk prunes the subtree, and records an exit when a
+    lexeme boundary could make it viable:
+
+    - ``EXIT_SPLIT`` at node ``p`` (state in ``exit_state``): a lexeme of the reading may end
+      after ``p``'s bytes.  Under the exact policy (``longest=False``) every accepting node with
+      children is one; under maximal munch only an accepting node with a child that kills the
+      lexeme is (munch ends lexemes only there).  The caller scans the terminals with the
+      parser once per (row, terminal set) and walks ``p``'s subtree from the next lexeme.
+    - ``EXIT_FEED`` at node ``c``: under maximal munch, the reading died (or lost every allowed
+      terminal) with its last accepting point further up than the parent, so the bytes after
+      that point must be lexed again; the caller hands the node to the reference parser.
+      With ``split_ok=False`` (indentation post-lexer) every boundary is an ``EXIT_FEED``.
+
+    ``filters[r] >= 0`` (maximal munch only): at root ``r`` skip the children on which lexer
+    state ``filters[r]`` stays alive, because munch does not end the previous lexeme there.
+    ``lap_before_root``: the reading passed an accepting point before the root (munch).
+
+    A munch reading that dies after its last accepting point is lexed again from that point;
+    before recording such an ``EXIT_FEED`` the walk runs the bytes after that point from
+    ``relex_start`` (the lexer state that starts every terminal; ``-1`` disables the check)
+    and prunes the node when they die before any terminal could end (so ``1.`` + ``,`` in JSON
+    costs nothing).  ``root_relex`` is that run over the bytes already committed before the
+    root (``-1`` dead, ``-3`` unknown: an accepting point was passed).
+
+    Returns the number of exits written (``-1`` if the exit buffers overflowed) and the number
+    of nodes visited.
+    """
+    max_d = 0
+    for i in range(depth.shape[0]):
+        if depth[i] > max_d:
+            max_d = depth[i]
+    st = np.empty(max_d + 2, np.int32)
+    lap = np.empty(max_d + 2, np.int32)  # depth of the last accepting point; -1 none, -2 before root
+    marked = np.full(max_d + 2, -1, np.int32)  # node recorded as a SPLIT exit at this depth
+    nd = np.empty(max_d + 2, np.int32)  # node on the current path at each depth
+    n_exit = 0
+    cap = exit_node.shape[0]
+    visited = 0
+    for r in range(roots.shape[0]):
+        root = roots[r]
+        d0 = depth[root]
+        st[d0] = s0
+        if longest and acc[s0]:
+            lap[d0] = d0
+        elif lap_before_root:
+            lap[d0] = -2
+        else:
+            lap[d0] = -1
+        marked[d0] = -1
+        nd[d0] = root
+        f = filters[r]
+        end = subtree_end[root]
+        i = root + 1
+        while i < end:
+            visited += 1
+            d = depth[i]
+            p = st[d - 1]
+            b = byte[i]
+            if d == d0 + 1 and f >= 0 and table[f, b] >= 0:
+                i = subtree_end[i]
+                continue
+            nxt = table[p, b]
+            if nxt >= 0 and ok[nxt]:
+                st[d] = nxt
+                if longest:
+                    lap[d] = d if acc[nxt] else lap[d - 1]
+                marked[d] = -1
+                nd[d] = i
+                for j in range(tok_start[i], tok_start[i + 1]):
+                    t = tok_ids[j]
+                    out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                if not longest and acc[nxt] and subtree_end[i] > i + 1:
+                    if n_exit >= cap:
+                        return -1, visited
+                    exit_node[n_exit] = i
+                    exit_kind[n_exit] = EXIT_SPLIT if split_ok else EXIT_FEED
+                    exit_state[n_exit] = nxt
+                    n_exit += 1
+                i += 1
+                continue
+            if longest:
+                lp = lap[d - 1]
+                if lp == d - 1 and nxt < 0 and split_ok:
+                    parent = nd[d - 1]
+                    if marked[d - 1] != parent:
+                        if n_exit >= cap:
+                            return -1, visited
+                        marked[d - 1] = parent
+                        exit_node[n_exit] = parent
+                        exit_kind[n_exit] = EXIT_SPLIT
+                        exit_state[n_exit] = p
+                        n_exit += 1
+                elif lp != -1:
+                    if nxt < 0 and relex_start >= 0:
+                        # dead reading: it is relexed from its last accepting point
+                        if lp == -2:
+                            r = root_relex
+                            j = d0 + 1
+                        else:
+                            r = relex_start
+                            j = lp + 1
+                        while r >= 0 and j <= d:
+                            r = table[r, byte[nd[j]] if j < d else b]
+                            if r >= 0 and acc[r]:
+                                r = -3
+                            j += 1
+                        if r == -1:
+                            i = subtree_end[i]
+                            continue
+                    if n_exit >= cap:
+                        return -1, visited
+                    exit_node[n_exit] = i
+                    exit_kind[n_exit] = EXIT_FEED
+                    exit_state[n_exit] = p
+                    n_exit += 1
+            i = subtree_end[i]
+    return n_exit, visited
+
+
+@njit
+def _parents(depth):  # pragma: no cover - compiled
+    """Parent of every trie node (root: -1), from the DFS depth sequence."""
+    n = depth.shape[0]
+    out = np.empty(n, np.int32)
+    stack = np.empty(int(depth.max()) + 2, np.int32)
+    out[0] = -1
+    stack[0] = 0
+    for i in range(1, n):
+        d = depth[i]
+        out[i] = stack[d - 1]
+        stack[d] = i
+    return out
+
+
+@njit
+def _or_words(out, src):  # pragma: no cover - compiled
+    for i in range(src.shape[0]):
+        out[i] |= src[i]

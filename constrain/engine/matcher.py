@@ -1,0 +1,254 @@
+"""``Matcher``: the token-level state of one constrained sequence.
+
+A matcher pairs a compiled grammar with a vocabulary.  It answers, after the tokens accepted so
+far, which tokens may come next (as a packed bitmask in the xgrammar/llguidance layout), and
+advances token by token with O(1) rollback.  Its semantics are those of
+:func:`constrain.testing.naive.naive_mask`: token ``t`` is allowed iff the output plus
+``bytes(t)`` is a viable prefix of the grammar; stop ids iff the output is complete; special,
+unused and padded ids never.
+
+Lifetimes: :func:`compile_grammar` returns per-grammar tables shared process-wide (by grammar
+fingerprint); :func:`get_store` returns the per-(grammar, vocabulary) :class:`TokenStore`;
+a ``Matcher`` is per sequence and cheap to create or ``copy()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.engine.store import TokenStore
+from constrain.errors import ConfigError, ConstrainError
+from constrain.grammar.ir import Grammar
+from constrain.tokenizers.vocabulary import TokenKind, Vocabulary
+
+_tables_cache: dict[str, CompiledParserTables] = {}
+_store_cache: dict[tuple[str, str], TokenStore] = {}
+_cache_lock = threading.Lock()
+
+
+class MatcherStateError(ConstrainError, ValueError):
+    """A matcher was asked for something its state does not allow (e.g. rolling back past
+    its history)."""
+
+
+def compile_grammar(grammar: Grammar | CompiledParserTables) -> CompiledParserTables:
+    """Parser tables for ``grammar``, shared by every matcher of the same grammar."""
+    if isinstance(grammar, CompiledParserTables):
+        return grammar
+    if not isinstance(grammar, Grammar):
+        raise ConfigError(f"expected a compiled Grammar, got {type(grammar).__name__}; "
+                          "use constrain.grammar.from_lark / from_regex / from_choices first")
+    key = grammar.fingerprint
+    with _cache_lock:
+        t = _tables_cache.get(key)
+        if t is None:
+            t = _tables_cache[key] = CompiledParserTables(grammar)
+        return t
+
+
+def get_store(grammar: Grammar | CompiledParserTables, vocab: Vocabulary) -> TokenStore:
+    """The shared mask store of a (grammar, vocabulary) pair."""
+    tables = compile_grammar(grammar)
+    key = (tables.grammar.fingerprint, vocab.fingerprint)
+    with _cache_lock:
+        s = _store_cache.get(key)
+        if s is None or s.tables is not tables:
+            s = _store_cache[key] = TokenStore(tables, vocab)
+        return s
+
+
+class Matcher:
+    """Constrained-decoding state of one sequence.
+
+    >>> m = Matcher(grammar, vocab)                      # doctest: +SKIP
+    >>> bitmask = allocate_token_bitmask(1, vocab.n_vocab)
+    >>> m.fill_next_token_bitmask(bitmask)              # doctest: +SKIP
+    >>> m.accept_token(token_id)                         # doctest: +SKIP
+    """
+
+    def __init__(self, grammar: Grammar | CompiledParserTables, vocab: Vocabulary, *, store: TokenStore | None = None):
+        self.store = store if store is not None else get_store(grammar, vocab)
+        self.vocab = vocab
+        self.tables = self.store.tables
+        self.parser = ByteParser(self.tables)
+        self._marks: list[int] = []  # parser steps before each accepted token
+        self._finished = False
+        self._kinds = vocab.kinds
+        self._eos = frozenset(vocab.eos_ids)
+        self._tb = vocab.all_token_bytes
+
+    # ------------------------------------------------------------- queries
+    def is_finished(self) -> bool:
+        """A stop id was accepted: the sequence is over."""
+        return self._finished
+
+    is_terminated = is_finished
+
+    def is_complete(self) -> bool:
+        """The output so far is a word of the grammar (a stop id would be accepted)."""
+        return self.parser.is_complete()
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self._marks)
+
+    @property
+    def output(self) -> bytes:
+        return bytes(self.parser.buf)
+
+    def fill_next_token_bitmask(self, bitmask, row: int = 0) -> None:
+        """Write the allowed next tokens into row ``row`` of ``bitmask`` (``int32[B, W]``,
+        numpy or a CPU torch tensor, ``W >= ceil(n_vocab / 32)``).  Words past the
+        vocabulary are zeroed.  After a stop id only the stop ids are allowed."""
+        arr = _as_numpy(bitmask)
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        n = self.store.n_words
+        if arr.shape[1] < n:
+            raise ConfigError(f"bitmask rows have {arr.shape[1]} words but the vocabulary needs {n}")
+        out = arr[row].view(np.uint32)
+        out[:] = 0
+        if self._finished:
+            out[:n] |= self.store._eos_words
+            return
+        self.store.fill(self.parser, out[:n])
+
+    def next_token_mask(self) -> np.ndarray:
+        """``bool[n_vocab]`` of allowed next tokens (convenience; the bitmask is faster)."""
+        from constrain.engine.bitmask import bitmask_to_bool
+
+        bm = np.zeros((1, self.store.n_words), np.int32)
+        self.fill_next_token_bitmask(bm)
+        return bitmask_to_bool(bm[0], self.vocab.n_vocab)
+
+    # ------------------------------------------------------------- updates
+    def _advance(self, token_id: int) -> bool:
+        if self._finished:
+            return False
+        tid = int(token_id)
+        if not 0 <= tid < len(self._tb):
+            return False
+        if tid in self._eos:
+            if self.parser.is_complete():
+                self._marks.append(self.parser.n_steps)
+                self._finished = True
+                return True
+            return False
+        if self._kinds[tid] != TokenKind.TEXT or not self._tb[tid]:
+            return False
+        mark = self.parser.n_steps
+        if self.parser.feed(self._tb[tid]):
+            self._marks.append(mark)
+            return True
+        return False
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token; on ``False`` the state is unchanged."""
+        return self._advance(token_id)
+
+    def accept_tokens(self, token_ids: Iterable[int]) -> bool:
+        """Advance by all tokens, or by none (returns ``False`` and leaves the state unchanged)."""
+        n0 = len(self._marks)
+        for t in token_ids:
+            if not self._advance(t):
+                self.rollback(len(self._marks) - n0)
+                return False
+        return True
+
+    def validate_tokens(self, token_ids: Sequence[int]) -> int:
+        """How many leading tokens of ``token_ids`` would be accepted (state unchanged)."""
+        n0 = len(self._marks)
+        k = 0
+        for t in token_ids:
+            if not self._advance(t):
+                break
+            k += 1
+        self.rollback(len(self._marks) - n0)
+        return k
+
+    def try_accept(self, token_id: int) -> bool:
+        """Whether ``token_id`` would be accepted, without committing it."""
+        if self._advance(token_id):
+            self.rollback(1)
+            return True
+        return False
+
+    def rollback(self, n_tokens: int) -> None:
+        """Undo the last ``n_tokens`` accepted tokens (stop ids included)."""
+        n_tokens = int(n_tokens)
+        if n_tokens < 0 or n_tokens > len(self._marks):
+            raise MatcherStateError(f"cannot roll back {n_tokens} tokens: {len(self._marks)} accepted")
+        if n_tokens == 0:
+            return
+        mark = self._marks[-n_tokens]
+        del self._marks[-n_tokens:]
+        self.parser.rollback_to(mark)
+        self._finished = False
+
+    def reset(self) -> None:
+        self.parser = ByteParser(self.tables)
+        self._marks = []
+        self._finished = False
+
+    def copy(self) -> "Matcher":
+        c = object.__new__(Matcher)
+        c.__dict__.update(self.__dict__)
+        c.parser = self.parser.copy()
+        c._marks = list(self._marks)
+        return c
+
+    def __repr__(self) -> str:
+        return (f"Matcher(grammar={self.tables.grammar.name!r}, vocab={self.vocab.name!r}, "
+                f"tokens={len(self._marks)}, finished={self._finished})")
+
+
+def _as_numpy(bitmask) -> np.ndarray:
+    if isinstance(bitmask, np.ndarray):
+        if bitmask.dtype != np.int32:
+            raise ConfigError(f"bitmask must be int32, got {bitmask.dtype}")
+        return bitmask
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch = None
+    if torch is not None and isinstance(bitmask, torch.Tensor):
+        if bitmask.dtype != torch.int32 or bitmask.device.type != "cpu":
+            raise ConfigError(f"bitmask tensor must be int32 on the CPU, got {bitmask.dtype} on {bitmask.device}")
+        return bitmask.numpy()
+    raise ConfigError(f"bitmask must be a numpy array or a torch tensor, got {type(bitmask).__name__}")
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def fill_next_token_bitmasks(matchers: Sequence[Matcher | None], bitmask, *, threads: int | None = None) -> None:
+    """Fill row ``i`` of ``bitmask`` from ``matchers[i]`` (``None`` rows allow everything).
+
+    Rows are independent, so they are filled on a thread pool; the numba kernels release the
+    GIL, the Python orchestration of boundary scans does not, so the speed-up depends on how
+    much of a mask is cached.
+    """
+    global _pool
+    arr = _as_numpy(bitmask)
+    if len(matchers) > arr.shape[0]:
+        raise ConfigError(f"{len(matchers)} matchers but the bitmask has {arr.shape[0]} rows")
+
+    def one(i):
+        m = matchers[i]
+        if m is None:
+            arr[i] = -1
+        else:
+            m.fill_next_token_bitmask(arr, i)
+
+    if threads == 1 or len(matchers) <= 1:
+        for i in range(len(matchers)):
+            one(i)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=threads or 4, thread_name_prefix="constrain-mask")
+    list(_pool.map(one, range(len(matchers))))
