@@ -151,6 +151,17 @@ class Matcher:
         """Advance by one token; on ``False`` the state is unchanged."""
         return self._advance(token_id)
 
+    def accept_bytes(self, data: bytes) -> bool:
+        """Advance by raw bytes (a forced prefix, a prompt's tail); counts as one step for
+        :meth:`rollback`.  On ``False`` the state is unchanged."""
+        if self._finished:
+            return False
+        mark = self.parser.n_steps
+        if self.parser.feed(bytes(data)):
+            self._marks.append(mark)
+            return True
+        return False
+
     def accept_tokens(self, token_ids: Iterable[int]) -> bool:
         """Advance by all tokens, or by none (returns ``False`` and leaves the state unchanged)."""
         n0 = len(self._marks)
