@@ -23,6 +23,8 @@ tested against this one.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -42,13 +44,14 @@ class Indenter(NamedTuple):
 
 
 class _Row:
-    __slots__ = ("items", "waiting", "allowed", "complete")
+    __slots__ = ("items", "waiting", "allowed", "complete", "sig")
 
     def __init__(self):
         self.items: set = set()
         self.waiting: dict[int, list] = {}
         self.allowed = 0
         self.complete = False
+        self.sig = -1  # structural id, computed on demand (ByteParser.row_sig)
 
 
 class CompiledParserTables:
@@ -85,6 +88,12 @@ class CompiledParserTables:
         lit = [t.kind == "literal" for t in g.terminals]
         self._rank = [(pr[t], lit[t]) for t in range(g.n_terminals)]
         self._choice_cache: dict[int, int] = {}
+        self._sig_ids: dict = {}
+        self._sig_lock = threading.Lock()
+        # structural scans (mask store): sig -> (rows it needs, rid, allowed); (sig, T) -> sig
+        self.sig_rows: dict[int, tuple] = {}
+        self.sig_scans: dict[tuple[int, int], int] = {}
+        self.synthetic_rids = itertools.count(1 << 40)
 
     def longest_choice(self, acc: int) -> int:
         """Terminals a maximal-munch lexer picks among the accepting set ``acc`` (priority, then literal)."""
@@ -248,6 +257,10 @@ class ByteParser:
                 if rid is None:
                     return False
         return self.chart[rid].complete
+
+    def row_sig(self, rid: int) -> int:
+        """Structural id of row ``rid`` (see :func:`row_sig`)."""
+        return row_sig(self.t, self.chart, rid)
 
     @staticmethod
     def _terms(mask: int):
@@ -466,6 +479,36 @@ class ByteParser:
         c._history = list(self._history)
         c._created = []
         return c
+
+
+def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
+    """Structural id of row ``rid``: equal ids mean the rows' items are equal up to renaming
+    the rows their items started in, recursively, so every continuation parses the same from
+    both.  Interned exactly per grammar (no hashing collisions); computed once per row and
+    stored on it (rows are immutable)."""
+    if chart[rid].sig >= 0:
+        return chart[rid].sig
+    # origins are always older rows (smaller ids): collect the rows without an id, then give
+    # them ids oldest first (iterative: item chains can be as long as the document)
+    todo = {rid}
+    stack = [rid]
+    while stack:
+        for (_, _, o) in chart[stack.pop()].items:
+            if o not in todo and chart[o].sig < 0:
+                todo.add(o)
+                stack.append(o)
+    ids = tables._sig_ids
+    for k in sorted(todo):
+        row = chart[k]
+        key = frozenset((r, d, -1 if o == k else chart[o].sig) for (r, d, o) in row.items)
+        if k == 0:
+            key = (key, "root")  # only row 0 completes the start symbol
+        sig = ids.get(key)
+        if sig is None:
+            with tables._sig_lock:
+                sig = ids.setdefault(key, len(ids))
+        row.sig = sig
+    return chart[rid].sig
 
 
 def accepts(grammar_or_tables, data: bytes) -> bool:

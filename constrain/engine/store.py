@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig
 from constrain.engine.store_kernels import EXIT_SPLIT, _or_words, _parents, _walk
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -64,6 +64,7 @@ class StoreStats:
     evictions: int = 0
     nodes_visited: int = 0
     parser_scans: int = 0
+    mask_hits: int = 0
     feeds: int = 0
     bytes: int = 0
     extra: dict = field(default_factory=dict)
@@ -72,7 +73,8 @@ class StoreStats:
 class TokenStore:
     """Lazily built mask cache for one compiled grammar and one vocabulary."""
 
-    def __init__(self, tables: CompiledParserTables, vocab: Vocabulary, *, max_bytes: int = 512 << 20):
+    def __init__(self, tables: CompiledParserTables, vocab: Vocabulary, *, max_bytes: int = 512 << 20,
+                 max_mask_bytes: int = 64 << 20):
         self.tables = tables
         self.vocab = vocab
         self.trie = vocab.trie
@@ -83,6 +85,9 @@ class TokenStore:
         self.split_ok = tables.indenter is None
         self.parent = _parents(self.trie.depth)
         self._entries: OrderedDict = OrderedDict()
+        self._masks: OrderedDict = OrderedDict()  # mask_key -> uint32 words (without EOS)
+        self._mask_bytes = 0
+        self.max_mask_bytes = int(max_mask_bytes)
         self._lock = threading.RLock()
         self._serial = 0
         self._expanded: set[int] = set()
@@ -92,6 +97,13 @@ class TokenStore:
         self._exit_kind = np.empty(n, np.int8)
         self._exit_state = np.empty(n, np.int32)
         self.stats = StoreStats()
+        # ignored terminals W with W·W ⊆ W (whitespace runs): under the exact policy a new W
+        # lexeme right after a W lexeme reads nothing the first one's continuation does not
+        self.closed_ignore = 0
+        if not self.longest:
+            for t in tables.grammar.ignore:
+                if _concat_closed(tables.grammar.terminals[t].dfa):
+                    self.closed_ignore |= 1 << t
         eos = np.zeros(self.n_words, np.uint32)
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
@@ -219,19 +231,64 @@ class TokenStore:
         _, roots, filters = parent.groups[gi]
         return self._get(("c", parent.serial, gi, sid, A), lambda: self._build(sid, A, roots, filters, False))
 
+    def clear_mask_cache(self) -> None:
+        """Forget cached whole masks (store entries stay)."""
+        with self._lock:
+            self._masks.clear()
+            self._mask_bytes = 0
+
     @property
     def n_entries(self) -> int:
         return len(self._entries)
 
     # --------------------------------------------------------------- masks
+    def mask_key(self, parser: ByteParser):
+        """A key that determines the mask exactly: per lexer reading its state, the structural
+        id of its row (:meth:`ByteParser.row_sig`) and, under maximal munch, what relexing
+        the bytes after its last accepting point would do.  ``None`` for the indentation
+        post-lexer, whose state also lives in the text."""
+        if not self.split_ok:
+            return None
+        parts = []
+        for th in parser.threads:
+            k, sid = th[0], th[1]
+            if self.longest:
+                rr = self.root_relex(bytes(parser.buf[th[2]:parser.pos])) if 0 <= th[2] < parser.pos else None
+                parts.append((sid, parser.row_sig(k), rr, th[3] if th[2] >= 0 else -1))
+            else:
+                parts.append((sid, parser.row_sig(k)))
+        return frozenset(parts)
+
     def fill(self, parser: ByteParser, out: np.ndarray) -> None:
         """OR the allowed tokens after ``parser``'s output into ``out`` (``uint32[n_words]``),
-        EOS included when the output is complete.  ``parser`` is left as it was."""
-        walk = _MaskWalk(self, parser, out)
+        EOS included when the output is complete.  ``parser`` is left as it was.
+
+        Whole masks are cached by :meth:`mask_key`: a structure that repeats (the next member
+        of an object, the next item of a list at the same depth) costs one lookup."""
+        key = self.mask_key(parser)
+        if key is not None:
+            hit = self._masks.get(key)
+            if hit is not None:
+                self.stats.mask_hits += 1
+                self._masks.move_to_end(key)
+                _or_words(out, hit)
+                if parser.is_complete():
+                    _or_words(out, self._eos_words)
+                return
+        work = out if key is None else np.zeros_like(out)
+        walk = _MaskWalk(self, parser, work)
         try:
             walk.fill_from(0)
         finally:
             walk.cleanup()
+        if key is not None:
+            with self._lock:
+                self._masks[key] = work
+                self._mask_bytes += work.nbytes
+                while self._mask_bytes > self.max_mask_bytes and self._masks:
+                    _, old = self._masks.popitem(last=False)
+                    self._mask_bytes -= old.nbytes
+            _or_words(out, work)
         if parser.is_complete():
             _or_words(out, self._eos_words)
 
@@ -248,29 +305,70 @@ class TokenStore:
 class _MaskWalk:
     """One mask computation: applies entries and runs the parser scans they ask for.
 
-    Rows created by scans get ids far above the parser's own (``1 << 40`` on), live only in
-    the parser's chart for the duration of the walk, and are removed by :meth:`cleanup`.
+    Scans are structural: a row is known by its :func:`~constrain.engine.earley.row_sig`, and
+    scanning terminals ``T`` from a row with id ``sig`` always gives a row with the same id,
+    so ``(sig, T) -> sig'`` is memoised per grammar, across masks, sequences and vocabularies.
+    On a miss the scan runs on a private copy of the rows the row needs (its origins,
+    recursively), so the parser of the sequence is never touched.
     """
-
-    _RID0 = 1 << 40
 
     def __init__(self, store: TokenStore, parser: ByteParser, out: np.ndarray):
         self.store = store
         self.p = parser
+        self.t = parser.t
         self.out = out
-        self.next_rid = self._RID0
-        self.created: list[int] = []
         self.done: set = set()
 
     def cleanup(self) -> None:
-        chart, row_pos = self.p.chart, self.p.row_pos
-        for rid in self.created:
-            chart.pop(rid, None)
-            row_pos.pop(rid, None)
+        pass
 
+    # ------------------------------------------------------------ structure
+    def _register(self, chart: dict, rid: int) -> int:
+        t = self.t
+        sig = row_sig(t, chart, rid)
+        if sig not in t.sig_rows:
+            need = {rid: chart[rid]}
+            stack = [rid]
+            while stack:
+                for (_, _, o) in chart[stack.pop()].items:
+                    if o not in need:
+                        need[o] = chart[o]
+                        stack.append(o)
+            t.sig_rows[sig] = (need, rid, chart[rid].allowed)
+        return sig
+
+    def _scan(self, sig: int, T: int):
+        t = self.t
+        key = (sig, T)
+        got = t.sig_scans.get(key)
+        if got is not None:
+            return None if got < 0 else got
+        self.store.stats.parser_scans += 1
+        rows, k, _ = t.sig_rows[sig]
+        row_k = rows[k]
+        ig = t.ignore_mask
+        seeds: list = []
+        for term in ByteParser._terms(T & row_k.allowed):
+            if ig >> term & 1:
+                seeds.extend(row_k.items)
+            else:
+                seeds.extend((r, d + 1, o) for (r, d, o) in row_k.waiting.get(term, ()))
+        new = -1
+        if seeds:
+            rid = next(t.synthetic_rids)
+            chart = dict(rows)
+            chart[rid] = t.new_row(rid, seeds, chart)
+            if chart[rid].allowed:
+                new = self._register(chart, rid)
+        t.sig_scans[key] = new
+        return None if new < 0 else new
+
+    def _candidates(self, allowed: int) -> int:
+        return self.t.all_terms if self.t.basic else allowed
+
+    # ------------------------------------------------------------ the walk
     def fill_from(self, root: int) -> None:
         p, store = self.p, self.store
-        scans: dict = {}
         for th in p.threads:
             k, sid = th[0], th[1]
             A = p._allowed(k)
@@ -278,44 +376,40 @@ class _MaskWalk:
             if store.longest and 0 <= th[2] < p.pos:
                 rr = store.root_relex(bytes(p.buf[th[2]:p.pos]))
             e = store.root_entry(sid, A, root, rr)
-            self._apply(e, k, scans, root)
+            if e.groups:
+                sig = self._register(p.chart, k)
+            else:
+                sig = -1  # no boundary below: the row is never scanned
+            self._apply(e, sig, A, root)
 
-    def _apply(self, e: _Entry, k: int, scans: dict, root: int) -> None:
-        store, p = self.store, self.p
-        key = (e.serial, k)
+    def _apply(self, e: _Entry, sig: int, A: int, root: int) -> None:
+        store, t = self.store, self.t
+        key = (e.serial, sig)
         if key in self.done:
             return
         self.done.add(key)
         if e.words is not None:
             _or_words(self.out, e.words)
+        ignore = t.ignore_mask
+        lex = t.lexer
         for gi, (T, _, _) in enumerate(e.groups):
-            rid = self._scan(k, T, scans)
-            if rid is None:
+            if T & ~ignore == 0:
+                # only ignored terminals end here: the row after them behaves as this row
+                nsig, A2 = sig, A
+                excl = T & store.closed_ignore
+                cands = self._candidates(A) & ~excl
+            else:
+                nsig = self._scan(sig, T)
+                if nsig is None:
+                    continue
+                A2 = t.sig_rows[nsig][2]
+                cands = self._candidates(A2)
+            sid = lex.start(cands)
+            if sid == DEAD:
                 continue
-            for th in p._spawn(rid):
-                child = store.child_entry(e, gi, th[1], p._allowed(rid))
-                self._apply(child, rid, scans, root)
+            self._apply(store.child_entry(e, gi, sid, A2), nsig, A2, root)
         for x in e.feeds.tolist():
             self._feed(int(x), root)
-
-    def _scan(self, k: int, T: int, scans: dict):
-        key = (k, T)
-        if key in scans:
-            return scans[key]
-        self.store.stats.parser_scans += 1
-        p = self.p
-        seeds = p._seeds(k, T)
-        rid = None
-        if seeds:
-            rid = self.next_rid
-            self.next_rid += 1
-            p.chart[rid] = p.t.new_row(rid, seeds, p.chart)
-            p.row_pos[rid] = p.pos
-            self.created.append(rid)
-            if not p.chart[rid].allowed:
-                rid = None
-        scans[key] = rid
-        return rid
 
     def _feed(self, x: int, root: int) -> None:
         """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there."""
@@ -335,8 +429,43 @@ class _MaskWalk:
                 for j in range(int(t.tok_start[x]), int(t.tok_start[x + 1])):
                     tid = int(t.tok_ids[j])
                     self.out[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
-                saved, self.done = self.done, set()
                 self.fill_from(x)
-                self.done = saved
         finally:
             p.rollback_to(mark)
+
+
+def _concat_closed(dfa) -> bool:
+    """Whether ``L·L ⊆ L`` for the DFA's language: ``L ⊆ L(q)`` for every reachable accepting
+    state ``q`` (a product search from (start, q))."""
+    trans = np.asarray(dfa.trans)
+    accept = np.asarray(dfa.accept, bool)
+    live = np.asarray(dfa.live, bool)
+    n = trans.shape[0]
+    reach = {0}
+    stack = [0]
+    while stack:
+        a = stack.pop()
+        for b in set(trans[a].tolist()):
+            if 0 <= b < n and live[b] and b not in reach:
+                reach.add(b)
+                stack.append(b)
+    for q in reach:
+        if not accept[q]:
+            continue
+        seen = {(0, q)}
+        stack = [(0, q)]
+        while stack:
+            a, b = stack.pop()
+            if accept[a] and not accept[b]:
+                return False
+            for byte in range(256):
+                a2 = int(trans[a, byte])
+                if a2 < 0 or not live[a2]:
+                    continue
+                b2 = int(trans[b, byte])
+                if b2 < 0 or not live[b2]:
+                    return False
+                if (a2, b2) not in seen:
+                    seen.add((a2, b2))
+                    stack.append((a2, b2))
+    return True
