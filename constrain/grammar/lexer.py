@@ -14,6 +14,8 @@ read directly.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from constrain.errors import LimitExceeded
@@ -43,6 +45,8 @@ class LexerAutomaton:
         self.accept: list[int] = []
         self.table = np.full((64, 256), NOT_COMPUTED, dtype=np.int32)
         self._start_cache: dict[int, int] = {}
+        # readers of ``table`` never lock; creating a state or a transition does
+        self._lock = threading.RLock()
 
     @property
     def n_states(self) -> int:
@@ -77,25 +81,31 @@ class LexerAutomaton:
     def start(self, candidates: int) -> int:
         """Start state for an int bitset of candidate terminals (``DEAD`` if empty)."""
         sid = self._start_cache.get(candidates)
-        if sid is None:
+        if sid is not None:
+            return sid
+        with self._lock:
+            sid = self._start_cache.get(candidates)
+            if sid is not None:
+                return sid
             key = tuple((t, 0) for t in range(self.n_terms) if candidates >> t & 1 and self._live[t][0])
             sid = self._intern(key)
             self._start_cache[candidates] = sid
-        return sid
+            return sid
 
     def step(self, sid: int, byte: int) -> int:
         """Next state after ``byte`` (``DEAD`` when no terminal survives)."""
         nxt = int(self.table[sid, byte])
         if nxt != NOT_COMPUTED:
             return nxt
-        out = []
-        for t, q in self.keys[sid]:
-            q2 = int(self._trans[t][q, byte])
-            if q2 >= 0 and self._live[t][q2]:
-                out.append((t, q2))
-        nxt = self._intern(tuple(out))
-        self.table[sid, byte] = nxt
-        return nxt
+        with self._lock:
+            out = []
+            for t, q in self.keys[sid]:
+                q2 = int(self._trans[t][q, byte])
+                if q2 >= 0 and self._live[t][q2]:
+                    out.append((t, q2))
+            nxt = self._intern(tuple(out))
+            self.table[sid, byte] = nxt
+            return nxt
 
     def expand(self, sid: int) -> int:
         """Compute every transition of every state reachable from ``sid`` (breadth first), so a

@@ -116,7 +116,8 @@ def test_walk_documents_token_by_token(name, smol_hf, smol_vocab):
     """Real tokenizations of the corpus documents: every token is allowed when it comes, and
     EOS at the end (completeness through the token-level API)."""
     g = from_lark(GRAMMARS / f"{name}.lark")
-    for doc_path in _docs(name)[:4]:
+    # the indentation grammar hands every boundary to the reference parser: fewer documents
+    for doc_path in _docs(name)[:2 if name == "python" else 4]:
         text = doc_path.read_text()
         ids = smol_hf.encode(text, add_special_tokens=False).ids
         m = Matcher(g, smol_vocab)
