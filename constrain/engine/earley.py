@@ -300,15 +300,7 @@ class ByteParser:
         return rid
 
     def _seeds(self, k: int, terms: int) -> list:
-        row_k = self.chart[k]
-        ig = self.t.ignore_mask
-        seeds: list = []
-        for t in self._terms(terms & row_k.allowed):
-            if ig >> t & 1:
-                seeds.extend(row_k.items)
-            else:
-                seeds.extend((r, d + 1, o) for (r, d, o) in row_k.waiting.get(t, ()))
-        return seeds
+        return scan_seeds(self.chart[k], terms, self.t.ignore_mask)
 
     def _scan_virtual(self, k: int, t: int, pos: int) -> int | None:
         seeds = [(r, d + 1, o) for (r, d, o) in self.chart[k].waiting.get(t, ())]
@@ -479,6 +471,18 @@ class ByteParser:
         c._history = list(self._history)
         c._created = []
         return c
+
+
+def scan_seeds(row: _Row, terms: int, ignore_mask: int) -> list:
+    """Items of the row after scanning any of ``terms`` from ``row`` (before closure); an
+    ignored terminal copies the row's items unchanged."""
+    seeds: list = []
+    for t in ByteParser._terms(terms & row.allowed):
+        if ignore_mask >> t & 1:
+            seeds.extend(row.items)
+        else:
+            seeds.extend((r, d + 1, o) for (r, d, o) in row.waiting.get(t, ()))
+    return seeds
 
 
 def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:

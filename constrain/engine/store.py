@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig
+from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
 from constrain.engine.store_kernels import EXIT_SPLIT, _or_words, _parents, _walk
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -345,14 +345,7 @@ class _MaskWalk:
             return None if got < 0 else got
         self.store.stats.parser_scans += 1
         rows, k, _ = t.sig_rows[sig]
-        row_k = rows[k]
-        ig = t.ignore_mask
-        seeds: list = []
-        for term in ByteParser._terms(T & row_k.allowed):
-            if ig >> term & 1:
-                seeds.extend(row_k.items)
-            else:
-                seeds.extend((r, d + 1, o) for (r, d, o) in row_k.waiting.get(term, ()))
+        seeds = scan_seeds(rows[k], T, t.ignore_mask)
         new = -1
         if seeds:
             rid = next(t.synthetic_rids)
