@@ -45,7 +45,7 @@ toy_tokens = st.lists(st.binary(min_size=2, max_size=5).map(lambda b: bytes(x % 
 
 
 @given(grammars(), st.sampled_from(["all", "longest"]), toy_tokens, st.data())
-@settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_random_grammar_masks_equal_oracle(src, lexing, extra, data):
     try:
         g = from_lark(src, lexing=lexing)
