@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
-from constrain.engine.store_kernels import EXIT_SPLIT, _or_words, _parents, _walk
+from constrain.engine.store_kernels import EXIT_SPLIT, _or_words, _walk
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
@@ -43,14 +43,13 @@ _EMPTY_I32 = np.zeros(0, np.int32)
 class _Entry:
     """One cached walk: INSIDE words, split groups ``(T, roots, filters)``, feed nodes."""
 
-    __slots__ = ("serial", "words", "groups", "feeds", "nbytes", "visited")
+    __slots__ = ("serial", "words", "groups", "feeds", "nbytes")
 
-    def __init__(self, serial, words, groups, feeds, visited):
+    def __init__(self, serial, words, groups, feeds):
         self.serial = serial
         self.words = words
         self.groups = groups
         self.feeds = feeds
-        self.visited = visited
         self.nbytes = (0 if words is None else words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
             + feeds.nbytes + 200
 
@@ -67,7 +66,6 @@ class StoreStats:
     mask_hits: int = 0
     feeds: int = 0
     bytes: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class TokenStore:
@@ -83,7 +81,6 @@ class TokenStore:
         self.max_bytes = int(max_bytes)
         self.longest = tables.longest
         self.split_ok = tables.indenter is None
-        self.parent = _parents(self.trie.depth)
         self._entries: OrderedDict = OrderedDict()
         self._masks: OrderedDict = OrderedDict()  # mask_key -> uint32 words (without EOS)
         self._mask_bytes = 0
@@ -104,6 +101,12 @@ class TokenStore:
             for t in tables.grammar.ignore:
                 if _concat_closed(tables.grammar.terminals[t].dfa):
                     self.closed_ignore |= 1 << t
+        # the lexer state that starts every terminal, for pruning munch fallbacks (see _walk)
+        self.relex_start = -1
+        if self.longest and self.split_ok:
+            self.relex_start = tables.lexer.start(tables.all_terms)
+            if self.relex_start >= 0:
+                self._expand(self.relex_start)
         eos = np.zeros(self.n_words, np.uint32)
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
@@ -130,19 +133,9 @@ class TokenStore:
             self.tables.lexer.expand(sid)
             self._expanded.add(sid)
 
-    def relex_start(self) -> int:
-        """Lexer state that starts every terminal (``-1`` where munch relexing is not pruned)."""
-        if not (self.longest and self.split_ok):
-            return -1
-        with self._lock:
-            s = self.tables.lexer.start(self.tables.all_terms)
-            if s >= 0:
-                self._expand(s)
-            return s
-
     def root_relex(self, committed: bytes) -> int:
         """The pruning run over bytes committed after the last accepting point (see ``_walk``)."""
-        r = self.relex_start()
+        r = self.relex_start
         if r < 0:
             return -3
         lex = self.tables.lexer
@@ -158,14 +151,13 @@ class TokenStore:
                root_relex: int = -3) -> _Entry:
         lex = self.tables.lexer
         self._expand(sid)
-        relex_start = self.relex_start()
         ok, acc = self._state_flags(A)
         t = self.trie
         while True:
             words = np.zeros(self.n_words, np.uint32)
             n_exit, visited = _walk(lex.table, ok, acc, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids,
-                                    sid, roots, filters, self.longest, self.split_ok, lap_before_root,
-                                    relex_start, root_relex, words, self._exit_node, self._exit_kind, self._exit_state)
+                                    t.max_depth, sid, roots, filters, self.longest, self.split_ok, lap_before_root,
+                                    self.relex_start, root_relex, words, self._exit_node, self._exit_kind, self._exit_state)
             if n_exit >= 0:
                 break
             # overlapping roots (a split node under another of the same group) can revisit nodes
@@ -196,7 +188,6 @@ class TokenStore:
             [(T, np.fromiter(g.keys(), np.int32, len(g)), np.fromiter(g.values(), np.int32, len(g)))
              for T, g in groups.items()],
             np.asarray(sorted(feeds), np.int32) if feeds else _EMPTY_I32,
-            visited,
         )
 
     def _get(self, key, make) -> _Entry:
@@ -242,19 +233,30 @@ class TokenStore:
         return len(self._entries)
 
     # --------------------------------------------------------------- masks
-    def mask_key(self, parser: ByteParser):
-        """A key that determines the mask exactly: per lexer reading its state, the structural
-        id of its row (:meth:`ByteParser.row_sig`) and, under maximal munch, what relexing
-        the bytes after its last accepting point would do.  ``None`` for the indentation
-        post-lexer, whose state also lives in the text."""
+    def readings(self, parser: ByteParser) -> list[tuple]:
+        """Per lexer reading of ``parser``: ``(row, lexer state, allowed terminals, root_relex)``
+        where ``root_relex`` (maximal munch only) is the pruning run over the bytes committed
+        since the reading's last accepting point, or ``None`` if it has none before here."""
+        out = []
+        for th in parser.threads:
+            rr = None
+            if self.longest and 0 <= th[2] < parser.pos:
+                rr = self.root_relex(bytes(parser.buf[th[2]:parser.pos]))
+            out.append((th[0], th[1], parser._allowed(th[0]), rr))
+        return out
+
+    def mask_key(self, parser: ByteParser, readings: list[tuple]):
+        """A key that determines the mask exactly: per reading its lexer state and the
+        structural id of its row (:meth:`ByteParser.row_sig`); under maximal munch with an
+        accepting point passed, also that lexeme's terminals and the bytes read since (a
+        fallback relexes them).  ``None`` for the indentation post-lexer, whose state also
+        lives in the text."""
         if not self.split_ok:
             return None
         parts = []
-        for th in parser.threads:
-            k, sid = th[0], th[1]
-            if self.longest:
-                rr = self.root_relex(bytes(parser.buf[th[2]:parser.pos])) if 0 <= th[2] < parser.pos else None
-                parts.append((sid, parser.row_sig(k), rr, th[3] if th[2] >= 0 else -1))
+        for th, (k, sid, _, rr) in zip(parser.threads, readings):
+            if rr is not None:
+                parts.append((sid, parser.row_sig(k), th[3], bytes(parser.buf[th[2]:parser.pos])))
             else:
                 parts.append((sid, parser.row_sig(k)))
         return frozenset(parts)
@@ -265,23 +267,18 @@ class TokenStore:
 
         Whole masks are cached by :meth:`mask_key`: a structure that repeats (the next member
         of an object, the next item of a list at the same depth) costs one lookup."""
-        key = self.mask_key(parser)
-        if key is not None:
-            hit = self._masks.get(key)
-            if hit is not None:
-                self.stats.mask_hits += 1
-                self._masks.move_to_end(key)
-                _or_words(out, hit)
-                if parser.is_complete():
-                    _or_words(out, self._eos_words)
-                return
-        work = out if key is None else np.zeros_like(out)
-        walk = _MaskWalk(self, parser, work)
-        try:
-            walk.fill_from(0)
-        finally:
-            walk.cleanup()
-        if key is not None:
+        readings = self.readings(parser)
+        key = self.mask_key(parser, readings)
+        hit = None if key is None else self._masks.get(key)
+        if hit is not None:
+            self.stats.mask_hits += 1
+            self._masks.move_to_end(key)
+            _or_words(out, hit)
+        elif key is None:
+            _MaskWalk(self, parser, out).fill_from(0, readings)
+        else:
+            work = np.zeros_like(out)
+            _MaskWalk(self, parser, work).fill_from(0, readings)
             with self._lock:
                 self._masks[key] = work
                 self._mask_bytes += work.nbytes
@@ -291,15 +288,6 @@ class TokenStore:
             _or_words(out, work)
         if parser.is_complete():
             _or_words(out, self._eos_words)
-
-    def node_bytes(self, node: int, from_depth: int = 0) -> bytes:
-        out = bytearray()
-        par, byte = self.parent, self.trie.byte
-        while node > 0 and self.trie.depth[node] > from_depth:
-            out.append(int(byte[node]))
-            node = int(par[node])
-        out.reverse()
-        return bytes(out)
 
 
 class _MaskWalk:
@@ -318,9 +306,6 @@ class _MaskWalk:
         self.t = parser.t
         self.out = out
         self.done: set = set()
-
-    def cleanup(self) -> None:
-        pass
 
     # ------------------------------------------------------------ structure
     def _register(self, chart: dict, rid: int) -> int:
@@ -360,14 +345,9 @@ class _MaskWalk:
         return self.t.all_terms if self.t.basic else allowed
 
     # ------------------------------------------------------------ the walk
-    def fill_from(self, root: int) -> None:
+    def fill_from(self, root: int, readings: list[tuple] | None = None) -> None:
         p, store = self.p, self.store
-        for th in p.threads:
-            k, sid = th[0], th[1]
-            A = p._allowed(k)
-            rr = None
-            if store.longest and 0 <= th[2] < p.pos:
-                rr = store.root_relex(bytes(p.buf[th[2]:p.pos]))
+        for k, sid, A, rr in readings if readings is not None else store.readings(p):
             e = store.root_entry(sid, A, root, rr)
             if e.groups:
                 sig = self._register(p.chart, k)
@@ -414,7 +394,7 @@ class _MaskWalk:
         store.stats.feeds += 1
         mark = p.n_steps
         d_root = int(store.trie.depth[root])
-        if not p.feed(store.node_bytes(x, d_root)):
+        if not p.feed(store.trie.node_bytes(x, d_root)):
             return
         try:
             if p.is_viable():

@@ -7,58 +7,13 @@ import numpy as np
 from constrain._jit import njit
 
 
-@njit
-def _inside_walk(table, byte, depth, subtree_end, tok_start, tok_ids, s0, out_words):  # pragma: no cover - compiled
-    """Set the bits of every token whose bytes keep the lexer alive from state ``s0``.
-
-    Parameters
-    ----------
-    table : int32[n_states, 256]
-        Lexer transitions; ``< 0`` is dead.  Every state reachable from ``s0`` must be computed
-        (:meth:`LexerAutomaton.expand`), so no entry met here is "not computed".
-    byte, depth, subtree_end, tok_start, tok_ids :
-        The token trie (see :class:`~constrain.tokenizers.trie.TokenTrie`).
-    s0 : int
-        Lexer state at the start of the token.
-    out_words : uint32[ceil(width / 32)]
-        Bitmask row to OR the bits into.
-
-    Returns
-    -------
-    int
-        Number of trie nodes visited (for the benchmark's work counters).
-    """
-    n = byte.shape[0]
-    max_d = 0
-    for i in range(n):
-        if depth[i] > max_d:
-            max_d = depth[i]
-    stack = np.empty(max_d + 1, np.int32)
-    stack[0] = s0
-    visited = 0
-    i = 1
-    while i < n:
-        visited += 1
-        d = depth[i]
-        nxt = table[stack[d - 1], byte[i]]
-        if nxt < 0:
-            i = subtree_end[i]
-            continue
-        stack[d] = nxt
-        for j in range(tok_start[i], tok_start[i + 1]):
-            t = tok_ids[j]
-            out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        i += 1
-    return visited
-
-
 # exit kinds recorded by _walk
 EXIT_SPLIT = 0  # a lexeme may end at this node; its children start the next lexeme (parser scan)
 EXIT_FEED = 1  # the reading needs the reference parser from this node on (munch fallback, indenter)
 
 
 @njit
-def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids,
+def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
           s0, roots, filters, longest, split_ok, lap_before_root, relex_start, root_relex,
           out_words, exit_node, exit_kind, exit_state):  # pragma: no cover - compiled
     """One lexer reading walked over the subtrees of ``roots``: mark its INSIDE tokens and
@@ -82,6 +37,7 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids,
 
     ``filters[r] >= 0`` (maximal munch only): at root ``r`` skip the children on which lexer
     state ``filters[r]`` stays alive, because munch does not end the previous lexeme there.
+    ``max_d`` is the trie's greatest depth (sizes the per-depth stacks).
     ``lap_before_root``: the reading passed an accepting point before the root (munch).
 
     A munch reading that dies after its last accepting point is lexed again from that point;
@@ -94,10 +50,6 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids,
     Returns the number of exits written (``-1`` if the exit buffers overflowed) and the number
     of nodes visited.
     """
-    max_d = 0
-    for i in range(depth.shape[0]):
-        if depth[i] > max_d:
-            max_d = depth[i]
     st = np.empty(max_d + 2, np.int32)
     lap = np.empty(max_d + 2, np.int32)  # depth of the last accepting point; -1 none, -2 before root
     marked = np.full(max_d + 2, -1, np.int32)  # node recorded as a SPLIT exit at this depth
@@ -184,21 +136,6 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids,
                     n_exit += 1
             i = subtree_end[i]
     return n_exit, visited
-
-
-@njit
-def _parents(depth):  # pragma: no cover - compiled
-    """Parent of every trie node (root: -1), from the DFS depth sequence."""
-    n = depth.shape[0]
-    out = np.empty(n, np.int32)
-    stack = np.empty(int(depth.max()) + 2, np.int32)
-    out[0] = -1
-    stack[0] = 0
-    for i in range(1, n):
-        d = depth[i]
-        out[i] = stack[d - 1]
-        stack[d] = i
-    return out
 
 
 @njit

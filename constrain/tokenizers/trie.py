@@ -9,6 +9,7 @@ subtree end, token lists) rather than as Python objects.  It is built once per v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -48,18 +49,26 @@ class TokenTrie:
     def n_nodes(self) -> int:
         return int(self.byte.shape[0])
 
-    def node_bytes(self, i: int) -> bytes:
-        """Bytes spelled by the path to node ``i`` (slow; for tests and debugging)."""
-        out = []
-        d = int(self.depth[i])
-        j = i
-        while d > 0:
-            while int(self.depth[j]) != d:
-                j -= 1
-            out.append(int(self.byte[j]))
-            d -= 1
-            j -= 1
-        return bytes(reversed(out))
+    @cached_property
+    def parents(self) -> np.ndarray:
+        """``int32[n_nodes]``: each node's parent (root: -1); built on first use."""
+        from constrain.tokenizers.trie_kernels import _parents
+
+        return _parents(self.depth)
+
+    @cached_property
+    def max_depth(self) -> int:
+        return int(self.depth.max()) if self.depth.size else 0
+
+    def node_bytes(self, i: int, from_depth: int = 0) -> bytes:
+        """Bytes on the path to node ``i``, after its ancestor at depth ``from_depth``."""
+        out = bytearray()
+        par, byte, depth = self.parents, self.byte, self.depth
+        while i > 0 and depth[i] > from_depth:
+            out.append(int(byte[i]))
+            i = int(par[i])
+        out.reverse()
+        return bytes(out)
 
     def _arrays(self) -> dict:
         return {k: getattr(self, k) for k in ("byte", "depth", "subtree_end", "tok_start", "tok_ids", "sorted_ids")}

@@ -77,3 +77,18 @@ def _build_trie(data, offsets, group_start, group_ids, out_byte, out_depth, out_
         sp -= 1
         out_subtree_end[stack[sp]] = n
     return n
+
+
+@njit
+def _parents(depth):  # pragma: no cover - compiled
+    """Parent of every trie node (root: -1), from the DFS depth sequence."""
+    n = depth.shape[0]
+    out = np.empty(n, np.int32)
+    stack = np.empty(int(depth.max()) + 2, np.int32)
+    out[0] = -1
+    stack[0] = 0
+    for i in range(1, n):
+        d = depth[i]
+        out[i] = stack[d - 1]
+        stack[d] = i
+    return out

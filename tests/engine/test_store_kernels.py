@@ -1,4 +1,5 @@
-"""The numba INSIDE walk (tokens that stay inside the current lexeme) against the slow oracle."""
+"""The numba trie walk's INSIDE set (tokens that stay inside the current lexeme) against the
+slow oracle."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
 from constrain.engine.earley import ByteParser, CompiledParserTables
-from constrain.engine.store_kernels import _inside_walk
+from constrain.engine.store_kernels import _walk
 from constrain.grammar import from_lark
 from constrain.testing.naive import naive_inside, naive_mask
 
@@ -20,7 +21,14 @@ def _inside(lexer, sid, vocab):
     lexer.expand(sid)
     t = vocab.trie
     out = allocate_token_bitmask(1, vocab.n_vocab)[0]
-    _inside_walk(lexer.table, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids, sid, out.view(np.uint32))
+    n = lexer.n_states
+    ok = np.ones(n, np.bool_)  # every live state: the INSIDE set is "the lexer stays alive"
+    acc = np.zeros(n, np.bool_)  # no boundaries: nothing but INSIDE is recorded
+    exits = np.empty(t.n_nodes, np.int32)
+    n_exit, _ = _walk(lexer.table, ok, acc, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids, t.max_depth,
+                      sid, np.zeros(1, np.int32), np.full(1, -1, np.int32), False, True, False, -1, -3,
+                      out.view(np.uint32), exits, np.empty(t.n_nodes, np.int8), exits.copy())
+    assert n_exit == 0
     return bitmask_to_bool(out, vocab.n_vocab)
 
 
