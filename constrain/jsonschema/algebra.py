@@ -1,0 +1,317 @@
+"""The schema algebra: JSON Schema keywords → a normal form closed under ∩, ∪ and ¬.
+
+A :class:`Val` is the set of JSON values a (sub-)schema accepts, split by JSON type:
+
+* ``null`` and ``bools``: plain flags;
+* ``number``: a byte DFA over number literals; ``string``: a byte DFA over the *decoded*
+  string content (:class:`StrPart`, with a flag saying whether it is exact);
+* ``arrays`` / ``objects``: unions of :class:`ArrC` / :class:`ObjC`, whose children are
+  *conjunctions of locations* (``Conj``: a frozenset of ``(location, positive)`` literals).
+
+Children stay symbolic, so recursion (``$ref: "#"``) costs nothing here: the lowering turns
+each distinct ``Conj`` into one grammar nonterminal.  ``allOf`` is intersection (never
+concatenation), ``anyOf`` union, ``oneOf`` union when the branches are provably disjoint and
+``∪ᵢ (Aᵢ ∩ ⋂ⱼ≠ᵢ ¬Aⱼ)`` otherwise, ``if/then/else`` is ``(I∩T) ∪ (¬I∩E)``.
+
+Soundness of ¬ rests on two facts: every number DFA is exact on literals without an
+exponent (and only ever accepts exponent literals whose value satisfies the constraint), so
+the complement is taken inside the exponent-free literals; and a string DFA that is only a
+sound subset (some formats) is never complemented — that is refused by name.  Object and
+array complements are built per keyword (``¬required[a]`` = "a absent", ``¬minItems n`` =
+``maxItems n-1`` …); the few that have no finite form here (``¬additionalProperties``,
+``¬uniqueItems`` …) are refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+from constrain.errors import LimitExceeded, UnsupportedSchemaFeature
+from constrain.grammar.dfa import ByteDFA
+from constrain.grammar.regex import any_string_dfa, compile_regex, literal_dfa
+
+Conj = frozenset  # of (location, positive: bool)
+ANY_C: Conj = frozenset()
+
+MAX_ALTERNATIVES = 256  # products of object/array alternatives while distributing ∩ over ∪
+
+
+@dataclass(frozen=True)
+class StrPart:
+    dfa: ByteDFA  # over the UTF-8 bytes of the decoded string
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class ObjC:
+    """One object shape.  ``props`` maps each named property to the conjunction its value must
+    satisfy when present; ``rest`` holds, per contributing schema, its (patternProperties,
+    additionalProperties) for names outside ``props``; ``names`` are propertyNames conjunctions."""
+
+    props: tuple = ()            # ((name, Conj), ...) in schema order
+    rest: tuple = ()             # ((((pattern, Conj), ...), additional Conj), ...)
+    required: frozenset = frozenset()
+    forbidden: frozenset = frozenset()
+    names: tuple = ()            # (Conj, ...)
+    min: int = 0
+    max: int | None = None
+
+    def prop_conj(self, name: str) -> Conj | None:
+        for n, c in self.props:
+            if n == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True)
+class ArrC:
+    """One array shape: per-index conjunctions for the prefix, one for the rest, counts."""
+
+    prefix: tuple = ()           # (Conj, ...)
+    items: Conj = ANY_C          # indices >= len(prefix)
+    min: int = 0
+    max: int | None = None
+    contains: tuple = ()         # ((Conj, min, max|None), ...)
+    unique: bool = False
+
+    def at(self, i: int) -> Conj:
+        return self.prefix[i] if i < len(self.prefix) else self.items
+
+
+@dataclass(frozen=True)
+class Val:
+    null: bool = False
+    bools: frozenset = frozenset()
+    number: ByteDFA | None = None
+    string: StrPart | None = None
+    arrays: tuple = ()
+    objects: tuple = ()
+    _empty: list = field(default_factory=list, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------------- base languages
+@lru_cache(maxsize=1)
+def nonexp_numbers() -> ByteDFA:
+    """Number literals without an exponent: the universe of number complements."""
+    return compile_regex(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+def _numbers():
+    from constrain.jsonschema import numbers
+
+    return numbers
+
+
+@lru_cache(maxsize=1)
+def all_numbers() -> ByteDFA:
+    return _numbers().number_literal_dfa()
+
+
+@lru_cache(maxsize=1)
+def all_strings() -> StrPart:
+    return StrPart(any_string_dfa(), True)
+
+
+def any_val() -> Val:
+    return Val(True, frozenset((True, False)), all_numbers(), all_strings(), (ArrC(),), (ObjC(),))
+
+
+NOTHING = Val()
+
+
+def to_fraction(x, pointer: str = "") -> Fraction:
+    if isinstance(x, bool) or not isinstance(x, (int, float, Decimal, Fraction)):
+        raise UnsupportedSchemaFeature(f"expected a number, got {x!r}", pointer=pointer)
+    if isinstance(x, float):
+        if x != x or x in (float("inf"), float("-inf")):
+            raise UnsupportedSchemaFeature(f"number {x!r} is not finite", pointer=pointer)
+        return Fraction(Decimal(repr(x)))
+    if isinstance(x, Decimal):
+        if not x.is_finite():
+            raise UnsupportedSchemaFeature(f"number {x} is not finite", pointer=pointer)
+    return Fraction(x)
+
+
+# ---------------------------------------------------------------------- intersection
+def _and_dfa(a, b):
+    if a is None or b is None:
+        return None
+    d = a.intersect(b)
+    return None if d.is_empty() else d
+
+
+def _and_str(a: StrPart | None, b: StrPart | None) -> StrPart | None:
+    if a is None or b is None:
+        return None
+    if a.dfa is all_strings().dfa:
+        return b
+    if b.dfa is all_strings().dfa:
+        return a
+    d = a.dfa.intersect(b.dfa)
+    return None if d.is_empty() else StrPart(d, a.exact and b.exact)
+
+
+def _cap(items: list, what: str) -> tuple:
+    if len(items) > MAX_ALTERNATIVES:
+        raise LimitExceeded(f"the schema expands to more than {MAX_ALTERNATIVES} {what} shapes "
+                            "(anyOf/oneOf/dependencies multiply under allOf)", limit="max_alternatives",
+                            value=MAX_ALTERNATIVES)
+    # dedupe, keep order
+    seen, out = set(), []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return tuple(out)
+
+
+class Algebra:
+    """∩ / ∪ / ¬ over :class:`Val`.  Needs the compiler for two things: normalising a child
+    conjunction (for property names named in one branch and not another) and ECMA patterns."""
+
+    def __init__(self, pattern_dfa, undeclared_conj_hook=None):
+        self.pattern_dfa = pattern_dfa
+
+    # -- objects
+    def undeclared_conj(self, o: ObjC, name: str) -> Conj:
+        """The conjunction a value must satisfy under ``o`` for a name ``o`` does not declare."""
+        out = set()
+        for patterns, additional in o.rest:
+            hit = False
+            for p, c in patterns:
+                if self.pattern_dfa(p).matches(name.encode("utf-8")):
+                    out |= c
+                    hit = True
+            if not hit:
+                out |= additional
+        return frozenset(out)
+
+    def name_conj(self, o: ObjC, name: str) -> Conj:
+        c = o.prop_conj(name)
+        return c if c is not None else self.undeclared_conj(o, name)
+
+    def and_obj(self, a: ObjC, b: ObjC) -> ObjC:
+        names = [n for n, _ in a.props] + [n for n, _ in b.props if a.prop_conj(n) is None]
+        props = tuple((n, self.name_conj(a, n) | self.name_conj(b, n)) for n in names)
+        mx = a.max if b.max is None else (b.max if a.max is None else min(a.max, b.max))
+        return ObjC(props, a.rest + b.rest, a.required | b.required, a.forbidden | b.forbidden,
+                    a.names + b.names, max(a.min, b.min), mx)
+
+    @staticmethod
+    def and_arr(a: ArrC, b: ArrC) -> ArrC:
+        n = max(len(a.prefix), len(b.prefix))
+        prefix = tuple(a.at(i) | b.at(i) for i in range(n))
+        mx = a.max if b.max is None else (b.max if a.max is None else min(a.max, b.max))
+        return ArrC(prefix, a.items | b.items, max(a.min, b.min), mx, a.contains + b.contains,
+                    a.unique or b.unique)
+
+    def and_(self, a: Val, b: Val) -> Val:
+        return Val(
+            a.null and b.null, a.bools & b.bools, _and_dfa(a.number, b.number), _and_str(a.string, b.string),
+            _cap([self.and_arr(x, y) for x in a.arrays for y in b.arrays], "array"),
+            _cap([self.and_obj(x, y) for x in a.objects for y in b.objects], "object"),
+        )
+
+    @staticmethod
+    def or_(a: Val, b: Val) -> Val:
+        if a.number is None or b.number is None:
+            num = a.number if b.number is None else b.number
+        else:
+            num = a.number.union(b.number)
+        if a.string is None or b.string is None:
+            st = a.string if b.string is None else b.string
+        else:
+            st = StrPart(a.string.dfa.union(b.string.dfa), a.string.exact and b.string.exact)
+        return Val(a.null or b.null, a.bools | b.bools, num, st,
+                   _cap(list(a.arrays + b.arrays), "array"), _cap(list(a.objects + b.objects), "object"))
+
+    # -- complement
+    def not_(self, v: Val, pointer: str) -> Val:
+        if v.number is None:
+            num = all_numbers()
+        else:
+            num = nonexp_numbers().intersect(v.number.complement())
+            num = None if num.is_empty() else num
+        if v.string is None:
+            st = all_strings()
+        elif not v.string.exact:
+            raise UnsupportedSchemaFeature(
+                "'not' (or oneOf/if) over a string format that constrain enforces only as a sound subset "
+                "cannot be complemented exactly", pointer=pointer)
+        else:
+            d = v.string.dfa.complement(utf8=True)
+            st = None if d.is_empty() else StrPart(d, True)
+        arrays = [ArrC()]
+        for a in v.arrays:
+            arrays = _cap([self.and_arr(x, y) for x in arrays for y in self.not_arr(a, pointer)], "array")
+        objects = [ObjC()]
+        for o in v.objects:
+            objects = _cap([self.and_obj(x, y) for x in objects for y in self.not_obj(o, pointer)], "object")
+        return Val(not v.null, frozenset((True, False)) - v.bools, num, st, tuple(arrays), tuple(objects))
+
+    @staticmethod
+    def not_obj(o: ObjC, pointer: str) -> list:
+        out = []
+        for name, c in o.props:
+            for loc, pos in c:
+                out.append(ObjC(props=((name, frozenset({(loc, not pos)})),), required=frozenset({name})))
+        for r in o.required:
+            out.append(ObjC(forbidden=frozenset({r})))
+        for f in o.forbidden:
+            out.append(ObjC(required=frozenset({f})))
+        for patterns, additional in o.rest:
+            if patterns or additional:
+                raise UnsupportedSchemaFeature(
+                    "the complement of additionalProperties/patternProperties (under not, oneOf or if) "
+                    "is not supported", pointer=pointer)
+        if o.names and any(o.names):
+            raise UnsupportedSchemaFeature("the complement of propertyNames (under not, oneOf or if) is not supported",
+                                           pointer=pointer)
+        if o.min > 0:
+            out.append(ObjC(max=o.min - 1))
+        if o.max is not None:
+            out.append(ObjC(min=o.max + 1))
+        return out
+
+    @staticmethod
+    def not_arr(a: ArrC, pointer: str) -> list:
+        out = []
+        for i, c in enumerate(a.prefix):
+            for loc, pos in c:
+                out.append(ArrC(prefix=(ANY_C,) * i + (frozenset({(loc, not pos)}),), min=i + 1))
+        if a.items:
+            if a.prefix:
+                raise UnsupportedSchemaFeature(
+                    "the complement of items after prefixItems (under not, oneOf or if) is not supported",
+                    pointer=pointer)
+            for loc, pos in a.items:
+                out.append(ArrC(contains=((frozenset({(loc, not pos)}), 1, None),)))
+        if a.min > 0:
+            out.append(ArrC(max=a.min - 1))
+        if a.max is not None:
+            out.append(ArrC(min=a.max + 1))
+        for c, mn, mx in a.contains:
+            if mn > 0:
+                out.append(ArrC(contains=((c, 0, mn - 1),)))
+            if mx is not None:
+                out.append(ArrC(contains=((c, mx + 1, None),)))
+        if a.unique:
+            raise UnsupportedSchemaFeature("the complement of uniqueItems (under not, oneOf or if) is not supported",
+                                           pointer=pointer)
+        return out
+
+
+def const_string(s: str) -> StrPart:
+    return StrPart(literal_dfa(s), True)
+
+
+def replace_val(v: Val, **kw) -> Val:
+    return replace(v, _empty=[], **kw)
+
+
+def product(lists):
+    return itertools.product(*lists)

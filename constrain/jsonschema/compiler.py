@@ -1,0 +1,105 @@
+"""The public entry points: :func:`compile_json_schema`, :func:`from_pydantic`, :func:`from_type`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+from constrain.errors import ConfigError, GrammarError, UnsupportedSchemaFeature
+from constrain.grammar.ir import Grammar
+
+
+class SchemaWarning(UserWarning):
+    """Lenient mode: a keyword of the schema is not enforced by the compiled grammar."""
+
+
+def compile_json_schema(schema, *, strict: bool = True, lenient: bool = False, whitespace: str = "compact",
+                        separators: tuple[str, str] | None = None, max_whitespace: int = 2,
+                        property_order: str = "schema", dialect: str = "2020-12", registry=None):
+    """Compile a JSON Schema into a :class:`~constrain.grammar.ir.Grammar` of JSON text.
+
+    Every document the grammar accepts is valid against ``schema`` (as ``jsonschema``
+    validates it, formats asserted).  Each keyword is enforced exactly or the call fails with
+    :class:`~constrain.errors.UnsupportedSchemaFeature` naming the keyword and its JSON pointer.
+
+    Parameters
+    ----------
+    schema:
+        A dict/bool, or JSON text (numbers in text keep their exact decimal value).
+    strict, lenient:
+        ``strict=True`` (default) refuses what cannot be enforced.  ``lenient=True`` (which
+        implies ``strict=False``) drops those keywords instead, warns (:class:`SchemaWarning`)
+        and returns ``(grammar, unenforced)`` with ``unenforced`` a list of
+        ``(keyword, json_pointer, reason)``.
+    whitespace:
+        ``"compact"`` (default: ``{"a":1,"b":[2,3]}``) or ``"flexible"`` (up to
+        ``max_whitespace`` spaces/tabs/newlines around each punctuation mark — bounded, so a
+        model cannot loop on whitespace).  ``separators=(item, key)`` spells the punctuation
+        like ``json.dumps(separators=...)``, e.g. ``(", ", ": ")``.
+    property_order:
+        ``"schema"``: declared properties in the order the schema lists them; ``"any"``: any
+        order, each at most once.
+    dialect:
+        Default dialect when the schema has no ``$schema``: ``"2020-12"``, ``"2019-09"``, ``"7"``.
+    registry:
+        A ``referencing.Registry`` holding the documents remote ``$ref`` s point to.
+    """
+    from constrain.jsonschema.lower import Lowering, Whitespace
+    from constrain.jsonschema.normalize import Normalizer
+    from constrain.jsonschema.resolve import SchemaDocument
+
+    if lenient:
+        strict = False
+    if whitespace not in ("compact", "flexible"):
+        raise ConfigError(f"whitespace must be 'compact' or 'flexible', got {whitespace!r}")
+    if property_order not in ("schema", "any"):
+        raise ConfigError(f"property_order must be 'schema' or 'any', got {property_order!r}")
+    if separators is not None:
+        if whitespace != "compact":
+            raise ConfigError("separators= spells the punctuation exactly; it cannot be combined with flexible whitespace")
+        item, key = separators
+        if item.strip() != "," or key.strip() != ":" or any(c not in " \t\n\r,:" for c in item + key):
+            raise ConfigError(f"separators must be ',' and ':' with optional whitespace, got {separators!r}")
+        ws = Whitespace(item=item, key=key)
+    elif whitespace == "flexible":
+        if not isinstance(max_whitespace, int) or not 1 <= max_whitespace <= 64:
+            raise ConfigError("max_whitespace must be an int in 1..64")
+        ws = Whitespace(flexible=max_whitespace)
+    else:
+        ws = Whitespace()
+    doc = SchemaDocument(schema, default_dialect=dialect, registry=registry)
+    norm = Normalizer(doc, strict=strict)
+    low = Lowering(norm, ws=ws, property_order=property_order)
+    try:
+        grammar = low.build(frozenset({(doc.root, True)}))
+    except UnsupportedSchemaFeature:
+        raise
+    except GrammarError as e:
+        if "is empty" in e.message:
+            raise UnsupportedSchemaFeature("the schema accepts no JSON value at all", pointer="") from None
+        raise
+    if lenient:
+        for kw, ptr, why in norm.unenforced:
+            warnings.warn(f"{kw} at {ptr or '/'} is not enforced: {why}", SchemaWarning, stacklevel=2)
+        return grammar, list(norm.unenforced)
+    return grammar
+
+
+def from_pydantic(model, **options) -> Grammar:
+    """Grammar for the JSON form of a pydantic model (its ``model_json_schema()``)."""
+    try:
+        schema = model.model_json_schema()
+    except AttributeError:
+        raise ConfigError(f"{model!r} is not a pydantic v2 model class") from None
+    return compile_json_schema(schema, **options)
+
+
+def from_type(tp, **options) -> Grammar:
+    """Grammar for a Python type hint (``list[int]``, ``Literal[...]``, ``TypedDict``,
+    dataclasses …), via pydantic's ``TypeAdapter`` (pydantic must be installed)."""
+    try:
+        from pydantic import TypeAdapter
+    except ImportError:
+        raise ConfigError("from_type needs pydantic>=2 (pip install pydantic)") from None
+    schema = TypeAdapter(tp).json_schema()
+    return compile_json_schema(json.loads(json.dumps(schema)), **options)

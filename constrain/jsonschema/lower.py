@@ -1,0 +1,344 @@
+"""Normal forms → a :class:`~constrain.grammar.ir.Grammar` over JSON lexemes.
+
+One nonterminal per distinct child conjunction (so ``$ref`` recursion is grammar recursion);
+string values, object keys and numbers are single terminals (byte DFAs), punctuation carries
+the whitespace policy.  Lexing is the exact ``"all"`` policy with no ``%ignore``: whitespace
+is part of the punctuation terminals and bounded, so no unbounded whitespace loop exists.
+
+Objects (schema order): declared properties appear in the order the schema lists them, each
+at most once, required ones always; names the schema does not declare (where
+``additionalProperties``/``patternProperties`` allow them) may appear between them.  With
+``property_order="any"`` declared properties may come in any order (tracked as a set, so
+each appears at most once; refused above :data:`MAX_ANY_ORDER` properties).
+``minProperties`` counts only declared properties when undeclared names are allowed (a
+model could repeat an undeclared name, and JSON keeps the last one), ``maxProperties`` counts
+all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
+counts are tracked in the nonterminal; ``uniqueItems`` is refused (not context-free).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from constrain.errors import LimitExceeded, UnsupportedSchemaFeature
+from constrain.grammar.ir import GrammarBuilder, Terminal
+from constrain.grammar.regex import compile_regex, literal_dfa
+from constrain.jsonschema.algebra import ANY_C, ArrC, ObjC, Val, all_strings
+from constrain.jsonschema.normalize import Normalizer
+from constrain.jsonschema.strings import json_string_dfa
+
+MAX_STATES_PER_SHAPE = 20_000
+MAX_ANY_ORDER = 10
+
+
+@dataclass(frozen=True)
+class Whitespace:
+    """Spelling of the punctuation.  ``item``/``key`` are fixed separators (json.dumps
+    ``separators=``); ``flexible`` > 0 allows up to that many whitespace bytes around each
+    punctuation mark instead."""
+
+    item: str = ","
+    key: str = ":"
+    flexible: int = 0
+
+
+class Lowering:
+    def __init__(self, norm: Normalizer, *, ws: Whitespace, property_order: str = "schema"):
+        self.norm = norm
+        self.ws = ws
+        self.order = property_order
+        self.b = GrammarBuilder("json-schema")
+        self._nt: dict[frozenset, int] = {}
+        self._todo: list[tuple[int, frozenset]] = []
+        self._terms: dict[str, int] = {}
+        self._n = 0
+        self._punct = self._make_punct()
+
+    # ------------------------------------------------------------------ terminals
+    def _term(self, key: str, make, kind: str = "regex", source: str = "") -> int:
+        t = self._terms.get(key)
+        if t is None:
+            name = f"T{len(self._terms)}_{source[:24]}" if source else f"T{len(self._terms)}"
+            t = self.b.terminal(Terminal(name, make(), kind=kind, source=source or key))
+            self._terms[key] = t
+        return t
+
+    def _make_punct(self) -> dict:
+        ws = self.ws
+        if ws.flexible:
+            w = f"[ \\t\\n\\r]{{0,{ws.flexible}}}"
+            spec = {"{": r"\{" + w, "}": w + r"\}", "[": r"\[" + w, "]": w + r"\]", ",": w + "," + w,
+                    ":": w + ":" + w, "{}": r"\{" + w + r"\}", "[]": r"\[" + w + r"\]"}
+            return {k: self._term("P" + k, lambda v=v: compile_regex(v), "regex", k) for k, v in spec.items()}
+        spec = {"{": "{", "}": "}", "[": "[", "]": "]", ",": ws.item, ":": ws.key, "{}": "{}", "[]": "[]"}
+        return {k: self._term("P" + k, lambda v=v: literal_dfa(v), "literal", v) for k, v in spec.items()}
+
+    def _string_term(self, content) -> int:
+        fp = content.fingerprint()
+        return self._term("S" + fp, lambda: json_string_dfa(content), "regex", "string")
+
+    def _number_term(self, dfa) -> int:
+        return self._term("N" + dfa.fingerprint(), lambda: dfa, "regex", "number")
+
+    def _lit(self, text: str) -> int:
+        return self._term("L" + text, lambda: literal_dfa(text), "literal", text)
+
+    def _fresh(self, hint: str) -> int:
+        self._n += 1
+        return self.b.nonterminal(f"{hint}{self._n}")
+
+    # ------------------------------------------------------------------ driver
+    def nt(self, conj: frozenset) -> int:
+        n = self._nt.get(conj)
+        if n is None:
+            n = self._nt[conj] = self._fresh("v")
+            self._todo.append((n, conj))
+        return n
+
+    def build(self, root: frozenset):
+        start = self.nt(root)
+        while self._todo:
+            n, conj = self._todo.pop()
+            self._value(n, self.norm.conj(conj), conj)
+        return self.b.build(start, lexing="all")
+
+    # ------------------------------------------------------------------ one value
+    def _value(self, n: int, v: Val, conj) -> None:
+        b = self.b
+        if v.null:
+            b.rule(n, [self._lit("null")])
+        for x in sorted(v.bools):
+            b.rule(n, [self._lit("true" if x else "false")])
+        if v.number is not None and not v.number.is_empty():
+            b.rule(n, [self._number_term(v.number)])
+        if v.string is not None and not v.string.dfa.is_empty():
+            b.rule(n, [self._string_term(v.string.dfa)])
+        for a in v.arrays:
+            self._array(n, a)
+        for o in v.objects:
+            self._object(n, o)
+
+    # ------------------------------------------------------------------ arrays
+    def _array(self, n: int, a: ArrC) -> None:
+        if a.unique and (a.max is None or a.max > 1):
+            self.norm.refuse("uniqueItems", "", "uniqueness of array items is not context-free; not enforced")
+            if self.norm.strict:
+                return
+        P = self._punct
+        k = len(a.prefix)
+        cap_i = max(k, a.min) if a.max is None else a.max
+        caps = [(mx + 1 if mx is not None else mn) for _, mn, mx in a.contains]
+        start = (0,) + (0,) * len(a.contains)
+
+        def accepting(st):
+            i, cs = st[0], st[1:]
+            return i >= a.min and all(c >= mn for c, (_, mn, _) in zip(cs, a.contains)) and \
+                all(mx is None or c <= mx for c, (_, _, mx) in zip(cs, a.contains))
+
+        def moves(st):
+            """(element conjunction, next state) pairs."""
+            i, cs = st[0], st[1:]
+            if a.max is not None and i >= a.max:
+                return []
+            base = a.at(i)
+            out = []
+            for bits in itertools.product((True, False), repeat=len(a.contains)):
+                c = set(base)
+                ncs = []
+                ok = True
+                for hit, cnt, (cc, mn, mx) in zip(bits, cs, a.contains):
+                    if hit:
+                        c |= cc
+                        cnt = min(cnt + 1, caps[len(ncs)])
+                        if mx is not None and cnt > mx:
+                            ok = False
+                    else:
+                        neg = self._negate_conj(cc)
+                        if neg is None:
+                            ok = False
+                        else:
+                            c |= neg
+                    ncs.append(cnt)
+                if ok:
+                    out.append((frozenset(c), (min(i + 1, cap_i),) + tuple(ncs)))
+            return out
+
+        # A[st]: after at least one element, in state st
+        names: dict = {}
+        todo = []
+
+        def A(st):
+            x = names.get(st)
+            if x is None:
+                if len(names) >= MAX_STATES_PER_SHAPE:
+                    raise LimitExceeded("array shape needs too many grammar states (maxItems/contains counts)",
+                                        limit="max_shape_states", value=MAX_STATES_PER_SHAPE)
+                x = names[st] = self._fresh("arr")
+                todo.append(st)
+            return x
+
+        if accepting(start):
+            self.b.rule(n, [P["[]"]])
+        for c, nxt in moves(start):
+            self.b.rule(n, [P["["], self.nt(c), A(nxt)])
+        while todo:
+            st = todo.pop()
+            x = names[st]
+            if accepting(st):
+                self.b.rule(x, [P["]"]])
+            for c, nxt in moves(st):
+                self.b.rule(x, [P[","], self.nt(c), A(nxt)])
+
+    def _negate_conj(self, c: frozenset):
+        """¬(l1 ∧ l2 ...) as one conjunction, when c is a single literal; else None (skip)."""
+        if len(c) == 1:
+            (loc, pos), = c
+            return frozenset({(loc, not pos)})
+        if not c:
+            return None  # ¬any = nothing
+        raise UnsupportedSchemaFeature("contains with a combined item schema is not supported", pointer="")
+
+    # ------------------------------------------------------------------ objects
+    def _object(self, n: int, o: ObjC) -> None:
+        if o.required & o.forbidden:
+            return
+        alg = self.norm.alg
+        P = self._punct
+        names_dfa = all_strings().dfa
+        for c in o.names:
+            v = self.norm.conj(c)
+            if v.string is None:
+                names_dfa = None
+                break
+            names_dfa = names_dfa.intersect(v.string.dfa)
+        declared = [(nm, c) for nm, c in o.props if nm not in o.forbidden]
+        dnames = {nm for nm, _ in declared}
+        for r in sorted(o.required - dnames):
+            declared.append((r, alg.undeclared_conj(o, r)))
+            dnames.add(r)
+        if names_dfa is not None:
+            kept = []
+            for nm, c in declared:
+                if names_dfa.matches(nm.encode("utf-8")):
+                    kept.append((nm, c))
+                elif nm in o.required:
+                    return  # a required name the propertyNames schema forbids: no such object
+            declared = kept
+        members = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in declared]
+        regions = self._regions(o, {nm for nm, _ in declared} | set(o.forbidden), names_dfa)
+        extras = [(self._string_term(d), self.nt(c)) for d, c in regions]
+        count_decl = o.min > 0
+        count_all = o.max is not None
+        lo, hi = o.min, o.max
+        m = len(members)
+        any_order = self.order == "any" and m > 1
+        if any_order and m > MAX_ANY_ORDER:
+            any_order = False
+        req_mask = 0
+        for i, (_, _, req) in enumerate(members):
+            if req:
+                req_mask |= 1 << i
+
+        # state: (pos or emitted-set, first, decl count, all count)
+        def close_ok(st):
+            pos, first, d, a = st
+            if any_order:
+                if pos & req_mask != req_mask:
+                    return False
+            elif pos < m and any(members[j][2] for j in range(pos, m)):
+                return False
+            return d >= lo and (hi is None or a <= hi)
+
+        def bump(d, a, decl):
+            if decl and count_decl:
+                d = min(d + 1, lo)
+            if count_all:
+                a += 1
+                if a > hi:
+                    return None
+            return d, a
+
+        names: dict = {}
+        todo = []
+
+        def X(st):
+            x = names.get(st)
+            if x is None:
+                if len(names) >= MAX_STATES_PER_SHAPE:
+                    raise LimitExceeded("object shape needs too many grammar states", limit="max_shape_states",
+                                        value=MAX_STATES_PER_SHAPE)
+                x = names[st] = self._fresh("obj")
+                todo.append(st)
+            return x
+
+        start = (0, True, 0, 0)
+        self.b.rule(n, [P["{"], X(start)])
+        if close_ok(start):
+            self.b.rule(n, [P["{}"]])
+        while todo:
+            st = todo.pop()
+            x = names[st]
+            pos, first, d, a = st
+            sep = [] if first else [P[","]]
+            if close_ok(st) and not first:
+                self.b.rule(x, [P["}"]])
+            if any_order:
+                for j, (kt, vt, req) in enumerate(members):
+                    if pos >> j & 1:
+                        continue
+                    nb = bump(d, a, True)
+                    if nb is not None:
+                        self.b.rule(x, sep + [kt, P[":"], vt, X((pos | 1 << j, False) + nb)])
+            elif pos < m:
+                kt, vt, req = members[pos]
+                nb = bump(d, a, True)
+                if nb is not None:
+                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos + 1, False) + nb)])
+                if not req:
+                    self.b.rule(x, [X((pos + 1, first, d, a))])
+            for kt, vt in extras:
+                nb = bump(d, a, False)
+                if nb is not None:
+                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, False) + nb)])
+
+    def _regions(self, o: ObjC, declared: set, names_dfa):
+        """Undeclared names, split by which patterns they match: [(key content DFA, value Conj)]."""
+        if names_dfa is None:
+            return []
+        pats = []
+        for patterns, _ in o.rest:
+            for p, _ in patterns:
+                if p not in pats:
+                    pats.append(p)
+        if len(pats) > 6:
+            raise UnsupportedSchemaFeature("more than 6 patternProperties patterns in one object", pointer="")
+        base = names_dfa
+        if declared:
+            from constrain.grammar.regex import compile_choices
+
+            base = base.intersect(compile_choices(sorted(declared)).complement(utf8=True))
+        out = []
+        pdfa = {p: self.norm.pattern_dfa(p) for p in pats}
+        for bits in itertools.product((True, False), repeat=len(pats)):
+            d = base
+            for p, hit in zip(pats, bits):
+                d = d.intersect(pdfa[p] if hit else pdfa[p].complement(utf8=True))
+                if d.is_empty():
+                    break
+            if d.is_empty():
+                continue
+            hits = {p for p, hit in zip(pats, bits) if hit}
+            conj = set()
+            for patterns, additional in o.rest:
+                matched = [c for p, c in patterns if p in hits]
+                if matched:
+                    for c in matched:
+                        conj |= c
+                else:
+                    conj |= additional
+            conj = frozenset(conj)
+            if self.norm.is_empty(self.norm.conj(conj), depth=1):
+                continue
+            out.append((d, conj))
+        return out

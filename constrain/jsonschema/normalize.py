@@ -1,0 +1,469 @@
+"""JSON Schema keywords → :class:`~constrain.jsonschema.algebra.Val`, one location at a time.
+
+Each keyword is enforced exactly, or refused by name and JSON pointer (``strict``), or — in
+lenient mode only — recorded as not enforced and dropped.  Annotation keywords (``title``,
+``description``, ``default``, ``examples``, ``$comment``, ``readOnly`` …) do not constrain
+values and are ignored, as the specification says; so are unknown keywords (the spec's rule),
+but they are listed in :attr:`Normalizer.unknown` so a caller can warn about typos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from constrain.errors import ConstrainError, LimitExceeded, UnsupportedSchemaFeature
+from constrain.jsonschema.algebra import (
+    ANY_C,
+    NOTHING,
+    Algebra,
+    ArrC,
+    ObjC,
+    StrPart,
+    Val,
+    all_numbers,
+    all_strings,
+    any_val,
+    const_string,
+    to_fraction,
+)
+from constrain.jsonschema.resolve import SchemaDocument
+
+ANNOTATIONS = frozenset({
+    "$schema", "$id", "id", "$defs", "definitions", "$anchor", "$dynamicAnchor", "$recursiveAnchor", "$comment",
+    "$vocabulary", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
+    "contentMediaType", "contentEncoding", "contentSchema", "discriminator", "nullable_annotation",
+})
+TYPE_NAMES = ("null", "boolean", "object", "array", "number", "integer", "string")
+
+_STRING_KW = ("minLength", "maxLength", "pattern", "format")
+_NUMBER_KW = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_ARRAY_KW = ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains",
+             "maxContains", "uniqueItems")
+_OBJECT_KW = ("properties", "patternProperties", "additionalProperties", "required", "propertyNames",
+              "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies")
+_COMBINATORS = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "enum", "const", "type")
+KNOWN = frozenset(_STRING_KW + _NUMBER_KW + _ARRAY_KW + _OBJECT_KW + _COMBINATORS) | ANNOTATIONS
+REFUSED = ("$dynamicRef", "$recursiveRef", "unevaluatedProperties", "unevaluatedItems")
+
+MAX_LENGTH_STATES = 4096  # code points a length automaton may count before it is refused
+
+
+class Normalizer:
+    """Turns locations and conjunctions of locations into :class:`Val` (memoised)."""
+
+    def __init__(self, doc: SchemaDocument, *, strict: bool = True):
+        from constrain.jsonschema.ecma import pattern_dfa
+
+        self.doc = doc
+        self.strict = strict
+        self.pattern_dfa = pattern_dfa
+        self.alg = Algebra(pattern_dfa)
+        self.unenforced: list[tuple[str, str, str]] = []  # (keyword, pointer, why)
+        self.unknown: list[tuple[str, str]] = []
+        self._loc_memo: dict[int, Val] = {}
+        self._conj_memo: dict[frozenset, Val] = {}
+        self._busy: set[int] = set()
+
+    # ------------------------------------------------------------------ errors
+    def refuse(self, keyword: str, pointer: str, why: str) -> None:
+        """Strict: raise.  Lenient: record and let the caller drop the keyword."""
+        if self.strict:
+            raise UnsupportedSchemaFeature(f"{keyword}: {why}", pointer=pointer)
+        self.unenforced.append((keyword, pointer, why))
+
+    # ------------------------------------------------------------------ entry points
+    def conj(self, c: frozenset) -> Val:
+        v = self._conj_memo.get(c)
+        if v is not None:
+            return v
+        out = any_val()
+        for loc, pos in sorted(c):
+            part = self.loc(loc)
+            if not pos:
+                part = self.negate(part, self.doc.locs[loc].pointer)
+            out = self.alg.and_(out, part)
+        self._conj_memo[c] = out
+        return out
+
+    def negate(self, v: Val, pointer: str) -> Val:
+        try:
+            return self.alg.not_(v, pointer)
+        except UnsupportedSchemaFeature as e:
+            self.refuse("not", pointer, e.message)
+            return any_val()
+
+    def loc(self, loc: int) -> Val:
+        v = self._loc_memo.get(loc)
+        if v is not None:
+            return v
+        if loc in self._busy:
+            p = self.doc.locs[loc].pointer
+            raise UnsupportedSchemaFeature(
+                "this schema refers to itself through allOf/anyOf/oneOf/not/$ref without going through a "
+                "property or an array item, so it has no finite meaning", pointer=p)
+        self._busy.add(loc)
+        try:
+            v = self._schema(loc)
+        finally:
+            self._busy.discard(loc)
+        self._loc_memo[loc] = v
+        return v
+
+    # ------------------------------------------------------------------ one schema object
+    def _schema(self, loc: int) -> Val:
+        doc = self.doc
+        L = doc.locs[loc]
+        s = L.schema
+        if s is True:
+            return any_val()
+        if s is False:
+            return NOTHING
+        ptr = L.pointer
+        if "$ref" in s and L.draft <= 7:
+            return self.loc(doc.ref(loc, s["$ref"]))  # draft 7 and older: siblings of $ref are ignored
+        for k in s:
+            if k in REFUSED:
+                if k.startswith("unevaluated") and s[k] in (True, {}):
+                    continue
+                self.refuse(k, f"{ptr}/{k}", "not supported (dynamic/unevaluated keywords need evaluation state)")
+            elif k not in KNOWN:
+                self.unknown.append((k, ptr))
+
+        base = any_val()
+        st = self._string(loc, s, ptr)
+        if st is not all_strings():
+            base = replace(base, string=st)
+        num = self._number(loc, s, ptr)
+        if num is not None:
+            base = replace(base, number=num)
+        arr = self._array(loc, s, ptr)
+        if arr is not None:
+            base = replace(base, arrays=(arr,))
+        objs = self._object(loc, s, ptr)
+        if objs is not None:
+            base = replace(base, objects=objs)
+        out = base
+        if "type" in s:
+            out = self.alg.and_(out, self._type(s["type"], f"{ptr}/type"))
+        if "const" in s:
+            out = self.alg.and_(out, self.const(s["const"], loc, f"{ptr}/const"))
+        if "enum" in s:
+            vals = s["enum"]
+            if not isinstance(vals, list):
+                raise UnsupportedSchemaFeature("enum must be an array", pointer=f"{ptr}/enum")
+            e = NOTHING
+            for i, x in enumerate(vals):
+                e = self.alg.or_(e, self.const(x, loc, f"{ptr}/enum/{i}"))
+            out = self.alg.and_(out, e)
+        if "$ref" in s:
+            out = self.alg.and_(out, self.loc(doc.ref(loc, s["$ref"])))
+        for i, sub in enumerate(self._list(s, "allOf", ptr)):
+            out = self.alg.and_(out, self.loc(doc.child(loc, sub, "allOf", i)))
+        if "anyOf" in s:
+            u = NOTHING
+            for i, sub in enumerate(self._list(s, "anyOf", ptr)):
+                u = self.alg.or_(u, self.loc(doc.child(loc, sub, "anyOf", i)))
+            out = self.alg.and_(out, u)
+        if "oneOf" in s:
+            out = self.alg.and_(out, self._one_of(loc, s, ptr))
+        if "not" in s:
+            out = self.alg.and_(out, self.negate(self.loc(doc.child(loc, s["not"], "not")), f"{ptr}/not"))
+        if "if" in s and ("then" in s or "else" in s):
+            i_v = self.loc(doc.child(loc, s["if"], "if"))
+            t_v = self.loc(doc.child(loc, s["then"], "then")) if "then" in s else any_val()
+            e_v = self.loc(doc.child(loc, s["else"], "else")) if "else" in s else any_val()
+            not_i = self.negate(i_v, f"{ptr}/if")
+            out = self.alg.and_(out, self.alg.or_(self.alg.and_(i_v, t_v), self.alg.and_(not_i, e_v)))
+        return out
+
+    @staticmethod
+    def _list(s, key, ptr):
+        v = s.get(key, [])
+        if not isinstance(v, list) or (key != "allOf" and not v):
+            raise UnsupportedSchemaFeature(f"{key} must be a non-empty array", pointer=f"{ptr}/{key}")
+        return v
+
+    def _one_of(self, loc: int, s, ptr: str) -> Val:
+        vals = [self.loc(self.doc.child(loc, sub, "oneOf", i)) for i, sub in enumerate(self._list(s, "oneOf", ptr))]
+        if all(self.is_empty(self.alg.and_(a, b)) for i, a in enumerate(vals) for b in vals[i + 1:]):
+            u = NOTHING
+            for v in vals:
+                u = self.alg.or_(u, v)
+            return u
+        try:
+            negs = [self.alg.not_(v, f"{ptr}/oneOf") for v in vals]
+        except UnsupportedSchemaFeature as e:
+            self.refuse("oneOf", f"{ptr}/oneOf", "branches may overlap and cannot be made disjoint: " + e.message)
+            u = NOTHING
+            for v in vals:
+                u = self.alg.or_(u, v)
+            return u
+        u = NOTHING
+        for i, v in enumerate(vals):
+            for j, n in enumerate(negs):
+                if j != i:
+                    v = self.alg.and_(v, n)
+            u = self.alg.or_(u, v)
+        return u
+
+    # ------------------------------------------------------------------ emptiness
+    def is_empty(self, v: Val, depth: int = 3) -> bool:
+        """True only when ``v`` is certainly empty (False when unsure)."""
+        if v.null or v.bools or v.number is not None or v.string is not None:
+            return False
+        return all(self._arr_empty(a, depth) for a in v.arrays) and all(self._obj_empty(o, depth) for o in v.objects)
+
+    def _obj_empty(self, o: ObjC, depth: int) -> bool:
+        if o.required & o.forbidden or (o.max is not None and (o.min > o.max or len(o.required) > o.max)):
+            return True
+        if depth <= 0:
+            return False
+        for r in o.required:
+            try:
+                if self.is_empty(self.conj(self.alg.name_conj(o, r)), depth - 1):
+                    return True
+            except ConstrainError:
+                return False
+        return False
+
+    def _arr_empty(self, a: ArrC, depth: int) -> bool:
+        if a.max is not None and a.min > a.max:
+            return True
+        if a.max is not None and sum(mn for _, mn, _ in a.contains) > a.max and len(a.contains) == 1:
+            return True
+        if depth <= 0:
+            return False
+        for i in range(min(a.min, len(a.prefix) + 1)):
+            try:
+                if self.is_empty(self.conj(a.at(i)), depth - 1):
+                    return True
+            except ConstrainError:
+                return False
+        return False
+
+    # ------------------------------------------------------------------ type, const
+    def _type(self, t, ptr: str) -> Val:
+        names = t if isinstance(t, list) else [t]
+        out = NOTHING
+        for n in names:
+            if n not in TYPE_NAMES:
+                raise UnsupportedSchemaFeature(f"unknown type {n!r} (use one of {', '.join(TYPE_NAMES)})", pointer=ptr)
+            if n == "null":
+                v = Val(null=True)
+            elif n == "boolean":
+                v = Val(bools=frozenset((True, False)))
+            elif n == "number":
+                v = Val(number=all_numbers())
+            elif n == "integer":
+                from constrain.jsonschema.numbers import integer_literal_dfa
+
+                v = Val(number=integer_literal_dfa())
+            elif n == "string":
+                v = Val(string=all_strings())
+            elif n == "array":
+                v = Val(arrays=(ArrC(),))
+            else:
+                v = Val(objects=(ObjC(),))
+            out = self.alg.or_(out, v)
+        return out
+
+    def const(self, x, loc: int, ptr: str) -> Val:
+        """The set {x} (JSON equality: 1 == 1.0, false != 0)."""
+        if x is None:
+            return Val(null=True)
+        if isinstance(x, bool):
+            return Val(bools=frozenset((x,)))
+        if isinstance(x, (int, float, Decimal)):
+            from constrain.jsonschema.numbers import number_dfa
+
+            f = to_fraction(x, ptr)
+            return Val(number=number_dfa(minimum=f, maximum=f, pointer=ptr))
+        if isinstance(x, str):
+            return Val(string=const_string(x))
+        if isinstance(x, list):
+            kids = tuple(frozenset({(self.doc.synthetic({"const": y}, f"{ptr}/{i}"), True)}) for i, y in enumerate(x))
+            return Val(arrays=(ArrC(prefix=kids, items=frozenset({(self.doc.FALSE, True)}), min=len(x),
+                                    max=len(x)),))
+        if isinstance(x, dict):
+            props = tuple((k, frozenset({(self.doc.synthetic({"const": y}, f"{ptr}/{k}"), True)})) for k, y in x.items())
+            return Val(objects=(ObjC(props=props, rest=(((), frozenset({(self.doc.FALSE, True)})),),
+                                     required=frozenset(x)),))
+        raise UnsupportedSchemaFeature(f"const/enum value of type {type(x).__name__} is not JSON", pointer=ptr)
+
+    # ------------------------------------------------------------------ strings
+    def _string(self, loc: int, s, ptr: str) -> StrPart:
+        part = all_strings()
+        if not any(k in s for k in _STRING_KW):
+            return part
+        from constrain.jsonschema.strings import length_dfa
+
+        lo = s.get("minLength", 0)
+        hi = s.get("maxLength")
+        if not _is_count(lo) or (hi is not None and not _is_count(hi)):
+            raise UnsupportedSchemaFeature("minLength/maxLength must be non-negative integers", pointer=ptr)
+        lo, hi = int(lo), (None if hi is None else int(hi))
+        if lo > 0 or hi is not None:
+            if hi is not None and hi < lo:
+                return None
+            try:
+                part = self._and_str(part, StrPart(length_dfa(lo, hi, max_count=MAX_LENGTH_STATES), True))
+            except LimitExceeded as e:
+                self.refuse("maxLength" if hi is not None and hi > MAX_LENGTH_STATES else "minLength", ptr, str(e))
+        if "pattern" in s and part is not None:
+            try:
+                part = self._and_str(part, StrPart(self.pattern_dfa(s["pattern"], pointer=f"{ptr}/pattern"), True))
+            except UnsupportedSchemaFeature as e:
+                self.refuse("pattern", f"{ptr}/pattern", e.message)
+        if "format" in s and part is not None:
+            from constrain.jsonschema.formats import EXACT_FORMATS, format_dfa
+
+            f = s["format"]
+            d = format_dfa(f, pointer=f"{ptr}/format") if isinstance(f, str) else None
+            if d is None:
+                self.refuse("format", f"{ptr}/format", f"unknown format {f!r}")
+            else:
+                part = self._and_str(part, StrPart(d, f in EXACT_FORMATS))
+        return part
+
+    @staticmethod
+    def _and_str(a, b):
+        if a is None:
+            return None
+        d = a.dfa.intersect(b.dfa)
+        return None if d.is_empty() else StrPart(d, a.exact and b.exact)
+
+    # ------------------------------------------------------------------ numbers
+    def _number(self, loc: int, s, ptr: str):
+        if not any(k in s for k in _NUMBER_KW):
+            return None
+        from constrain.jsonschema.numbers import number_dfa
+
+        kw = {}
+        for key, arg in (("minimum", "minimum"), ("maximum", "maximum"), ("multipleOf", "multiple_of")):
+            if key in s:
+                kw[arg] = to_fraction(s[key], f"{ptr}/{key}")
+        for key, arg, incl in (("exclusiveMinimum", "exclusive_minimum", "minimum"),
+                               ("exclusiveMaximum", "exclusive_maximum", "maximum")):
+            if key in s:
+                x = s[key]
+                if isinstance(x, bool):  # draft 4: a flag on minimum/maximum
+                    if x and incl in kw:
+                        kw[arg] = kw.pop(incl)
+                    continue
+                kw[arg] = to_fraction(x, f"{ptr}/{key}")
+        if "multiple_of" in kw and kw["multiple_of"] <= 0:
+            raise UnsupportedSchemaFeature("multipleOf must be > 0", pointer=f"{ptr}/multipleOf")
+        try:
+            d = number_dfa(pointer=ptr, **kw)
+        except LimitExceeded as e:
+            self.refuse("multipleOf" if "multiple_of" in kw else "minimum", ptr, str(e))
+            kw.pop("multiple_of", None)
+            d = number_dfa(pointer=ptr, **kw)
+        return d
+
+    # ------------------------------------------------------------------ arrays
+    def _array(self, loc: int, s, ptr: str):
+        if not any(k in s for k in _ARRAY_KW):
+            return None
+        doc = self.doc
+        draft = doc.locs[loc].draft
+        prefix: tuple = ()
+        items = ANY_C
+
+        def one(sub, *path):
+            return frozenset({(doc.child(loc, sub, *path), True)})
+
+        if draft >= 2020:
+            if "prefixItems" in s:
+                prefix = tuple(one(x, "prefixItems", i) for i, x in enumerate(s["prefixItems"]))
+            if "items" in s:
+                items = one(s["items"], "items")
+        else:
+            it = s.get("items")
+            if isinstance(it, list):
+                prefix = tuple(one(x, "items", i) for i, x in enumerate(it))
+                if "additionalItems" in s:
+                    items = one(s["additionalItems"], "additionalItems")
+            elif it is not None:
+                items = one(it, "items")
+        lo = s.get("minItems", 0)
+        hi = s.get("maxItems")
+        if not _is_count(lo) or (hi is not None and not _is_count(hi)):
+            raise UnsupportedSchemaFeature("minItems/maxItems must be non-negative integers", pointer=ptr)
+        contains = ()
+        if "contains" in s:
+            cmin = s.get("minContains", 1) if draft >= 2019 else 1
+            cmax = s.get("maxContains") if draft >= 2019 else None
+            contains = ((one(s["contains"], "contains"), int(cmin), None if cmax is None else int(cmax)),)
+        unique = bool(s.get("uniqueItems", False))
+        return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique)
+
+    # ------------------------------------------------------------------ objects
+    def _object(self, loc: int, s, ptr: str):
+        if not any(k in s for k in _OBJECT_KW):
+            return None
+        doc = self.doc
+        props_s = s.get("properties", {})
+        pats_s = s.get("patternProperties", {})
+        if not isinstance(props_s, dict) or not isinstance(pats_s, dict):
+            raise UnsupportedSchemaFeature("properties/patternProperties must be objects", pointer=ptr)
+        patterns = tuple((p, frozenset({(doc.child(loc, sub, "patternProperties", p), True)}))
+                         for p, sub in pats_s.items())
+        for p, _ in patterns:
+            self.pattern_dfa(p, pointer=f"{ptr}/patternProperties")  # refuse early, with the pointer
+        props = []
+        for name, sub in props_s.items():
+            c = {(doc.child(loc, sub, "properties", name), True)}
+            for p, pc in patterns:
+                if self.pattern_dfa(p).matches(name.encode("utf-8")):
+                    c |= pc
+            props.append((name, frozenset(c)))
+        additional = ANY_C
+        if "additionalProperties" in s:
+            additional = frozenset({(doc.child(loc, s["additionalProperties"], "additionalProperties"), True)})
+        required = s.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            required = []  # draft 3 style booleans: not a constraint we know; the draft-4+ form is a list
+        names = ()
+        if "propertyNames" in s:
+            names = (frozenset({(doc.child(loc, s["propertyNames"], "propertyNames"), True)}),)
+        lo = s.get("minProperties", 0)
+        hi = s.get("maxProperties")
+        if not _is_count(lo) or (hi is not None and not _is_count(hi)):
+            raise UnsupportedSchemaFeature("minProperties/maxProperties must be non-negative integers", pointer=ptr)
+        rest = ((patterns, additional),) if (patterns or additional) else ()
+        base = ObjC(tuple(props), rest, frozenset(required), frozenset(), names, int(lo),
+                    None if hi is None else int(hi))
+        shapes = [base]
+        # dependencies: (a absent) or (a present and ...) — exact, by distribution
+        deps = []
+        for key in ("dependentRequired", "dependentSchemas", "dependencies"):
+            d = s.get(key)
+            if isinstance(d, dict):
+                for a, dep in d.items():
+                    deps.append((key, a, dep))
+        for key, a, dep in deps:
+            absent = ObjC(forbidden=frozenset({a}))
+            if isinstance(dep, list):
+                present = [ObjC(required=frozenset({a, *dep}))]
+            else:
+                present = []
+                v = self.loc(doc.child(loc, dep, key, a))
+                for o in v.objects:
+                    present.append(self.alg.and_obj(ObjC(required=frozenset({a})), o))
+            alts = [absent] + present
+            new = [self.alg.and_obj(x, y) for x in shapes for y in alts]
+            if len(new) > 64:
+                self.refuse(key, f"{ptr}/{key}", "too many dependency combinations")
+                break
+            shapes = new
+        return tuple(shapes)
+
+
+def _is_count(x) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, float) or isinstance(x, Decimal):
+        return x >= 0 and x == int(x)
+    return isinstance(x, int) and x >= 0

@@ -1,0 +1,140 @@
+"""String values: length automata over code points, and the JSON encoding of a content DFA.
+
+Constraints on a string (``minLength``, ``pattern``, ``format``, ``const``) are about its
+*decoded* value, so the compiler builds a DFA over the UTF-8 bytes of that value and then
+:func:`json_string_dfa` turns it into a DFA over the bytes of the quoted JSON literal:
+
+* a character other than ``"``, ``\\`` and the controls U+0000..U+001F is written as itself;
+* ``\\" \\\\ \\/ \\b \\f \\n \\r \\t`` are decoded and stepped through the content DFA exactly;
+* ``\\u00XX`` is accepted for the controls (U+0000..U+001F), stepped exactly; other ``\\u``
+  escapes are not accepted (a model writes those characters raw; JSON allows both, so this
+  only narrows the *spelling*, never the set of values).
+
+Exactness per value: every string value the content DFA accepts has at least one accepted
+spelling (the canonical one ``json.dumps(..., ensure_ascii=False)`` writes), and every
+accepted spelling decodes to a value the content DFA accepts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from constrain.errors import LimitExceeded
+from constrain.grammar.dfa import ByteDFA
+from constrain.grammar.regex import any_char_dfa
+
+_SHORT = {ord('"'): 0x22, ord("\\"): 0x5C, ord("/"): 0x2F, ord("b"): 0x08, ord("f"): 0x0C, ord("n"): 0x0A,
+          ord("r"): 0x0D, ord("t"): 0x09}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def length_dfa(lo: int, hi: int | None, *, max_count: int = 4096) -> ByteDFA:
+    """Strings of ``lo``..``hi`` code points (``hi=None``: no upper bound), as UTF-8 bytes."""
+    top = lo if hi is None else hi
+    if top > max_count:
+        raise LimitExceeded(f"a length automaton for {top} code points is too large", limit="max_length_states",
+                            value=max_count)
+    return _length_dfa(lo, hi)
+
+
+@lru_cache(maxsize=256)
+def _length_dfa(lo: int, hi: int | None) -> ByteDFA:
+    one = any_char_dfa()  # start 0, one accepting state, the rest continuation states
+    n1 = one.n_states
+    acc = [i for i in range(n1) if one.accept[i]]
+    assert len(acc) == 1 and acc[0] != 0
+    fin = acc[0]
+    inner = [i for i in range(n1) if i not in (0, fin)]
+    copies = (lo if hi is None else hi)
+    # copy c has its start at state c*(k+1); inner states follow; copy c's final = copy c+1's start
+    k = len(inner)
+    width = k + 1
+    n = copies * width + 1 + (k if hi is None else 0)
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    accept = np.zeros(n, dtype=bool)
+    t = one.trans
+
+    def build(base: int, nxt: int) -> None:
+        local = {0: base, fin: nxt}
+        for j, s in enumerate(inner):
+            local[s] = base + 1 + j
+        for s, at in local.items():
+            if s == fin:
+                continue
+            row = t[s]
+            for b in range(256):
+                d = int(row[b])
+                if d >= 0:
+                    trans[at, b] = local[d]
+
+    for c in range(copies):
+        build(c * width, (c + 1) * width)
+    last = copies * width
+    if hi is None:
+        # a loop: last --one char--> last
+        local = {0: last, fin: last}
+        for j, s in enumerate(inner):
+            local[s] = last + 1 + j
+        for s, at in local.items():
+            if s == fin:
+                continue
+            for b in range(256):
+                d = int(t[s, b])
+                if d >= 0:
+                    trans[at, b] = local[d]
+        accept[last] = True
+    else:
+        for c in range(lo, hi + 1):
+            accept[c * width] = True
+    return ByteDFA(trans, accept).minimize()
+
+
+def json_string_dfa(content: ByteDFA) -> ByteDFA:
+    """The quoted JSON literals whose decoded value ``content`` accepts (see module docstring)."""
+    return _json_string_dfa(content)
+
+
+@lru_cache(maxsize=1024)
+def _json_string_dfa(content: ByteDFA) -> ByteDFA:
+    ct = content.trans
+    m = content.n_states
+    # state layout: 0 = before the opening quote; 1 = after the closing quote;
+    # then per content state s: main, after '\', after '\u', '\u0', '\u00', '\u000'/'\u001'
+    per = 7
+    off = 2
+    n = off + per * m
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    accept = np.zeros(n, dtype=bool)
+    accept[1] = True
+    trans[0, ord('"')] = off  # content start state 0
+    raw = np.ones(256, dtype=bool)
+    raw[:0x20] = False
+    raw[ord('"')] = False
+    raw[ord("\\")] = False
+    main = off + per * np.arange(m)
+    # raw bytes: follow the content DFA
+    mapped = np.where(ct >= 0, off + per * ct, -1)
+    trans[main[:, None], np.arange(256)[None, :]] = np.where(raw[None, :], mapped, -1)
+    for s in range(m):
+        base = off + per * s
+        if content.accept[s]:
+            trans[base, ord('"')] = 1
+        trans[base, ord("\\")] = base + 1
+        for ch, val in _SHORT.items():
+            d = ct[s, val]
+            if d >= 0:
+                trans[base + 1, ch] = off + per * d
+        trans[base + 1, ord("u")] = base + 2
+        trans[base + 2, ord("0")] = base + 3
+        trans[base + 3, ord("0")] = base + 4
+        trans[base + 4, ord("0")] = base + 5
+        trans[base + 4, ord("1")] = base + 6
+        for hi_state, high in ((base + 5, 0x00), (base + 6, 0x10)):
+            for h in _HEX:
+                val = high + int(chr(h), 16)
+                d = ct[s, val]
+                if d >= 0:
+                    trans[hi_state, h] = off + per * d
+    return ByteDFA(trans, accept).minimize()
