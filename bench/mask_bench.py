@@ -54,6 +54,11 @@ def workloads() -> dict:
                 l.rstrip("\n") for l in (base.with_suffix(".docs.txt")).read_text().splitlines() if l.strip()]
             out[name] = {"lark": base.with_suffix(".lark").read_text(), "ebnf": base.with_suffix(".ebnf").read_text(),
                          "docs": docs}
+        for n in ("simple", "medium", "complex"):
+            base = WL / f"schema_{n}"
+            out[f"schema_{n}"] = {"schema": base.with_suffix(".json").read_text(),
+                                  "docs": [json.dumps(d, ensure_ascii=False)
+                                           for d in json.loads((WL / f"schema_{n}.docs.json").read_text())]}
     for path in sorted((REPO / "grammars").glob("*.lark")):
         corpus = REPO / "tests" / "data" / "grammars" / path.stem / "accept"
         out["grammars/" + path.stem] = {"lark_path": str(path), "docs": [p.read_text() for p in sorted(corpus.glob("*.txt"))],
@@ -80,8 +85,12 @@ class Constrain:
     def compile(self, wl):
         from constrain.engine.matcher import compile_grammar, get_store
         from constrain.grammar import from_lark
+        from constrain.jsonschema import compile_json_schema
 
-        g = from_lark(Path(wl["lark_path"]) if "lark_path" in wl else wl["lark"])
+        if "schema" in wl:  # docs are json.dumps() default output: flexible whitespace, as the peers' defaults
+            g = compile_json_schema(wl["schema"], whitespace="flexible")
+        else:
+            g = from_lark(Path(wl["lark_path"]) if "lark_path" in wl else wl["lark"])
         compile_grammar(g)
         get_store(g, self.vocab)
         return g
@@ -110,6 +119,8 @@ class XGrammar:
     def compile(self, wl):
         if wl.get("constrain_only"):
             raise NotImplementedError
+        if "schema" in wl:
+            return self.compiler.compile_json_schema(wl["schema"], any_whitespace=True, strict_mode=False)
         return self.compiler.compile_grammar(wl["ebnf"])
 
     def walker(self, h):
@@ -131,7 +142,9 @@ class LLGuidance:
     def compile(self, wl):
         if wl.get("constrain_only"):
             raise NotImplementedError
-        m = self.llg.LLMatcher(self.tok, self.llg.LLMatcher.grammar_from_lark(wl["lark"]), log_level=0)
+        M = self.llg.LLMatcher
+        g = M.grammar_from_json_schema(wl["schema"]) if "schema" in wl else M.grammar_from_lark(wl["lark"])
+        m = M(self.tok, g, log_level=0)
         if m.is_error():
             raise RuntimeError(m.get_error())
         return m

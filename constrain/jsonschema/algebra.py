@@ -59,6 +59,12 @@ class ObjC:
     names: tuple = ()            # (Conj, ...)
     min: int = 0
     max: int | None = None
+    #: required names in the order the schemas list them (the order undeclared ones are written)
+    req_order: tuple = ()
+    #: what in-place applicators evaluated (for unevaluatedProperties): names, patterns, everything
+    seen: frozenset = frozenset()
+    seen_patterns: tuple = ()
+    seen_all: bool = False
 
     def prop_conj(self, name: str) -> Conj | None:
         for n, c in self.props:
@@ -77,6 +83,9 @@ class ArrC:
     max: int | None = None
     contains: tuple = ()         # ((Conj, min, max|None), ...)
     unique: bool = False
+    #: for unevaluatedItems: leading items evaluated, or all of them
+    seen_items: int = 0
+    seen_all: bool = False
 
     def at(self, i: int) -> Conj:
         return self.prefix[i] if i < len(self.prefix) else self.items
@@ -198,8 +207,11 @@ class Algebra:
         names = [n for n, _ in a.props] + [n for n, _ in b.props if a.prop_conj(n) is None]
         props = tuple((n, self.name_conj(a, n) | self.name_conj(b, n)) for n in names)
         mx = a.max if b.max is None else (b.max if a.max is None else min(a.max, b.max))
+        order = a.req_order + tuple(r for r in b.req_order if r not in a.req_order)
         return ObjC(props, a.rest + b.rest, a.required | b.required, a.forbidden | b.forbidden,
-                    a.names + b.names, max(a.min, b.min), mx)
+                    a.names + b.names, max(a.min, b.min), mx, order, a.seen | b.seen,
+                    a.seen_patterns + tuple(p for p in b.seen_patterns if p not in a.seen_patterns),
+                    a.seen_all or b.seen_all)
 
     @staticmethod
     def and_arr(a: ArrC, b: ArrC) -> ArrC:
@@ -207,7 +219,33 @@ class Algebra:
         prefix = tuple(a.at(i) | b.at(i) for i in range(n))
         mx = a.max if b.max is None else (b.max if a.max is None else min(a.max, b.max))
         return ArrC(prefix, a.items | b.items, max(a.min, b.min), mx, a.contains + b.contains,
-                    a.unique or b.unique)
+                    a.unique or b.unique, max(a.seen_items, b.seen_items), a.seen_all or b.seen_all)
+
+    def unevaluated_props(self, o: ObjC, c: Conj) -> ObjC:
+        """Apply ``unevaluatedProperties`` (conjunction ``c``) to one shape: names no in-place
+        applicator evaluated must satisfy ``c``.  A shape stands for the branches that succeeded
+        for it; other branches may have evaluated more, so this can only narrow (sound)."""
+        if o.seen_all or not c:
+            return replace(o, seen_all=True)
+
+        def evaluated(name):
+            return name in o.seen or any(self.pattern_dfa(p).matches(name.encode("utf-8")) for p in o.seen_patterns)
+
+        props = tuple((n, pc if evaluated(n) else pc | c) for n, pc in o.props)
+        rest = o.rest + ((tuple((p, ANY_C) for p in o.seen_patterns), c),)
+        # names evaluated but not in props (seen through a branch whose props were merged away) stay free
+        extra = tuple((n, self.undeclared_conj(o, n)) for n in sorted(o.seen) if o.prop_conj(n) is None)
+        return replace(o, props=props + extra, rest=rest, seen_all=True)
+
+    @staticmethod
+    def unevaluated_items(a: ArrC, c: Conj) -> ArrC:
+        if a.seen_all or not c:
+            return replace(a, seen_all=True)
+        k = a.seen_items
+        prefix = tuple(p if i < k else p | c for i, p in enumerate(a.prefix))
+        if len(prefix) < k:
+            prefix = prefix + (a.items,) * (k - len(prefix))
+        return replace(a, prefix=prefix, items=a.items | c, seen_all=True)
 
     def and_(self, a: Val, b: Val) -> Val:
         return Val(

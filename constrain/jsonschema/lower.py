@@ -214,7 +214,8 @@ class Lowering:
             names_dfa = names_dfa.intersect(v.string.dfa)
         declared = [(nm, c) for nm, c in o.props if nm not in o.forbidden]
         dnames = {nm for nm, _ in declared}
-        for r in sorted(o.required - dnames):
+        missing = o.required - dnames
+        for r in [r for r in o.req_order if r in missing] + sorted(missing - set(o.req_order)):
             declared.append((r, alg.undeclared_conj(o, r)))
             dnames.add(r)
         if names_dfa is not None:

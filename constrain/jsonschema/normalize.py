@@ -42,9 +42,10 @@ _ARRAY_KW = ("items", "prefixItems", "additionalItems", "minItems", "maxItems", 
              "maxContains", "uniqueItems")
 _OBJECT_KW = ("properties", "patternProperties", "additionalProperties", "required", "propertyNames",
               "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies")
-_COMBINATORS = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "enum", "const", "type")
+_COMBINATORS = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "$dynamicRef", "enum", "const",
+                "type")
 KNOWN = frozenset(_STRING_KW + _NUMBER_KW + _ARRAY_KW + _OBJECT_KW + _COMBINATORS) | ANNOTATIONS
-REFUSED = ("$dynamicRef", "$recursiveRef", "unevaluatedProperties", "unevaluatedItems")
+REFUSED = ("$recursiveRef", "unevaluatedProperties", "unevaluatedItems")
 
 MAX_LENGTH_STATES = 4096  # code points a length automaton may count before it is refused
 
@@ -124,7 +125,7 @@ class Normalizer:
             return self.loc(doc.ref(loc, s["$ref"]))  # draft 7 and older: siblings of $ref are ignored
         for k in s:
             if k in REFUSED:
-                if k.startswith("unevaluated") and s[k] in (True, {}):
+                if k.startswith("unevaluated"):
                     continue
                 self.refuse(k, f"{ptr}/{k}", "not supported (dynamic/unevaluated keywords need evaluation state)")
             elif k not in KNOWN:
@@ -158,6 +159,14 @@ class Normalizer:
             out = self.alg.and_(out, e)
         if "$ref" in s:
             out = self.alg.and_(out, self.loc(doc.ref(loc, s["$ref"])))
+        if "$dynamicRef" in s:
+            target = doc.dynamic_ref(loc, s["$dynamicRef"])
+            if target is None:
+                self.refuse("$dynamicRef", f"{ptr}/$dynamicRef",
+                            "the anchor it names is defined more than once, so its target depends on the dynamic "
+                            "scope; not supported")
+            else:
+                out = self.alg.and_(out, self.loc(target))
         for i, sub in enumerate(self._list(s, "allOf", ptr)):
             out = self.alg.and_(out, self.loc(doc.child(loc, sub, "allOf", i)))
         if "anyOf" in s:
@@ -175,6 +184,12 @@ class Normalizer:
             e_v = self.loc(doc.child(loc, s["else"], "else")) if "else" in s else any_val()
             not_i = self.negate(i_v, f"{ptr}/if")
             out = self.alg.and_(out, self.alg.or_(self.alg.and_(i_v, t_v), self.alg.and_(not_i, e_v)))
+        if "unevaluatedProperties" in s:
+            c = frozenset({(doc.child(loc, s["unevaluatedProperties"], "unevaluatedProperties"), True)})
+            out = replace(out, objects=tuple(self.alg.unevaluated_props(o, c) for o in out.objects))
+        if "unevaluatedItems" in s:
+            c = frozenset({(doc.child(loc, s["unevaluatedItems"], "unevaluatedItems"), True)})
+            out = replace(out, arrays=tuple(self.alg.unevaluated_items(a, c) for a in out.arrays))
         return out
 
     @staticmethod
@@ -288,7 +303,7 @@ class Normalizer:
         if isinstance(x, dict):
             props = tuple((k, frozenset({(self.doc.synthetic({"const": y}, f"{ptr}/{k}"), True)})) for k, y in x.items())
             return Val(objects=(ObjC(props=props, rest=(((), frozenset({(self.doc.FALSE, True)})),),
-                                     required=frozenset(x)),))
+                                     required=frozenset(x), req_order=tuple(x)),))
         raise UnsupportedSchemaFeature(f"const/enum value of type {type(x).__name__} is not JSON", pointer=ptr)
 
     # ------------------------------------------------------------------ strings
@@ -397,7 +412,10 @@ class Normalizer:
             cmax = s.get("maxContains") if draft >= 2019 else None
             contains = ((one(s["contains"], "contains"), int(cmin), None if cmax is None else int(cmax)),)
         unique = bool(s.get("uniqueItems", False))
-        return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique)
+        has_items = ("items" in s and draft >= 2020) or (draft < 2020 and (
+            (not isinstance(s.get("items"), list) and "items" in s) or "additionalItems" in s))
+        return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique,
+                    len(prefix), has_items)
 
     # ------------------------------------------------------------------ objects
     def _object(self, loc: int, s, ptr: str):
@@ -434,7 +452,8 @@ class Normalizer:
             raise UnsupportedSchemaFeature("minProperties/maxProperties must be non-negative integers", pointer=ptr)
         rest = ((patterns, additional),) if (patterns or additional) else ()
         base = ObjC(tuple(props), rest, frozenset(required), frozenset(), names, int(lo),
-                    None if hi is None else int(hi))
+                    None if hi is None else int(hi), tuple(dict.fromkeys(required)),
+                    frozenset(props_s), tuple(pats_s), "additionalProperties" in s)
         shapes = [base]
         # dependencies: (a absent) or (a present and ...) — exact, by distribution
         deps = []
@@ -446,7 +465,7 @@ class Normalizer:
         for key, a, dep in deps:
             absent = ObjC(forbidden=frozenset({a}))
             if isinstance(dep, list):
-                present = [ObjC(required=frozenset({a, *dep}))]
+                present = [ObjC(required=frozenset({a, *dep}), req_order=tuple(dict.fromkeys([a, *dep])))]
             else:
                 present = []
                 v = self.loc(doc.child(loc, dep, key, a))

@@ -86,7 +86,7 @@ class SchemaDocument:
         if isinstance(schema, dict) and isinstance(schema.get("$schema"), str):
             try:
                 spec = rj.specification_with(schema["$schema"])
-            except referencing.exceptions.CannotDetermineSpecification:
+            except Exception:  # noqa: BLE001 - CannotDetermineSpecification, UnknownDialect
                 raise UnsupportedSchemaFeature(
                     f"unknown $schema dialect {schema['$schema']!r}", pointer="/$schema") from None
         self.spec = spec
@@ -139,6 +139,32 @@ class SchemaDocument:
         self._by_id[key] = len(self.locs)
         self.locs.append(Loc(schema, self.root_resolver, pointer, self.draft))
         return len(self.locs) - 1
+
+    def dynamic_ref(self, at: int, ref: str) -> int | None:
+        """``$dynamicRef`` resolved statically when that is exact: the anchor name it looks up
+        occurs at most once among the documents involved, so every dynamic scope finds the same
+        schema.  ``None`` when it is not (the caller refuses)."""
+        if not isinstance(ref, str) or "#" not in ref:
+            return None
+        name = ref.split("#", 1)[1]
+        if not name or "/" in name:
+            return self.ref(at, ref)  # a JSON pointer: plain $ref semantics
+        target = self.ref(at, ref)
+        found = set()
+
+        def walk(x):
+            if isinstance(x, dict):
+                if x.get("$dynamicAnchor") == name:
+                    found.add(id(x))
+                for v in x.values():
+                    walk(v)
+            elif isinstance(x, list):
+                for v in x:
+                    walk(v)
+
+        walk(self.locs[2].schema if len(self.locs) > 2 else None)
+        walk(self.locs[target].schema)
+        return target if len(found) <= 1 else None
 
     def ref(self, at: int, ref: str) -> int:
         """Resolve ``$ref`` written at location ``at``."""
