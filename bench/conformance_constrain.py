@@ -20,6 +20,7 @@ import glob
 import importlib.metadata
 import json
 import os
+import signal
 import sys
 import time
 
@@ -87,6 +88,10 @@ class ConstrainAnyOrderAdapter(ConstrainAdapter):
     options = {"property_order": "any"}
 
 
+class _Timeout(BaseException):
+    pass
+
+
 def quick(corpus: str, verbose: bool = False, only: str = "") -> dict:
     """In-process check on bytes (development aid; the real measurement is conformance.py)."""
     sys.path.insert(0, os.path.join(SHARED, "bench"))
@@ -101,20 +106,32 @@ def quick(corpus: str, verbose: bool = False, only: str = "") -> dict:
     stats = {"schemas": 0, "compiled": 0, "valid": 0, "valid_ok": 0, "invalid": 0, "under": 0, "errors": {}}
     unders = []
     times = []
+
+    def _alarm(*_):
+        raise _Timeout()
+
+    signal.signal(signal.SIGALRM, _alarm)
     for c in cases:
         if only and only not in c["id"]:
             continue
         stats["schemas"] += 1
         t0 = time.perf_counter()
+        signal.alarm(20)
         try:
             g = compile_json_schema(c["schema"], dialect=dialect, registry=reg)
             t = CompiledParserTables(g)
+        except _Timeout:
+            stats["errors"]["timeout"] = stats["errors"].get("timeout", 0) + 1
+            print("TIMEOUT", c["id"], flush=True)
+            continue
         except Exception as e:  # noqa: BLE001
             key = f"{type(e).__name__}: {str(e)[:70]}"
             stats["errors"][key] = stats["errors"].get(key, 0) + 1
             if verbose:
                 print("REFUSED", c["id"], key)
             continue
+        finally:
+            signal.alarm(0)
         times.append(time.perf_counter() - t0)
         stats["compiled"] += 1
         for x in c["instances"]:

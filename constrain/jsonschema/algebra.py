@@ -42,8 +42,32 @@ MAX_ALTERNATIVES = 256  # products of object/array alternatives while distributi
 
 @dataclass(frozen=True)
 class StrPart:
+    """Strings whose decoded value is in ``dfa`` and whose length in code points is in
+    ``length`` (``(lo, hi)``, ``hi=None`` unbounded; ``None`` = no length bound).
+
+    The length stays apart from the DFA because a counting automaton is large (states grow
+    with the bound times the UTF-8/escape states); the lowering counts with grammar rules
+    over fixed-size chunks instead, and only folds the count into the DFA when it must
+    (a union or complement of different bounds, or content constraints plus a bound)."""
+
     dfa: ByteDFA  # over the UTF-8 bytes of the decoded string
     exact: bool = True
+    length: tuple | None = None
+
+    def full_dfa(self) -> ByteDFA:
+        """One DFA for the whole constraint (may raise LimitExceeded for large bounds)."""
+        if self.length is None:
+            return self.dfa
+        from constrain.jsonschema.strings import length_dfa
+
+        d = length_dfa(*self.length)
+        return d if self.dfa is any_string_dfa() else self.dfa.intersect(d)
+
+    def is_empty(self) -> bool:
+        if self.dfa.is_empty():
+            return True
+        lo, hi = self.length or (0, None)
+        return hi is not None and lo > hi
 
 
 @dataclass(frozen=True)
@@ -153,15 +177,24 @@ def _and_dfa(a, b):
     return None if d.is_empty() else d
 
 
-def _and_str(a: StrPart | None, b: StrPart | None) -> StrPart | None:
+def _and_len(a, b):
+    if a is None or b is None:
+        return a if b is None else b
+    hi = a[1] if b[1] is None else (b[1] if a[1] is None else min(a[1], b[1]))
+    return (max(a[0], b[0]), hi)
+
+
+def and_str(a: StrPart | None, b: StrPart | None) -> StrPart | None:
     if a is None or b is None:
         return None
-    if a.dfa is all_strings().dfa:
-        return b
-    if b.dfa is all_strings().dfa:
-        return a
-    d = a.dfa.intersect(b.dfa)
-    return None if d.is_empty() else StrPart(d, a.exact and b.exact)
+    if a.dfa is any_string_dfa():
+        d = b.dfa
+    elif b.dfa is any_string_dfa():
+        d = a.dfa
+    else:
+        d = a.dfa.intersect(b.dfa)
+    out = StrPart(d, a.exact and b.exact, _and_len(a.length, b.length))
+    return None if out.is_empty() else out
 
 
 def _cap(items: list, what: str) -> tuple:
@@ -249,7 +282,7 @@ class Algebra:
 
     def and_(self, a: Val, b: Val) -> Val:
         return Val(
-            a.null and b.null, a.bools & b.bools, _and_dfa(a.number, b.number), _and_str(a.string, b.string),
+            a.null and b.null, a.bools & b.bools, _and_dfa(a.number, b.number), and_str(a.string, b.string),
             _cap([self.and_arr(x, y) for x in a.arrays for y in b.arrays], "array"),
             _cap([self.and_obj(x, y) for x in a.objects for y in b.objects], "object"),
         )
@@ -263,7 +296,11 @@ class Algebra:
         if a.string is None or b.string is None:
             st = a.string if b.string is None else b.string
         else:
-            st = StrPart(a.string.dfa.union(b.string.dfa), a.string.exact and b.string.exact)
+            x, y = a.string, b.string
+            if x.length == y.length:
+                st = StrPart(x.dfa.union(y.dfa), x.exact and y.exact, x.length)
+            else:
+                st = StrPart(x.full_dfa().union(y.full_dfa()), x.exact and y.exact)
         return Val(a.null or b.null, a.bools | b.bools, num, st,
                    _cap(list(a.arrays + b.arrays), "array"), _cap(list(a.objects + b.objects), "object"))
 
@@ -281,7 +318,7 @@ class Algebra:
                 "'not' (or oneOf/if) over a string format that constrain enforces only as a sound subset "
                 "cannot be complemented exactly", pointer=pointer)
         else:
-            d = v.string.dfa.complement(utf8=True)
+            d = v.string.full_dfa().complement(utf8=True)
             st = None if d.is_empty() else StrPart(d, True)
         arrays = [ArrC()]
         for a in v.arrays:

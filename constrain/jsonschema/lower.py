@@ -10,9 +10,9 @@ at most once, required ones always; names the schema does not declare (where
 ``additionalProperties``/``patternProperties`` allow them) may appear between them.  With
 ``property_order="any"`` declared properties may come in any order (tracked as a set, so
 each appears at most once; refused above :data:`MAX_ANY_ORDER` properties).
-``minProperties`` counts only declared properties when undeclared names are allowed (a
-model could repeat an undeclared name, and JSON keeps the last one), ``maxProperties`` counts
-all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
+``minProperties`` counts declared properties plus at most one undeclared name (a model could
+repeat an undeclared name, and JSON keeps the last one, so only one of them is sure to
+count); ``maxProperties`` counts all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
 counts are tracked in the nonterminal; ``uniqueItems`` is refused (not context-free).
 """
 
@@ -24,11 +24,16 @@ from dataclasses import dataclass
 from constrain.errors import LimitExceeded, UnsupportedSchemaFeature
 from constrain.grammar.ir import GrammarBuilder, Terminal
 from constrain.grammar.regex import compile_regex, literal_dfa
+from constrain.grammar.regex import any_string_dfa
 from constrain.jsonschema.algebra import ANY_C, ArrC, ObjC, Val, all_strings
 from constrain.jsonschema.normalize import Normalizer
 from constrain.jsonschema.strings import json_string_dfa
 
 MAX_STATES_PER_SHAPE = 20_000
+MAX_DFA_LENGTH = 64  # a length bound folded into a content DFA (pattern/format + maxLength)
+CHUNK = 16
+# one character of a JSON string literal, as the string DFAs spell it (see strings.py)
+_JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'
 MAX_ANY_ORDER = 10
 
 
@@ -112,12 +117,72 @@ class Lowering:
             b.rule(n, [self._lit("true" if x else "false")])
         if v.number is not None and not v.number.is_empty():
             b.rule(n, [self._number_term(v.number)])
-        if v.string is not None and not v.string.dfa.is_empty():
-            b.rule(n, [self._string_term(v.string.dfa)])
+        if v.string is not None and not v.string.is_empty():
+            self._string(n, v.string)
         for a in v.arrays:
             self._array(n, a)
         for o in v.objects:
             self._object(n, o)
+
+    # ------------------------------------------------------------------ strings
+    def _full(self, part):
+        try:
+            return part.full_dfa()
+        except LimitExceeded as e:
+            self.norm.refuse("maxLength", "", f"a length bound together with pattern/format: {e}")
+            return part.dfa
+
+    def _string(self, n: int, part) -> None:
+        if part.length is None:
+            self.b.rule(n, [self._string_term(part.dfa)])
+            return
+        if part.dfa is not any_string_dfa():
+            lo, hi = part.length
+            if (hi if hi is not None else lo) > MAX_DFA_LENGTH:
+                self.norm.refuse("maxLength" if hi is not None else "minLength", "",
+                                 f"a length bound over {MAX_DFA_LENGTH} together with pattern/format/enum "
+                                 "is not supported")
+                self.b.rule(n, [self._string_term(part.dfa)])
+            else:
+                self.b.rule(n, [self._string_term(self._full(part))])
+            return
+        self._counted_string(n, *part.length)
+
+    def _counted_string(self, n: int, lo: int, hi: int | None) -> None:
+        """Any string of lo..hi code points, counted by rules over 16-character chunks: the
+        grammar grows with hi/16 and no automaton ever counts (see :class:`StrPart`)."""
+        K = CHUNK
+        quote = self._lit('"')
+        char = self._term("Cchar", lambda: compile_regex(_JSON_CHAR), "regex", "char")
+        chunk = self._term(f"Cchunk{K}", lambda: compile_regex(f"{_JSON_CHAR}{{{K}}}"), "regex", f"chunk{K}")
+        body: dict = {}
+        tails: dict = {}
+
+        def T(a, b):  # a..b single characters, then the closing quote
+            x = tails.get((a, b))
+            if x is None:
+                x = tails[(a, b)] = self._fresh("tail")
+                if a == 0:
+                    self.b.rule(x, [quote])
+                if b > 0:
+                    self.b.rule(x, [char, T(max(a - 1, 0), b - 1)])
+            return x
+
+        qcap = -(-lo // K) if hi is None else hi // K
+        for q in range(qcap + 1):
+            body[q] = self._fresh("str")
+        for q in range(qcap + 1):
+            x = body[q]
+            if hi is None:
+                self.b.rule(x, [chunk, body[min(q + 1, qcap)]])
+                a, b = max(0, lo - q * K), K - 1
+            else:
+                if (q + 1) * K <= hi:
+                    self.b.rule(x, [chunk, body[q + 1]])
+                a, b = max(0, lo - q * K), min(K - 1, hi - q * K)
+            if a <= b:
+                self.b.rule(x, [T(a, b)])
+        self.b.rule(n, [quote, body[0]])
 
     # ------------------------------------------------------------------ arrays
     def _array(self, n: int, a: ArrC) -> None:
@@ -211,7 +276,7 @@ class Lowering:
             if v.string is None:
                 names_dfa = None
                 break
-            names_dfa = names_dfa.intersect(v.string.dfa)
+            names_dfa = names_dfa.intersect(self._full(v.string))
         declared = [(nm, c) for nm, c in o.props if nm not in o.forbidden]
         dnames = {nm for nm, _ in declared}
         missing = o.required - dnames
@@ -241,7 +306,9 @@ class Lowering:
             if req:
                 req_mask |= 1 << i
 
-        # state: (pos or emitted-set, first, decl count, all count)
+        # state: (pos or emitted-set, first, (declared count, any undeclared yet), all count).
+        # Undeclared names add at most 1 towards minProperties: a repeated name collapses when
+        # parsed, but one present name always counts.
         def close_ok(st):
             pos, first, d, a = st
             if any_order:
@@ -249,11 +316,11 @@ class Lowering:
                     return False
             elif pos < m and any(members[j][2] for j in range(pos, m)):
                 return False
-            return d >= lo and (hi is None or a <= hi)
+            return d[0] + d[1] >= lo and (hi is None or a <= hi)
 
         def bump(d, a, decl):
-            if decl and count_decl:
-                d = min(d + 1, lo)
+            if count_decl:
+                d = (min(d[0] + 1, lo), d[1]) if decl else (d[0], 1)
             if count_all:
                 a += 1
                 if a > hi:
@@ -273,7 +340,7 @@ class Lowering:
                 todo.append(st)
             return x
 
-        start = (0, True, 0, 0)
+        start = (0, True, (0, 0), 0)
         self.b.rule(n, [P["{"], X(start)])
         if close_ok(start):
             self.b.rule(n, [P["{}"]])

@@ -24,6 +24,7 @@ from constrain.jsonschema.algebra import (
     all_numbers,
     all_strings,
     any_val,
+    and_str,
     const_string,
     to_fraction,
 )
@@ -128,6 +129,8 @@ class Normalizer:
                 if k.startswith("unevaluated"):
                     continue
                 self.refuse(k, f"{ptr}/{k}", "not supported (dynamic/unevaluated keywords need evaluation state)")
+            elif k in ("contentMediaType", "contentEncoding") and L.draft <= 7:
+                self.refuse(k, f"{ptr}/{k}", "draft 7 lets validators assert content encodings; not enforced")
             elif k not in KNOWN:
                 self.unknown.append((k, ptr))
 
@@ -311,8 +314,6 @@ class Normalizer:
         part = all_strings()
         if not any(k in s for k in _STRING_KW):
             return part
-        from constrain.jsonschema.strings import length_dfa
-
         lo = s.get("minLength", 0)
         hi = s.get("maxLength")
         if not _is_count(lo) or (hi is not None and not _is_count(hi)):
@@ -322,12 +323,12 @@ class Normalizer:
             if hi is not None and hi < lo:
                 return None
             try:
-                part = self._and_str(part, StrPart(length_dfa(lo, hi, max_count=MAX_LENGTH_STATES), True))
+                part = and_str(part, StrPart(all_strings().dfa, True, (lo, hi)))
             except LimitExceeded as e:
-                self.refuse("maxLength" if hi is not None and hi > MAX_LENGTH_STATES else "minLength", ptr, str(e))
+                self.refuse("maxLength" if hi is not None else "minLength", ptr, str(e))
         if "pattern" in s and part is not None:
             try:
-                part = self._and_str(part, StrPart(self.pattern_dfa(s["pattern"], pointer=f"{ptr}/pattern"), True))
+                part = and_str(part, StrPart(self.pattern_dfa(s["pattern"], pointer=f"{ptr}/pattern"), True))
             except UnsupportedSchemaFeature as e:
                 self.refuse("pattern", f"{ptr}/pattern", e.message)
         if "format" in s and part is not None:
@@ -338,15 +339,8 @@ class Normalizer:
             if d is None:
                 self.refuse("format", f"{ptr}/format", f"unknown format {f!r}")
             else:
-                part = self._and_str(part, StrPart(d, f in EXACT_FORMATS))
+                part = and_str(part, StrPart(d, f in EXACT_FORMATS))
         return part
-
-    @staticmethod
-    def _and_str(a, b):
-        if a is None:
-            return None
-        d = a.dfa.intersect(b.dfa)
-        return None if d.is_empty() else StrPart(d, a.exact and b.exact)
 
     # ------------------------------------------------------------------ numbers
     def _number(self, loc: int, s, ptr: str):
@@ -411,7 +405,11 @@ class Normalizer:
             cmin = s.get("minContains", 1) if draft >= 2019 else 1
             cmax = s.get("maxContains") if draft >= 2019 else None
             contains = ((one(s["contains"], "contains"), int(cmin), None if cmax is None else int(cmax)),)
-        unique = bool(s.get("uniqueItems", False))
+        unique = s.get("uniqueItems", False) is True
+        if unique and (hi is None or int(hi) > 1):
+            self.refuse("uniqueItems", f"{ptr}/uniqueItems",
+                        "uniqueness of array items is not context-free; not enforced")
+            unique = False
         has_items = ("items" in s and draft >= 2020) or (draft < 2020 and (
             (not isinstance(s.get("items"), list) and "items" in s) or "additionalItems" in s))
         return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique,

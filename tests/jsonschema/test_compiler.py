@@ -38,7 +38,7 @@ SUITE = os.path.join(SHARED, "data", "json-schema-test-suite", "tests")
 
 
 @pytest.mark.skipif(not os.path.isdir(SUITE), reason="JSON-Schema-Test-Suite not present")
-@pytest.mark.parametrize("draft", ["draft2020-12", "draft2019-09", "draft7"])
+@pytest.mark.parametrize("draft", ["draft2020-12", "draft7"])
 def test_suite_never_accepts_an_invalid_instance(draft):
     """Every schema we compile rejects every invalid instance of the suite (0 "under");
     valid instances are accepted at a high rate (compact serialisation, schema order)."""
@@ -134,7 +134,7 @@ def test_whitespace_options():
     assert accepts(spaced, '{"a": [1, 2]}') and not accepts(spaced, '{"a":[1,2]}')
     flex = tables(s, whitespace="flexible", max_whitespace=2)
     assert accepts(flex, '{ "a" : [ 1 ,2 ] }') and accepts(flex, '{"a":[1,2]}')
-    assert accepts(flex, '{\n  "a": []\n}')
+    assert accepts(flex, '{\n "a": []\n}')
     assert not accepts(flex, '{"a":   [1]}')  # three spaces: over the bound
     with pytest.raises(ConfigError):
         compile_json_schema(s, separators=(";", ":"))
@@ -166,11 +166,12 @@ def test_recursion_needs_no_unrolling():
 
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("schema, keyword, pointer", [
-    ({"properties": {"a": {"unevaluatedProperties": False, "properties": {"b": {}}}}}, "unevaluatedProperties",
-     "/properties/a/unevaluatedProperties"),
+    ({"properties": {"a": {"$recursiveRef": "#"}}}, "$recursiveRef", "/properties/a/$recursiveRef"),
+    ({"$defs": {"x": {"$dynamicAnchor": "n"}, "y": {"$dynamicAnchor": "n"}}, "$dynamicRef": "#n"}, "$dynamicRef",
+     "/$dynamicRef"),
     ({"type": "array", "items": {"format": "no-such-format"}}, "format", "/items/format"),
     ({"$ref": "http://example.com/schema.json"}, "$ref", "/$ref"),
-    ({"type": "array", "uniqueItems": True}, "uniqueItems", None),
+    ({"type": "array", "uniqueItems": True}, "uniqueItems", "/uniqueItems"),
     ({"type": "strng"}, "strng", "/type"),
 ])
 def test_refusals_name_the_keyword_and_pointer(schema, keyword, pointer):
@@ -201,7 +202,9 @@ def test_empty_language_is_an_error():
 # ----------------------------------------------------------------------------- other inputs
 def test_pydantic_and_type_hints():
     pydantic = pytest.importorskip("pydantic")
-    from typing import Literal, TypedDict
+    from typing import Literal
+
+    from typing_extensions import TypedDict
 
     class Item(pydantic.BaseModel):
         name: str
