@@ -332,14 +332,14 @@ class Normalizer:
             except UnsupportedSchemaFeature as e:
                 self.refuse("pattern", f"{ptr}/pattern", e.message)
         if "format" in s and part is not None:
-            from constrain.jsonschema.formats import EXACT_FORMATS, format_dfa
+            from constrain.jsonschema.formats import format_dfa, format_is_exact
 
             f = s["format"]
             d = format_dfa(f, pointer=f"{ptr}/format") if isinstance(f, str) else None
             if d is None:
                 self.refuse("format", f"{ptr}/format", f"unknown format {f!r}")
             else:
-                part = and_str(part, StrPart(d, f in EXACT_FORMATS))
+                part = and_str(part, StrPart(d, format_is_exact(f)))
         return part
 
     # ------------------------------------------------------------------ numbers
