@@ -156,10 +156,7 @@ class Normalizer:
             vals = s["enum"]
             if not isinstance(vals, list):
                 raise UnsupportedSchemaFeature("enum must be an array", pointer=f"{ptr}/enum")
-            e = NOTHING
-            for i, x in enumerate(vals):
-                e = self.alg.or_(e, self.const(x, loc, f"{ptr}/enum/{i}"))
-            out = self.alg.and_(out, e)
+            out = self.alg.and_(out, self._enum(vals, loc, f"{ptr}/enum"))
         if "$ref" in s:
             out = self.alg.and_(out, self.loc(doc.ref(loc, s["$ref"])))
         if "$dynamicRef" in s:
@@ -285,6 +282,22 @@ class Normalizer:
                 v = Val(objects=(ObjC(),))
             out = self.alg.or_(out, v)
         return out
+
+    def _enum(self, vals: list, loc: int, ptr: str) -> Val:
+        """Union of consts, with all strings in one trie DFA and numbers unioned as a balanced
+        tree (an enum of hundreds of strings must not cost hundreds of DFA products)."""
+        from constrain.grammar.regex import compile_choices
+
+        strings = [x for x in vals if isinstance(x, str)]
+        nums = [self.const(x, loc, f"{ptr}/{i}").number for i, x in enumerate(vals)
+                if isinstance(x, (int, float, Decimal)) and not isinstance(x, bool)]
+        while len(nums) > 1:
+            nums = [a.union(b) if b is not None else a for a, b in zip(nums[::2], nums[1::2] + [None])]
+        e = Val(string=StrPart(compile_choices(strings), True) if strings else None, number=nums[0] if nums else None)
+        for i, x in enumerate(vals):
+            if x is None or isinstance(x, (bool, list, dict)):
+                e = self.alg.or_(e, self.const(x, loc, f"{ptr}/{i}"))
+        return e
 
     def const(self, x, loc: int, ptr: str) -> Val:
         """The set {x} (JSON equality: 1 == 1.0, false != 0)."""
