@@ -799,8 +799,56 @@ def _strip_markers(dfa: ByteDFA, max_states: int, what: str) -> ByteDFA:
     return nfa.to_dfa(s0, e, max_states=max_states, what=what).minimize()
 
 
+def _close_paren(pattern: str, i: int) -> int:
+    """Index of the ``)`` closing the group opened at ``pattern[i]`` (escapes and classes skipped), or -1."""
+    depth, j, n = 0, i, len(pattern)
+    while j < n:
+        c = pattern[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "[":
+            j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+        j += 1
+    return -1
+
+
+def _leading_lookaheads(pattern: str):
+    """``^(?!R)S`` / ``^(?=R)S`` → (S, [(R, positive)]): lookaheads right after a leading ``^``
+    (a common way to exclude reserved names) are exact as DFA intersections/complements:
+    at the start of the string, ``(?!R)`` means "no prefix matches R"."""
+    looks = []
+    rest = pattern
+    while rest.startswith(("^(?!", "^(?=")):
+        end = _close_paren(rest, 1)
+        if end < 0:
+            break
+        looks.append((rest[4:end], rest[3] == "="))
+        rest = "^" + rest[end + 1:]
+    return rest, looks
+
+
 @lru_cache(maxsize=1024)
 def _pattern_dfa_cached(pattern: str, max_states: int, max_repeat: int) -> ByteDFA:
+    rest, looks = _leading_lookaheads(pattern)
+    if not looks:
+        return _pattern_dfa_plain(pattern, max_states, max_repeat)
+    dfa = _pattern_dfa_plain(rest, max_states, max_repeat)
+    for r, positive in looks:
+        starts = _pattern_dfa_plain("^(?:" + r + ")", max_states, max_repeat)
+        dfa = dfa.intersect(starts if positive else starts.complement(utf8=True), max_states=max_states)
+    return dfa
+
+
+def _pattern_dfa_plain(pattern: str, max_states: int, max_repeat: int) -> ByteDFA:
     ast = _Parser(pattern, None).parse()
     what = f"pattern {pattern!r}"
     b = _Builder(pattern, max_states, max_repeat)

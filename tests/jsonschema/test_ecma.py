@@ -289,3 +289,12 @@ def test_top_level_alternatives(pats):
     rx = re.compile(p2)
     for s in ["", "a", "ab", "b1a", "aa-", "\n", "a\n", " a b", "\u00e9a"]:
         assert dfa.matches(s.encode("utf-8")) == (rx.search(s) is not None), (e2, s)
+
+
+@pytest.mark.parametrize("pattern", [r"^(?!tag|category)$", r"^(?![iI][oO]b)", r"^(?!tag)[a-z]+$",
+                                     r"^(?=a)(?!ab)", r"^(?!x)(?!y)[a-z]{1,3}"])
+def test_leading_lookaheads_are_exact(pattern):
+    """``^(?!R)`` / ``^(?=R)`` right after a leading anchor become complements/intersections."""
+    dfa = pattern_dfa(pattern)
+    for s in ["", "a", "ab", "abc", "tag", "tags", "category", "iob", "IOb", "io", "x", "y", "xyz", "zz", "Tag"]:
+        assert dfa.matches(s.encode()) == (re.search(pattern, s) is not None), (pattern, s)
