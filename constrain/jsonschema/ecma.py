@@ -882,8 +882,9 @@ def pattern_dfa(pattern: str, *, pointer: str = "", max_states: int = DEFAULT_MA
     Raises
     ------
     UnsupportedSchemaFeature
-        Lookaround, backreferences, word boundaries, modifier groups, script / unsupported
-        binary Unicode properties (named, with the position).
+        Lookaround (except lookaheads right after a leading ``^``: exact as DFA
+        intersections/complements), backreferences, word boundaries, modifier groups, script /
+        unsupported binary Unicode properties (named, with the position).
     RegexError
         The pattern is not a valid ECMA-262 (``u``-mode) regex.
     LimitExceeded
