@@ -30,7 +30,7 @@ from constrain.jsonschema.normalize import Normalizer
 from constrain.jsonschema.strings import json_string_dfa
 
 MAX_STATES_PER_SHAPE = 20_000
-MAX_DFA_LENGTH = 64  # a length bound folded into a content DFA (pattern/format + maxLength)
+MAX_DFA_LENGTH = 256  # a length bound folded into a content DFA (pattern/format + maxLength)
 CHUNK = 16
 # one character of a JSON string literal, as the string DFAs spell it (see strings.py)
 _JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'

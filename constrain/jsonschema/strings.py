@@ -41,54 +41,42 @@ def length_dfa(lo: int, hi: int | None, *, max_count: int = 4096) -> ByteDFA:
 
 @lru_cache(maxsize=256)
 def _length_dfa(lo: int, hi: int | None) -> ByteDFA:
-    one = any_char_dfa()  # start 0, one accepting state, the rest continuation states
+    """Chained copies of the one-character DFA (start 0, one accepting state, continuation
+    states between); copy c's accepting state is copy c+1's start.  With ``hi`` given the
+    chain is already minimal (states differ in how many characters remain), so it is built
+    with numpy and not minimized; ``hi=None`` ends in a one-character loop."""
+    one = any_char_dfa()
     n1 = one.n_states
     acc = [i for i in range(n1) if one.accept[i]]
     assert len(acc) == 1 and acc[0] != 0
     fin = acc[0]
     inner = [i for i in range(n1) if i not in (0, fin)]
-    copies = (lo if hi is None else hi)
-    # copy c has its start at state c*(k+1); inner states follow; copy c's final = copy c+1's start
     k = len(inner)
     width = k + 1
+    copies = lo if hi is None else hi
     n = copies * width + 1 + (k if hi is None else 0)
     trans = np.full((n, 256), -1, dtype=np.int32)
     accept = np.zeros(n, dtype=bool)
     t = one.trans
+    src = [0] + inner
 
     def build(base: int, nxt: int) -> None:
-        local = {0: base, fin: nxt}
-        for j, s in enumerate(inner):
-            local[s] = base + 1 + j
-        for s, at in local.items():
-            if s == fin:
-                continue
-            row = t[s]
-            for b in range(256):
-                d = int(row[b])
-                if d >= 0:
-                    trans[at, b] = local[d]
+        local = np.full(n1, -1, dtype=np.int64)
+        local[0] = base
+        local[fin] = nxt
+        local[inner] = base + 1 + np.arange(k)
+        rows = t[src]
+        trans[local[src]] = np.where(rows >= 0, local[np.maximum(rows, 0)], -1)
 
     for c in range(copies):
         build(c * width, (c + 1) * width)
     last = copies * width
     if hi is None:
-        # a loop: last --one char--> last
-        local = {0: last, fin: last}
-        for j, s in enumerate(inner):
-            local[s] = last + 1 + j
-        for s, at in local.items():
-            if s == fin:
-                continue
-            for b in range(256):
-                d = int(t[s, b])
-                if d >= 0:
-                    trans[at, b] = local[d]
+        build(last, last)
         accept[last] = True
-    else:
-        for c in range(lo, hi + 1):
-            accept[c * width] = True
-    return ByteDFA(trans, accept).minimize()
+        return ByteDFA(trans, accept).minimize()
+    accept[np.arange(lo, hi + 1) * width] = True
+    return ByteDFA(trans, accept)
 
 
 def json_string_dfa(content: ByteDFA) -> ByteDFA:
