@@ -6,7 +6,8 @@ the whitespace policy.  Lexing is the exact ``"all"`` policy with no ``%ignore``
 is part of the punctuation terminals and bounded, so no unbounded whitespace loop exists.
 
 Objects (schema order): declared properties appear in the order the schema lists them, each
-at most once, required ones always; names the schema does not declare (where
+at most once, required ones always; required names that no ``properties`` declares have no
+schema order and may come anywhere (each once); names the schema does not declare (where
 ``additionalProperties``/``patternProperties`` allow them) may appear between them.  With
 ``property_order="any"`` declared properties may come in any order (tracked as a set, so
 each appears at most once; refused above :data:`MAX_ANY_ORDER` properties).
@@ -280,41 +281,48 @@ class Lowering:
         declared = [(nm, c) for nm, c in o.props if nm not in o.forbidden]
         dnames = {nm for nm, _ in declared}
         missing = o.required - dnames
-        for r in [r for r in o.req_order if r in missing] + sorted(missing - set(o.req_order)):
-            declared.append((r, alg.undeclared_conj(o, r)))
-            dnames.add(r)
+        # required names no schema declares have no schema order: they may come in any order
+        free = [(r, alg.undeclared_conj(o, r)) for r in
+                [r for r in o.req_order if r in missing] + sorted(missing - set(o.req_order))]
         if names_dfa is not None:
+            for nm, _ in free:
+                if not names_dfa.matches(nm.encode("utf-8")):
+                    return  # a required name the propertyNames schema forbids: no such object
             kept = []
             for nm, c in declared:
                 if names_dfa.matches(nm.encode("utf-8")):
                     kept.append((nm, c))
                 elif nm in o.required:
-                    return  # a required name the propertyNames schema forbids: no such object
+                    return
             declared = kept
-        members = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in declared]
-        regions = self._regions(o, {nm for nm, _ in declared} | set(o.forbidden), names_dfa)
+        if self.order == "any" and len(declared) + len(free) <= MAX_ANY_ORDER:
+            free = declared + free
+            declared = []
+        if len(free) > MAX_ANY_ORDER:
+            raise UnsupportedSchemaFeature(
+                f"more than {MAX_ANY_ORDER} required names without a property schema (or in any-order mode)",
+                pointer="")
+        ordered = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in declared]
+        unordered = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in free]
+        all_names = {nm for nm, _ in declared} | {nm for nm, _ in free}
+        regions = self._regions(o, all_names | set(o.forbidden), names_dfa)
         extras = [(self._string_term(d), self.nt(c)) for d, c in regions]
         count_decl = o.min > 0
         count_all = o.max is not None
         lo, hi = o.min, o.max
-        m = len(members)
-        any_order = self.order == "any" and m > 1
-        if any_order and m > MAX_ANY_ORDER:
-            any_order = False
+        m = len(ordered)
         req_mask = 0
-        for i, (_, _, req) in enumerate(members):
+        for i, (_, _, req) in enumerate(unordered):
             if req:
                 req_mask |= 1 << i
+        last_req = max([i + 1 for i, (_, _, req) in enumerate(ordered) if req], default=0)
 
-        # state: (pos or emitted-set, first, (declared count, any undeclared yet), all count).
-        # Undeclared names add at most 1 towards minProperties: a repeated name collapses when
-        # parsed, but one present name always counts.
+        # state: (ordered position, emitted unordered set, first, (declared count, any undeclared
+        # yet), all count).  Undeclared names add at most 1 towards minProperties: a repeated
+        # name collapses when parsed, but one present name always counts.
         def close_ok(st):
-            pos, first, d, a = st
-            if any_order:
-                if pos & req_mask != req_mask:
-                    return False
-            elif pos < m and any(members[j][2] for j in range(pos, m)):
+            pos, mask, first, d, a = st
+            if pos < last_req or mask & req_mask != req_mask:
                 return False
             return d[0] + d[1] >= lo and (hi is None or a <= hi)
 
@@ -340,35 +348,34 @@ class Lowering:
                 todo.append(st)
             return x
 
-        start = (0, True, (0, 0), 0)
+        start = (0, 0, True, (0, 0), 0)
         self.b.rule(n, [P["{"], X(start)])
         if close_ok(start):
             self.b.rule(n, [P["{}"]])
         while todo:
             st = todo.pop()
             x = names[st]
-            pos, first, d, a = st
+            pos, mask, first, d, a = st
             sep = [] if first else [P[","]]
             if close_ok(st) and not first:
                 self.b.rule(x, [P["}"]])
-            if any_order:
-                for j, (kt, vt, req) in enumerate(members):
-                    if pos >> j & 1:
-                        continue
-                    nb = bump(d, a, True)
-                    if nb is not None:
-                        self.b.rule(x, sep + [kt, P[":"], vt, X((pos | 1 << j, False) + nb)])
-            elif pos < m:
-                kt, vt, req = members[pos]
+            for j, (kt, vt, req) in enumerate(unordered):
+                if mask >> j & 1:
+                    continue
                 nb = bump(d, a, True)
                 if nb is not None:
-                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos + 1, False) + nb)])
+                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask | 1 << j, False) + nb)])
+            if pos < m:
+                kt, vt, req = ordered[pos]
+                nb = bump(d, a, True)
+                if nb is not None:
+                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos + 1, mask, False) + nb)])
                 if not req:
-                    self.b.rule(x, [X((pos + 1, first, d, a))])
+                    self.b.rule(x, [X((pos + 1, mask, first, d, a))])
             for kt, vt in extras:
                 nb = bump(d, a, False)
                 if nb is not None:
-                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, False) + nb)])
+                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask, False) + nb)])
 
     def _regions(self, o: ObjC, declared: set, names_dfa):
         """Undeclared names, split by which patterns they match: [(key content DFA, value Conj)]."""
