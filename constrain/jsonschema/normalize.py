@@ -381,7 +381,12 @@ class Normalizer:
         except LimitExceeded as e:
             self.refuse("multipleOf" if "multiple_of" in kw else "minimum", ptr, str(e))
             kw.pop("multiple_of", None)
-            d = number_dfa(pointer=ptr, **kw)
+            try:
+                d = number_dfa(pointer=ptr, **kw)
+            except LimitExceeded:  # the bounds themselves are too large to count (lenient only)
+                from constrain.jsonschema.numbers import number_literal_dfa
+
+                d = number_literal_dfa()
         return d
 
     # ------------------------------------------------------------------ arrays

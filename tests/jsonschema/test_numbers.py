@@ -132,6 +132,7 @@ def _pow10(e: int) -> Fraction:
 
 def dec_str(v: Fraction, extra_zeros: int = 0) -> str:
     """Exact decimal text of a finite-decimal rational (no exponent)."""
+    assert is_finite_decimal(v), v
     k = 0
     while (v * 10 ** k).denominator != 1:
         k += 1
@@ -248,7 +249,8 @@ def test_other_exponent_windows(cons, w, lits, rnd):
     for key in BOUND_KEYS:
         if cons.get(key) is not None:
             v = cons[key]
-            pool += [with_exponent(v, e) for e in (w, w + 1, -w, -w - 1, 0)]
+            if is_finite_decimal(v):
+                pool += [with_exponent(v, e) for e in (w, w + 1, -w, -w - 1, 0)]
     for lit in pool:
         check(dfa, lit, cons, w)
 
