@@ -267,6 +267,28 @@ class ByteNFA:
         self.add_eps(fe, e)
         return (s, e)
 
+    def repeat_dfa(self, sub: "ByteDFA", lo: int, hi: int | None) -> Frag:
+        """``sub{lo,hi}`` (``hi=None``: unbounded) from copies of a DFA.  The optional copies
+        nest as ``(x(x(x)?)?)?`` so the NFA stays linear in ``hi``.  ``lo + (hi or 1) >= 1``."""
+        frags = [self.embed_dfa(sub) for _ in range(lo)]
+        if hi is None:
+            frags.append(self.plus(frags.pop()) if frags else self.star(self.embed_dfa(sub)))
+        else:
+            tail = None
+            for _ in range(hi - lo):
+                cs, ce = self.embed_dfa(sub)
+                end = ce
+                if tail is not None:
+                    self.add_eps(ce, tail[0])
+                    end = tail[1]
+                s = self.add_state()
+                self.add_eps(s, cs)
+                self.add_eps(s, end)
+                tail = (s, end)
+            if tail is not None:
+                frags.append(tail)
+        return self.concat(frags)
+
     def embed_dfa(self, dfa: "ByteDFA") -> Frag:
         """Copy ``dfa`` into this NFA as a fragment (accepting states get an epsilon to the end)."""
         base = self.n_states

@@ -544,26 +544,7 @@ class _Converter:
             raise LimitExceeded(
                 f"regex {self.pattern!r}: repetition {rep} of a {sub.n_states}-state body is too large",
                 limit="max_dfa_states", value=self.max_states)
-        frags = [nfa.embed_dfa(sub) for _ in range(lo)]
-        if unbounded:
-            last = frags.pop()
-            frags.append(nfa.plus(last))
-        else:
-            # nested optional tail: (x(x(x)?)?)?
-            tail = None
-            for _ in range(hi - lo):
-                cs, ce = nfa.embed_dfa(sub)
-                end = ce
-                if tail is not None:
-                    nfa.add_eps(ce, tail[0])
-                    end = tail[1]
-                s = nfa.add_state()
-                nfa.add_eps(s, cs)
-                nfa.add_eps(s, end)
-                tail = (s, end)
-            if tail is not None:
-                frags.append(tail)
-        return nfa.concat(frags)
+        return nfa.repeat_dfa(sub, lo, None if unbounded else hi)
 
     def sub_dfa(self, body, flags: int) -> ByteDFA:
         key = (repr(_items(body)), flags)

@@ -726,24 +726,7 @@ class _Builder:
         if sub.n_states * copies > self.max_nfa_states:
             raise LimitExceeded(f"pattern {self.pattern!r}: a repetition of a {sub.n_states}-state "
                                 f"body is too large", limit="max_dfa_states", value=self.max_states)
-        frags = [nfa.embed_dfa(sub) for _ in range(lo)]
-        if unbounded:
-            frags.append(nfa.plus(frags.pop()))
-        else:
-            tail = None
-            for _ in range(hi - lo):
-                cs, ce = nfa.embed_dfa(sub)
-                end = ce
-                if tail is not None:
-                    nfa.add_eps(ce, tail[0])
-                    end = tail[1]
-                s = nfa.add_state()
-                nfa.add_eps(s, cs)
-                nfa.add_eps(s, end)
-                tail = (s, end)
-            if tail is not None:
-                frags.append(tail)
-        return nfa.concat(frags)
+        return nfa.repeat_dfa(sub, lo, None if unbounded else hi)
 
     def sub_dfa(self, body) -> ByteDFA:
         hit = self.sub_cache.get(body)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from constrain.errors import LimitExceeded, RegexError, UnsupportedSchemaFeature
@@ -273,7 +273,10 @@ _TEXT = st.text(alphabet="ab1 -.\n\r\u00e9\u2028\u00a0_", max_size=8)
 @given(_patterns(), st.lists(_TEXT, min_size=1, max_size=12))
 def test_matches_python_search(pats, texts):
     ecma, py = pats
-    dfa = pattern_dfa(ecma)
+    try:
+        dfa = pattern_dfa(ecma)
+    except LimitExceeded:  # the documented state cap
+        assume(False)
     rx = re.compile(py)
     for s in texts:
         assert dfa.matches(s.encode("utf-8")) == (rx.search(s) is not None), (ecma, py, s)
@@ -285,7 +288,10 @@ def test_top_level_alternatives(pats):
     """Top-level alternation with anchors at the ends of each branch."""
     ecma, py = pats
     e2, p2 = f"^{ecma}|a{ecma}$", f"^{py}|a{py}\\Z"
-    dfa = pattern_dfa(e2)
+    try:
+        dfa = pattern_dfa(e2)
+    except LimitExceeded:  # the documented state cap (e.g. unanchored (\S\S\S){1,3} over Unicode)
+        assume(False)
     rx = re.compile(p2)
     for s in ["", "a", "ab", "b1a", "aa-", "\n", "a\n", " a b", "\u00e9a"]:
         assert dfa.matches(s.encode("utf-8")) == (rx.search(s) is not None), (e2, s)
