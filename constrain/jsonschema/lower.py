@@ -49,6 +49,26 @@ class Whitespace:
     flexible: int = 0
 
 
+class _States:
+    """Nonterminals for the states of one array/object shape, made on first use; ``todo``
+    holds the states whose rules are still to be written."""
+
+    def __init__(self, low: "Lowering", hint: str, what: str):
+        self.low, self.hint, self.what = low, hint, what
+        self.names: dict = {}
+        self.todo: list = []
+
+    def __call__(self, st) -> int:
+        x = self.names.get(st)
+        if x is None:
+            if len(self.names) >= MAX_STATES_PER_SHAPE:
+                raise LimitExceeded(f"{self.what} needs too many grammar states", limit="max_shape_states",
+                                    value=MAX_STATES_PER_SHAPE)
+            x = self.names[st] = self.low._fresh(self.hint)
+            self.todo.append(st)
+        return x
+
+
 class Lowering:
     def __init__(self, norm: Normalizer, *, ws: Whitespace, property_order: str = "schema"):
         self.norm = norm
@@ -230,19 +250,9 @@ class Lowering:
                     out.append((frozenset(c), (min(i + 1, cap_i),) + tuple(ncs)))
             return out
 
-        # A[st]: after at least one element, in state st
-        names: dict = {}
-        todo = []
-
-        def A(st):
-            x = names.get(st)
-            if x is None:
-                if len(names) >= MAX_STATES_PER_SHAPE:
-                    raise LimitExceeded("array shape needs too many grammar states (maxItems/contains counts)",
-                                        limit="max_shape_states", value=MAX_STATES_PER_SHAPE)
-                x = names[st] = self._fresh("arr")
-                todo.append(st)
-            return x
+        # A(st): after at least one element, in state st
+        A = _States(self, "arr", "array shape (maxItems/contains counts)")
+        names, todo = A.names, A.todo
 
         if accepting(start):
             self.b.rule(n, [P["[]"]])
@@ -335,18 +345,8 @@ class Lowering:
                     return None
             return d, a
 
-        names: dict = {}
-        todo = []
-
-        def X(st):
-            x = names.get(st)
-            if x is None:
-                if len(names) >= MAX_STATES_PER_SHAPE:
-                    raise LimitExceeded("object shape needs too many grammar states", limit="max_shape_states",
-                                        value=MAX_STATES_PER_SHAPE)
-                x = names[st] = self._fresh("obj")
-                todo.append(st)
-            return x
+        X = _States(self, "obj", "object shape")
+        names, todo = X.names, X.todo
 
         start = (0, 0, True, (0, 0), 0)
         self.b.rule(n, [P["{"], X(start)])
