@@ -35,4 +35,36 @@ __all__ = [
     "Vocabulary",
     "VocabularyError",
     "__version__",
+    # lazy (torch / transformers load on first use)
+    "GrammarLogitsProcessor",
+    "JsonResult",
+    "LogitsProcessor",
+    "TextResult",
+    "generate",
+    "generate_json",
 ]
+
+_LAZY = {
+    "GrammarLogitsProcessor": ("constrain.decoding.processor", "GrammarLogitsProcessor"),
+    "LogitsProcessor": ("constrain.decoding.processor", "GrammarLogitsProcessor"),
+    "JsonResult": ("constrain.decoding.generate", "JsonResult"),
+    "TextResult": ("constrain.decoding.generate", "TextResult"),
+    "generate": ("constrain.decoding.generate", "generate"),
+    "generate_json": ("constrain.decoding.generate", "generate_json"),
+}
+
+
+def __getattr__(name):
+    # PEP 562: decoding modules are imported on first access, so ``import constrain`` stays cheap
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'constrain' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,10 +1,22 @@
 """The ``constrain`` command.
 
-    constrain json --schema FILE PROMPT      JSON for a schema, on the embedded default model
+    constrain json --schema FILE PROMPT      JSON valid against a JSON Schema (constrained decoding),
+                                             on the embedded default model
+    constrain generate (--grammar FILE | --regex R | --choices A,B,C) PROMPT
+                                             text in a Lark grammar's language, matching a regex,
+                                             or one of a list of strings
     constrain audit-tokenizer NAME_OR_PATH   check a tokenizer's byte vocabulary
     constrain model-info                     where the default model is cached, load time
 
-Every subcommand takes ``--json`` for machine-readable output where it makes sense.
+Every subcommand takes ``--json`` for machine-readable output where it makes sense.  ``json``
+and ``generate`` stream the output to stdout as it is produced (stats go to stderr); with
+``--json`` they print one object: ``text``, ``value`` (``json`` only), ``valid``, ``errors``,
+``finish_reason`` (``"stop"``, or ``"length"`` when ``--max-new-tokens`` ran out first: then
+``value`` is null), token counts and timings.
+
+Exit codes: 0 generated (check ``finish_reason`` for truncation), 1 generation failed,
+2 bad input (unreadable schema or grammar, a keyword that cannot be enforced — its JSON
+pointer is printed; ``--lenient`` drops such keywords instead).
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ import json
 import os
 import sys
 import time
+import warnings
+from pathlib import Path
 
 
 def _progress(msg: str) -> None:
@@ -38,63 +52,121 @@ def _load_model(args):
     return model, tok
 
 
-def _extract_json(text: str):
-    """First top-level JSON value in ``text`` (models often wrap it in a ```json fence)."""
-    dec = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch in "{[":
-            try:
-                value, _ = dec.raw_decode(text[i:])
-                return value
-            except ValueError:
-                continue
-    return None
+def _schema_error(path: str, e) -> int:
+    from constrain.errors import UnsupportedSchemaFeature
+
+    kind = "unsupported schema keyword" if isinstance(e, UnsupportedSchemaFeature) else "invalid schema"
+    where = f" at {e.pointer or '/'}" if getattr(e, "pointer", None) is not None else ""
+    msg = getattr(e, "message", None) or str(e)
+    print(f"constrain: {kind} in {path}{where}: {msg}", file=sys.stderr)
+    if isinstance(e, UnsupportedSchemaFeature):
+        print("constrain: --lenient generates anyway, without enforcing what cannot be enforced", file=sys.stderr)
+    return 2
+
+
+def _stream_to_terminal(args):
+    if args.json:
+        return None
+
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    return write
+
+
+def _decoding_opts(args) -> dict:
+    return dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                system=args.system)
+
+
+def _report(args, result, extra: dict, summary: str) -> None:
+    if args.json:
+        d = {**result.as_dict(), **extra}
+        print(json.dumps(d, ensure_ascii=False))
+        return
+    print()
+    _progress(f"{result.new_tokens} tokens in {result.seconds:.1f} s ({result.tokens_per_second:.1f} tok/s), "
+              f"finish={result.finish_reason}; {summary}")
 
 
 def cmd_json(args) -> int:
-    import jsonschema
-
-    from constrain.decoding.text import GenerationStats, chat_input_ids, stream_generate
+    from constrain.decoding.generate import compile_schema, generate_json
+    from constrain.errors import ConfigError, ConstrainError, GrammarError
 
     try:
         with open(args.schema, encoding="utf-8") as f:
-            schema = json.load(f)
+            text = f.read()
+        schema = json.loads(text)
     except (OSError, ValueError) as e:
         print(f"constrain: cannot read schema {args.schema}: {e}", file=sys.stderr)
         return 2
+    opts = dict(lenient=args.lenient, whitespace=args.whitespace, property_order=args.property_order)
+    # compile before loading the model: a schema error costs no model load
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lenient mode: reported once below
+            # the file's text keeps numbers as exact decimals (multipleOf 0.1, bounds)
+            compiled = compile_schema(text if isinstance(schema, (dict, bool)) else schema, **opts)
+    except GrammarError as e:
+        return _schema_error(args.schema, e)
+    except ConstrainError as e:
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    for kw, ptr, why in compiled.unenforced:
+        _progress(f"lenient: {kw} at {ptr or '/'} is not enforced ({why})")
     model, tok = _load_model(args)
-    # The grammar engine (issues 4-7) is not wired in yet: this runs the same prompt
-    # unconstrained and reports honestly whether the output validates.
-    # SmolLM2 follows a key list in the user turn far better than a schema in a system turn
-    keys = ", ".join((schema.get("properties") or {}).keys())
-    user = args.prompt + (f"\nAnswer with a JSON object with the keys: {keys}." if keys else "\nAnswer in JSON.")
-    ids = chat_input_ids(tok, user)
-    stats = GenerationStats()
-    pieces = []
-    for piece in stream_generate(model, tok, ids, max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0,
-                                 temperature=max(args.temperature, 1e-5), seed=args.seed, stats=stats):
-        pieces.append(piece)
-        if not args.json:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-    text = "".join(pieces)
-    value = _extract_json(text)
-    errors = []
-    if value is None:
-        errors.append("no JSON value in the output")
+    try:
+        result = generate_json(model, tok, compiled, args.prompt, stream=_stream_to_terminal(args),
+                               **_decoding_opts(args))
+    except ConfigError as e:  # a bad option (--max-new-tokens 0, --top-p 2)
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:
+        print(f"\nconstrain: {e}", file=sys.stderr)
+        return 1
+    if result.finish_reason == "stop":
+        summary = "schema-valid: " + ("yes" if result.valid else "no (lenient): " + "; ".join(result.errors[:3]))
     else:
-        errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(value)]
-    result = {"text": text, "value": value, "valid": not errors, "errors": errors, "constrained": False,
-              "finish_reason": stats.finish_reason, "prompt_tokens": stats.prompt_tokens,
-              "new_tokens": stats.new_tokens, "seconds": round(stats.seconds, 3),
-              "tokens_per_second": round(stats.tokens_per_second, 2)}
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print()
-        _progress(f"{stats.new_tokens} tokens in {stats.seconds:.1f} s ({stats.tokens_per_second:.1f} tok/s), "
-                  f"finish={stats.finish_reason}; unconstrained (grammar engine not yet wired in); "
-                  f"schema-valid: {'yes' if not errors else 'no: ' + '; '.join(errors[:3])}")
+        summary = f"truncated: raise --max-new-tokens (now {args.max_new_tokens}) for a complete document"
+    _report(args, result, {"constrained": True}, summary)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from constrain.decoding.generate import _text_grammar, generate
+    from constrain.errors import ConfigError, ConstrainError
+
+    choices = None
+    if args.choices is not None:
+        choices = args.choices.split(args.sep)
+    grammar = None
+    if args.grammar is not None:
+        grammar = Path(args.grammar)
+        if not grammar.is_file():
+            print(f"constrain: cannot read grammar {args.grammar}: no such file", file=sys.stderr)
+            return 2
+    try:
+        g = _text_grammar(grammar, args.regex, choices)  # errors before the model loads
+    except ConstrainError as e:
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    model, tok = _load_model(args)
+    # a choice list is spelled out for the model; a grammar or regex is the user's to describe
+    instruction = ("Answer with one of: " + ", ".join(choices) + ".") if choices is not None else False
+    try:
+        result = generate(model, tok, args.prompt, grammar=g, stream=_stream_to_terminal(args),
+                          instruction=instruction, **_decoding_opts(args))
+    except ConfigError as e:  # a bad option (--max-new-tokens 0, --top-p 2)
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:
+        print(f"\nconstrain: {e}", file=sys.stderr)
+        return 1
+    complete = result.finish_reason == "stop"
+    errors = [] if complete else [f"output truncated: max_new_tokens={args.max_new_tokens} ran out first"]
+    _report(args, result, {"constrained": True, "valid": complete, "errors": errors},
+            "matches the grammar" if complete else f"truncated: raise --max-new-tokens (now {args.max_new_tokens})")
     return 0
 
 
@@ -139,14 +211,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help="torch threads (default: $CONSTRAIN_NUM_THREADS or torch's default)")
         sp.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
 
-    j = sub.add_parser("json", help="generate JSON for a JSON Schema")
+    def decoding_opts(sp, max_new_tokens):
+        sp.add_argument("prompt")
+        sp.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+        sp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+        sp.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling, applied after the grammar mask")
+        sp.add_argument("--seed", type=int, default=None)
+        sp.add_argument("--system", default=None, help="system turn for the chat template")
+
+    j = sub.add_parser("json", help="generate JSON valid against a JSON Schema")
     j.add_argument("--schema", required=True, help="JSON Schema file")
-    j.add_argument("prompt")
-    j.add_argument("--max-new-tokens", type=int, default=160)
-    j.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    j.add_argument("--seed", type=int, default=None)
+    decoding_opts(j, 160)
+    j.add_argument("--lenient", action="store_true",
+                   help="drop keywords that cannot be enforced (listed on stderr) instead of refusing the schema")
+    j.add_argument("--whitespace", choices=("compact", "flexible"), default="compact")
+    j.add_argument("--property-order", choices=("schema", "any"), default="schema")
     model_opts(j)
     j.set_defaults(func=cmd_json)
+
+    g = sub.add_parser("generate", help="generate text matching a Lark grammar, a regex or a choice list")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--grammar", help="Lark grammar file")
+    src.add_argument("--regex", help="regular expression the whole output must match")
+    src.add_argument("--choices", help="comma-separated list of allowed outputs")
+    g.add_argument("--sep", default=",", help="separator of --choices (default ',')")
+    decoding_opts(g, 128)
+    model_opts(g)
+    g.set_defaults(func=cmd_generate)
 
     a = sub.add_parser("audit-tokenizer", help="check a tokenizer's byte vocabulary against its own decoder")
     a.add_argument("tokenizer", help="smollm2 | deepseek | mistral | mistral-v3 | tekken | a path")

@@ -1,4 +1,4 @@
-"""CLI commands that need no model."""
+"""The ``constrain`` command: fast checks need no model; ``slow`` ones run the embedded model."""
 
 from __future__ import annotations
 
@@ -42,3 +42,78 @@ def test_json_bad_schema_file(capsys, tmp_path):
     bad.write_text("{not json")
     rc = main(["json", "--schema", str(bad), "hi"])
     assert rc == 2 and "cannot read schema" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PERSON = ROOT / "examples" / "schemas" / "person.json"
+
+
+def test_json_unsupported_keyword_fails_before_loading_the_model(capsys, tmp_path, monkeypatch):
+    import constrain.cli as cli
+
+    monkeypatch.setattr(cli, "_load_model", lambda args: pytest.fail("model loaded for a schema that cannot compile"))
+    schema = tmp_path / "unique.json"
+    schema.write_text(json.dumps({"type": "array", "uniqueItems": True}))
+    rc = main(["json", "--schema", str(schema), "hi"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "uniqueItems" in err and "at /uniqueItems" in err and "--lenient" in err
+
+
+def test_json_missing_schema_file(capsys, tmp_path):
+    rc = main(["json", "--schema", str(tmp_path / "nope.json"), "hi"])
+    assert rc == 2 and "cannot read schema" in capsys.readouterr().err
+
+
+def test_generate_bad_inputs(capsys, tmp_path, monkeypatch):
+    import constrain.cli as cli
+
+    monkeypatch.setattr(cli, "_load_model", lambda args: pytest.fail("model loaded for bad input"))
+    assert main(["generate", "--grammar", str(tmp_path / "missing.lark"), "hi"]) == 2
+    assert "cannot read grammar" in capsys.readouterr().err
+    assert main(["generate", "--regex", "a(b", "hi"]) == 2
+    assert "constrain:" in capsys.readouterr().err
+    bad = tmp_path / "bad.lark"
+    bad.write_text("start: (\n")
+    assert main(["generate", "--grammar", str(bad), "hi"]) == 2
+    with pytest.raises(SystemExit):  # argparse: one of --grammar/--regex/--choices is required
+        main(["generate", "hi"])
+
+
+@pytest.mark.slow
+def test_json_constrained_on_default_model(capsys):
+    import jsonschema
+
+    rc = main(["json", "--json", "--threads", "1", "--max-new-tokens", "60", "--schema", str(PERSON),
+               "Invent a person who lives in Lisbon."])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["constrained"] is True and out["finish_reason"] == "stop", out
+    assert out["valid"] and out["errors"] == [] and json.loads(out["text"]) == out["value"]
+    schema = json.loads(PERSON.read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(
+        out["value"])
+    assert 0 < out["new_tokens"] <= 60 and out["prompt_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_json_streams_text_and_reports_truncation(capsys):
+    rc = main(["json", "--threads", "1", "--max-new-tokens", "5", "--schema", str(PERSON), "Invent a person."])
+    cap = capsys.readouterr()
+    assert rc == 0
+    assert cap.out.startswith('{"name":"')  # streamed as generated; 5 tokens cannot finish a person
+    assert "finish=length" in cap.err and "--max-new-tokens" in cap.err
+
+
+@pytest.mark.slow
+def test_generate_regex_and_choices_on_default_model(capsys):
+    import re
+
+    rc = main(["generate", "--json", "--threads", "1", "--regex", "[0-9]{3}-[0-9]{4}", "--max-new-tokens", "12",
+               "Give me a phone number."])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and out["finish_reason"] == "stop" and re.fullmatch("[0-9]{3}-[0-9]{4}", out["text"])
+    rc = main(["generate", "--threads", "1", "--choices", "yes,no,maybe", "--temperature", "1.5", "--seed", "1",
+               "Is the sky blue?"])
+    cap = capsys.readouterr()
+    assert rc == 0 and cap.out.strip() in ("yes", "no", "maybe") and "finish=stop" in cap.err

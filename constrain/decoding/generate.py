@@ -1,0 +1,492 @@
+"""One-call constrained generation with a transformers model.
+
+    >>> from constrain import generate_json, models                         # doctest: +SKIP
+    >>> model, tok = models.load_default()                                    # doctest: +SKIP
+    >>> r = generate_json(model, tok, {"type": "object", "properties": {"name": {"type": "string"}},
+    ...                                "required": ["name"]}, "Invent a person.")  # doctest: +SKIP
+    >>> r.value, r.finish_reason                                              # doctest: +SKIP
+    ({'name': 'Maria'}, 'stop')
+
+:func:`generate_json` compiles a schema (a dict, JSON text, a pydantic model class or a Python
+type), applies the chat template, adds a short instruction naming the expected keys, decodes
+under a :class:`~constrain.decoding.processor.GrammarLogitsProcessor` and returns a
+:class:`JsonResult` whose ``value`` has been parsed and checked with ``jsonschema``.
+:func:`generate` does the same for Lark grammars, regexes and choice lists (:class:`TextResult`).
+
+The text of a result is the exact bytes the grammar matched (the matcher's output), not a
+re-decoding of the token ids.  When ``max_new_tokens`` runs out before the grammar is complete
+the result has ``finish_reason == "length"`` and ``value is None``: a truncated document is
+never returned as if it were one.
+
+Sampling: ``temperature > 0`` samples; temperature and ``top_p`` are applied *after* the grammar
+mask (transformers' own warpers, which run before custom processors, are switched off), so a
+top-p cut never removes every allowed token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from constrain.errors import ConfigError, ConstrainError
+
+__all__ = ["CompiledSchema", "JsonResult", "OutputValidationError", "TextResult", "compile_schema", "generate",
+           "generate_json", "schema_instruction"]
+
+
+class OutputValidationError(ConstrainError, AssertionError):
+    """A completed constrained output does not parse or does not validate against its schema.
+
+    The grammar guarantees validity, so this is a bug in constrain (report it with the schema
+    and ``text``); lenient mode with unenforced keywords reports such errors in the result instead.
+    """
+
+    def __init__(self, message: str, *, text: str, errors: list[str]):
+        self.text = text
+        self.errors = errors
+        super().__init__(message)
+
+
+@dataclass
+class TextResult:
+    """Result of :func:`generate`.
+
+    ``finish_reason`` is ``"stop"`` when the grammar was complete and the model ended (or
+    nothing but the end could follow), ``"length"`` when ``max_new_tokens`` ran out first.
+    """
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+    tokens_per_second: float
+    token_ids: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.finish_reason == "stop"
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "token_ids"}
+        d["seconds"] = round(self.seconds, 3)
+        d["tokens_per_second"] = round(self.tokens_per_second, 2)
+        return d
+
+
+@dataclass
+class JsonResult(TextResult):
+    """Result of :func:`generate_json`.
+
+    ``value`` is the parsed document (a pydantic instance when a pydantic model was given, the
+    validated Python object when a Python type was given) or ``None`` when ``finish_reason`` is
+    ``"length"``.  ``valid``/``errors`` say whether ``value`` validates against the schema (always
+    true for a complete output unless lenient mode left keywords unenforced); ``unenforced``
+    lists the ``(keyword, json_pointer, reason)`` that lenient mode dropped.
+    """
+
+    value: Any = None
+    valid: bool = False
+    errors: list[str] = field(default_factory=list)
+    unenforced: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = super().as_dict()
+        v = self.value
+        if hasattr(v, "model_dump"):
+            v = v.model_dump(mode="json")
+        d["value"] = v
+        d["unenforced"] = [list(u) for u in self.unenforced]
+        return d
+
+
+# --------------------------------------------------------------------------- helpers
+
+_vocab_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _vocabulary(tokenizer):
+    """The tokenizer's byte vocabulary, built once per tokenizer object."""
+    from constrain.tokenizers.adapters import vocabulary_from
+    from constrain.tokenizers.vocabulary import Vocabulary
+
+    if isinstance(tokenizer, Vocabulary):
+        return tokenizer
+    try:
+        v = _vocab_cache.get(tokenizer)
+    except TypeError:  # not weak-referenceable / hashable
+        return vocabulary_from(tokenizer)
+    if v is None:
+        v = _vocab_cache[tokenizer] = vocabulary_from(tokenizer)
+    return v
+
+
+def _stream_callback(stream) -> Callable[[str], None] | None:
+    if stream is None or stream is False:
+        return None
+    if callable(stream):
+        return stream
+    if hasattr(stream, "write"):
+        def cb(s, _f=stream):
+            _f.write(s)
+            if hasattr(_f, "flush"):
+                _f.flush()
+        return cb
+    raise ConfigError(f"stream must be a callable or a writable file, got {type(stream).__name__}")
+
+
+class _ByteStreamer:
+    """A transformers streamer (``put``/``end``) that decodes the exact token bytes of the
+    vocabulary incrementally and hands text pieces to a callback, in the generating thread."""
+
+    def __init__(self, vocab, callback):
+        self.vocab = vocab
+        self.callback = callback
+        self.prompt_seen = False
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._text = vocab.text_mask
+
+    def put(self, value):
+        if not self.prompt_seen:  # generate passes the prompt first
+            self.prompt_seen = True
+            return
+        out = []
+        n = self.vocab.n_vocab
+        for t in value.reshape(-1).tolist():
+            if 0 <= t < n and self._text[t]:
+                out.append(self.vocab.token_bytes(t))
+        if out:
+            s = self.decoder.decode(b"".join(out))
+            if s:
+                self.callback(s)
+
+    def end(self):
+        s = self.decoder.decode(b"", final=True)
+        if s:
+            self.callback(s)
+
+
+def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
+         seed: int | None, num_beams: int, stream) -> dict:
+    """Run ``model.generate`` under ``processor``; return the replayed matcher and timings."""
+    import torch
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+    if max_new_tokens < 1:
+        raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+    if num_beams < 1:
+        raise ConfigError(f"num_beams must be >= 1, got {num_beams}")
+    callback = _stream_callback(stream)
+    if callback is not None and num_beams > 1:
+        raise ConfigError("streaming is not possible with beam search (transformers streams one sequence)")
+    do_sample = temperature > 0
+    procs = LogitsProcessorList([processor])
+    if do_sample:
+        # after the grammar mask: a warper run first could cut away every allowed token
+        if temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(float(temperature)))
+        if top_p < 1.0:
+            procs.append(TopPLogitsWarper(float(top_p), min_tokens_to_keep=max(1, num_beams)))
+    if seed is not None:
+        torch.manual_seed(int(seed))
+    device = getattr(model, "device", None)
+    if device is not None:
+        input_ids = input_ids.to(device)
+    pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else tokenizer.eos_token_id
+    kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=int(max_new_tokens),
+                  min_new_tokens=0, do_sample=do_sample, num_beams=int(num_beams), logits_processor=procs,
+                  pad_token_id=pad)
+    if processor.vocab.eos_ids:
+        # stop exactly on the ids the grammar ends with (a model's generation config may list others)
+        kwargs["eos_token_id"] = list(processor.vocab.eos_ids)
+    if do_sample:
+        kwargs.update(temperature=1.0, top_k=0, top_p=1.0)  # transformers' warpers off (ours run after the mask)
+    if callback is not None:
+        kwargs["streamer"] = _ByteStreamer(processor.vocab, callback)
+    processor.reset()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**kwargs)
+    seconds = time.perf_counter() - t0
+    seq = out[0] if not hasattr(out, "sequences") else out.sequences[0]
+    n_prompt = int(input_ids.shape[1])
+    new = seq[n_prompt:].tolist()
+    m = processor.replay(new)
+    finished = m.is_finished()
+    if not finished and m.is_complete():
+        # the limit was hit exactly when the grammar could only end: nothing is missing
+        allowed = m.next_token_mask()
+        import numpy as np
+
+        finished = set(np.flatnonzero(allowed).tolist()) <= set(processor.vocab.eos_ids)
+    n_new = m.n_tokens if m.is_finished() else len(new)
+    return {"matcher": m, "finished": finished, "prompt_tokens": n_prompt, "new_tokens": n_new,
+            "seconds": seconds, "token_ids": new[:n_new]}
+
+
+def _result_fields(run: dict) -> dict:
+    m = run["matcher"]
+    return dict(text=m.output.decode("utf-8", errors="replace"), finish_reason="stop" if run["finished"] else "length",
+                prompt_tokens=run["prompt_tokens"], new_tokens=run["new_tokens"], seconds=run["seconds"],
+                tokens_per_second=run["new_tokens"] / run["seconds"] if run["seconds"] > 0 else 0.0,
+                token_ids=run["token_ids"])
+
+
+# --------------------------------------------------------------------------- schemas
+
+@dataclass
+class _SchemaSpec:
+    schema: Any  # dict / bool: what jsonschema validates against
+    source: Any  # what compile_json_schema gets (JSON text keeps exact decimals)
+    convert: Callable[[str, Any], Any] | None = None  # (text, parsed) -> value (pydantic)
+
+
+def _looks_like_json_text(s: str) -> bool:
+    t = s.strip()
+    return t.startswith("{") or t in ("true", "false")
+
+
+def _schema_spec(schema) -> _SchemaSpec:
+    if isinstance(schema, (dict, bool)):
+        return _SchemaSpec(schema, schema)
+    if isinstance(schema, (str, os.PathLike)):
+        if isinstance(schema, str) and _looks_like_json_text(schema):
+            text = schema
+        else:
+            p = Path(schema)
+            try:
+                text = p.read_text(encoding="utf-8")
+            except OSError as e:
+                raise ConfigError(f"schema is neither JSON text nor a readable file: {schema!s:.80}: {e}") from None
+        try:
+            return _SchemaSpec(json.loads(text), text)
+        except ValueError as e:
+            raise ConfigError(f"schema is not valid JSON: {e}") from None
+    if schema is None or isinstance(schema, (list, tuple, int, float, bytes)):
+        raise ConfigError(f"a JSON Schema is an object or a boolean, got {type(schema).__name__}")
+    if isinstance(schema, type) and hasattr(schema, "model_json_schema") and hasattr(schema, "model_validate_json"):
+        s = schema.model_json_schema()
+        return _SchemaSpec(s, s, lambda text, _v, _m=schema: _m.model_validate_json(text))
+    try:
+        from pydantic import TypeAdapter
+    except ImportError:
+        raise ConfigError(f"schema must be a dict, JSON text or a path; {schema!r} needs pydantic>=2 "
+                          "to be read as a Python type") from None
+    try:
+        ta = TypeAdapter(schema)
+        s = json.loads(json.dumps(ta.json_schema()))
+    except Exception as e:  # pydantic raises several types for unsupported hints
+        raise ConfigError(f"cannot derive a JSON Schema from {schema!r}: {e}") from None
+    return _SchemaSpec(s, s, lambda text, _v, _ta=ta: _ta.validate_json(text))
+
+
+@dataclass
+class CompiledSchema:
+    """A schema compiled once for repeated :func:`generate_json` calls (see :func:`compile_schema`)."""
+
+    grammar: Any
+    schema: Any  # what the output is validated against
+    unenforced: list = field(default_factory=list)
+    convert: Callable[[str, Any], Any] | None = field(default=None, repr=False)
+    options: dict = field(default_factory=dict, repr=False)
+
+
+def compile_schema(schema, *, lenient: bool = False, whitespace: str = "compact", **options) -> CompiledSchema:
+    """Compile anything :func:`generate_json` accepts as a schema; pass the result to
+    :func:`generate_json` to skip compiling on every call.  Raises
+    :class:`~constrain.errors.UnsupportedSchemaFeature` (strict mode) or ``ConfigError``."""
+    from constrain.jsonschema import compile_json_schema
+
+    if isinstance(schema, CompiledSchema):
+        return schema
+    spec = _schema_spec(schema)
+    if lenient:
+        grammar, unenforced = compile_json_schema(spec.source, lenient=True, whitespace=whitespace, **options)
+    else:
+        grammar, unenforced = compile_json_schema(spec.source, whitespace=whitespace, **options), []
+    return CompiledSchema(grammar, spec.schema, list(unenforced), spec.convert, dict(options))
+
+
+def schema_instruction(schema) -> str:
+    """A short instruction for the user turn.  Small chat models follow a list of keys far
+    better than a whole schema (SmolLM2-135M copies schemas instead of filling them)."""
+    if not isinstance(schema, dict):
+        return "Answer in JSON."
+    props = schema.get("properties")
+    if schema.get("type") == "object" or props:
+        names = list(props) if isinstance(props, dict) else []
+        required = [k for k in schema.get("required", []) if isinstance(k, str)]
+        if not names and not required:
+            return "Answer with a JSON object."
+        if not required:
+            return f"Answer with a JSON object with the keys: {', '.join(names)}."
+        # listing optional keys as such keeps small models from wandering into every one of them
+        optional = [k for k in names if k not in required]
+        return (f"Answer with a JSON object with the keys: {', '.join(required)}"
+                + (f" (optional: {', '.join(optional)})" if optional else "") + ".")
+    if schema.get("type") == "array":
+        return "Answer with a JSON array."
+    if "enum" in schema and isinstance(schema["enum"], list) and len(schema["enum"]) <= 20:
+        return "Answer with one of: " + ", ".join(json.dumps(v) for v in schema["enum"]) + "."
+    return "Answer in JSON."
+
+
+def _validator(schema, registry=None):
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    kw = {"format_checker": cls.FORMAT_CHECKER}
+    if registry is not None:
+        kw["registry"] = registry
+    return cls(schema, **kw)
+
+
+def _validation_errors(cs: "CompiledSchema", text: str, parsed) -> list[str]:
+    """jsonschema errors of ``parsed``.  jsonschema checks numbers in binary floating point
+    (``0.3`` is "not a multiple of ``0.1``"); the grammar's number automata are exact
+    decimals, so a float-only failure is re-checked with ``Decimal`` numbers on both sides."""
+    registry = cs.options.get("registry")
+
+    def run(schema, value):
+        return [f"{e.message} (at /{'/'.join(str(p) for p in e.absolute_path)})"
+                for e in _validator(schema, registry).iter_errors(value)]
+
+    errors = run(cs.schema, parsed)
+    if errors and isinstance(cs.schema, dict):
+        from decimal import Decimal
+
+        try:
+            exact = run(json.loads(json.dumps(cs.schema), parse_float=Decimal), json.loads(text, parse_float=Decimal))
+        except Exception:  # a schema jsonschema cannot evaluate on Decimals: keep the float verdict
+            return errors
+        if not exact:
+            return []
+    return errors
+
+
+def _with_instruction(prompt: str, instruction) -> str:
+    if not instruction:
+        return prompt
+    return f"{prompt}\n{instruction}"
+
+
+# --------------------------------------------------------------------------- public
+
+def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int = 256, temperature: float = 0.0,
+                  top_p: float = 1.0, seed: int | None = None, system: str | None = None, lenient: bool = False,
+                  whitespace: str = "compact", stream=None, num_beams: int = 1, instruction: str | bool | None = None,
+                  **compile_options) -> JsonResult:
+    """Generate one JSON document valid against ``schema``.
+
+    Parameters
+    ----------
+    schema:
+        A JSON Schema (dict or bool), JSON text, a path to a schema file, a pydantic model class,
+        a Python type (``list[int]``, a ``TypedDict``, a dataclass …; needs pydantic), or a
+        :class:`CompiledSchema` from :func:`compile_schema` (compiled once, reused).
+    prompt, system:
+        The user turn (the chat template is applied when the tokenizer has one) and an optional
+        system turn.
+    max_new_tokens, temperature, top_p, seed, num_beams:
+        Decoding: ``temperature == 0`` is greedy; ``seed`` seeds torch before sampling.
+    lenient, whitespace, **compile_options:
+        Passed to :func:`~constrain.jsonschema.compile_json_schema` (``separators=``,
+        ``property_order=``, ``max_whitespace=``, ``dialect=``, ``registry=``).
+    stream:
+        A callable (or a writable file) receiving text pieces as they are generated.
+    instruction:
+        Appended to the prompt: ``None`` = a short one from the schema (the expected keys),
+        ``False`` = none, a string = that string.
+
+    Raises :class:`~constrain.errors.UnsupportedSchemaFeature` (strict mode) before the model
+    runs, and :class:`OutputValidationError` if a complete output ever fails validation (a bug).
+    """
+    from constrain.decoding.processor import GrammarLogitsProcessor
+    from constrain.decoding.text import chat_input_ids
+
+    if isinstance(schema, CompiledSchema):
+        if compile_options or lenient or whitespace != "compact":
+            raise ConfigError("schema is already compiled: pass lenient=/whitespace=/... to compile_schema instead")
+        cs = schema
+    else:
+        cs = compile_schema(schema, lenient=lenient, whitespace=whitespace, **compile_options)
+    unenforced = cs.unenforced
+    if instruction is None:
+        instruction = schema_instruction(cs.schema)
+    ids = chat_input_ids(tokenizer, _with_instruction(prompt, instruction), system)
+    proc = GrammarLogitsProcessor(cs.grammar, _vocabulary(tokenizer),
+                                  pad_token_id=getattr(tokenizer, "pad_token_id", None))
+    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+               seed=seed, num_beams=num_beams, stream=stream)
+    fields = _result_fields(run)
+    text = fields["text"]
+    if fields["finish_reason"] != "stop":
+        return JsonResult(**fields, value=None, valid=False, unenforced=unenforced,
+                          errors=[f"output truncated: max_new_tokens={max_new_tokens} ran out before the JSON "
+                                  f"document was complete"])
+    try:
+        parsed = json.loads(text)
+    except ValueError as e:
+        raise OutputValidationError(f"constrained output is not JSON ({e}); this is a bug in constrain: {text[:200]!r}",
+                                    text=text, errors=[str(e)]) from None
+    errors = _validation_errors(cs, text, parsed)
+    if errors and not unenforced:
+        raise OutputValidationError(
+            f"constrained output does not validate against its schema; this is a bug in constrain: "
+            f"{'; '.join(errors[:3])}; output {text[:200]!r}", text=text, errors=errors)
+    value = parsed
+    if cs.convert is not None and not errors:
+        value = cs.convert(text, parsed)
+    return JsonResult(**fields, value=value, valid=not errors, errors=errors, unenforced=unenforced)
+
+
+def _text_grammar(grammar, regex, choices):
+    from constrain.grammar import Grammar, from_choices, from_lark, from_regex
+
+    given = [x is not None for x in (grammar, regex, choices)]
+    if sum(given) != 1:
+        raise ConfigError("pass exactly one of grammar=, regex=, choices=")
+    if grammar is not None:
+        if isinstance(grammar, Grammar):
+            return grammar
+        if isinstance(grammar, os.PathLike):
+            return from_lark(Path(grammar))
+        return from_lark(grammar)
+    if regex is not None:
+        return from_regex(regex)
+    choices = list(choices)
+    if not choices or not all(isinstance(c, str) for c in choices):
+        raise ConfigError("choices must be a non-empty list of strings")
+    return from_choices(choices)
+
+
+def generate(model, tokenizer, prompt: str, *, grammar=None, regex: str | None = None, choices=None,
+             max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+             system: str | None = None, stream=None, num_beams: int = 1,
+             instruction: str | bool | None = None) -> TextResult:
+    """Generate text matching a Lark grammar (a :class:`~constrain.grammar.ir.Grammar`, grammar
+    text or a ``.lark`` path), a regular expression, or one of a list of strings.
+
+    ``instruction=None`` appends "Answer with one of: …" for ``choices`` and nothing otherwise.
+    """
+    from constrain.decoding.processor import GrammarLogitsProcessor
+    from constrain.decoding.text import chat_input_ids
+
+    g = _text_grammar(grammar, regex, choices)
+    if instruction is None:
+        instruction = ("Answer with one of: " + ", ".join(choices) + ".") if choices is not None else False
+    ids = chat_input_ids(tokenizer, _with_instruction(prompt, instruction), system)
+    proc = GrammarLogitsProcessor(g, _vocabulary(tokenizer), pad_token_id=getattr(tokenizer, "pad_token_id", None))
+    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+               seed=seed, num_beams=num_beams, stream=stream)
+    return TextResult(**_result_fields(run))
