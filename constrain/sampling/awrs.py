@@ -165,15 +165,14 @@ def _geometric(p, order, check, max_rejects, full_mask, rng, r: int) -> AWRSStep
                 raise ConfigError("max_rejects needs a full-mask fallback (full_mask=...)")
             allowed = full_mask()
             if first < 0:
-                first, z = _draw_allowed(p, allowed, rng)
+                first, z = _draw_allowed(p, allowed, rng)  # the first acceptance's token: exact q
                 if first < 0:
                     return AWRSStep(-1, 0.0, checks, True, "geometric")
-                acc += 1
             else:
                 z = float(np.where(allowed, p, 0.0).sum())
-            if acc < r:
-                # the rest of the with-replacement run: i.i.d. Bernoulli(z) trials
-                n_rej += int(rng.negative_binomial(r - acc, z)) if z < 1.0 else 0
+            # the rest of the with-replacement run is i.i.d. Bernoulli(z) trials: the failures
+            # before the remaining r - acc successes are negative-binomial
+            n_rej += int(rng.negative_binomial(r - acc, min(z, 1.0))) if z < 1.0 else 0
             return AWRSStep(first, (r - 1) / (r + n_rej - 1), checks, True, "geometric")
         free = 1.0 - m_rej
         if free <= 1e-300:
