@@ -1,0 +1,710 @@
+"""Hypothesis strategies that generate valid documents from grammars, regexes and JSON Schemas.
+
+::
+
+    from constrain.hypothesis import from_grammar, from_regex, from_schema
+
+    @given(from_schema({"type": "object", "properties": {"n": {"type": "integer"}}}))
+    def test_roundtrip(value): ...
+
+    @given(from_grammar("grammars/sql.lark"))          # str documents the grammar accepts
+    @given(from_regex(r"[a-z]+@[a-z]+\\.com"))           # str fully matching the pattern
+
+How it works
+------------
+Generation walks constrain's exact byte-level parser (:class:`~constrain.engine.earley.ByteParser`)
+one byte at a time; no tokenizer and no model are involved.  At each step the allowed bytes
+are grouped (bytes that move the lexer to the same states behave identically), every group
+gets the length of the *shortest completion* after it, and the groups are ordered by that
+length: index 0 is always "the continuation that closes the document soonest" (or "stop here"
+when the document is already complete).  The choice of a group, and of a byte inside it, is
+drawn from hypothesis's data, so hypothesis's shrinker, which pushes draws towards 0 and
+deletes them, moves failing examples towards short, simple documents.
+
+Shortest completions are computed exactly from the parser state: per terminal, the distance
+of each DFA state to acceptance; per nonterminal, its shortest derivation; per chart row, the
+cost of finishing each item's ancestors (a small shortest-path fixpoint, memoised per row).
+
+Termination: a group is offered only while ``bytes so far + 1 + its shortest completion`` fits
+in ``max_size``; when nothing else fits, the walk takes index 0 deterministically.  For
+grammars with all-readings lexing (JSON Schema and regex grammars) the completion lengths are
+exact, so every document is at most ``max_size`` bytes (or the shortest document, if that is
+longer).  For maximal-munch grammars (Lark ``lexer: basic``, Python indentation) the lengths
+are a heuristic (adjacent lexemes may merge; indentation is not counted), so once the budget
+is spent a best-first search over real parser states finds the close; documents may then run
+a few bytes past ``max_size``.  Either way the walk never loops and never returns a truncated
+document: every value is complete by the reference parser, and ``debug=True`` checks each one
+again with an independent tool (Lark, ``jsonschema``, ``re.fullmatch``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import threading
+from pathlib import Path
+
+import hypothesis.strategies as st
+import numpy as np
+from hypothesis import reject
+
+from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.errors import ConfigError, ConstrainError
+from constrain.grammar.ir import Grammar
+from constrain.grammar.lexer import DEAD
+
+__all__ = ["from_grammar", "from_regex", "from_schema", "GeneratedInvalid", "DocumentGenerator"]
+
+INF = 1 << 40
+STOP = -1
+
+
+class GeneratedInvalid(ConstrainError, AssertionError):
+    """``debug=True`` found a generated document that the independent checker rejects (a bug)."""
+
+
+# ----------------------------------------------------------------------------- byte order
+
+def _byte_rank() -> list[int]:
+    """Simplicity order of bytes (shrinking target first): digits, lowercase, uppercase, space,
+    punctuation, newline/tab, other controls, then non-ASCII."""
+    order = list(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ")
+    order += [b for b in range(33, 127) if b not in order]
+    order += [10, 9, 13]
+    order += [b for b in range(128) if b not in order]
+    order += list(range(128, 256))
+    rank = [0] * 256
+    for i, b in enumerate(order):
+        rank[b] = i
+    return rank
+
+
+RANK = _byte_rank()
+
+
+def _dist_to_accept(trans: np.ndarray, accept: np.ndarray) -> list[int]:
+    """Shortest number of bytes from each DFA state to an accepting state (INF if none)."""
+    n = trans.shape[0]
+    src, _ = np.nonzero(trans >= 0)
+    dst = trans[trans >= 0]
+    if len(src):
+        edges = np.unique(dst.astype(np.int64) * n + src)
+        dst_u, src_u = edges // n, edges % n
+        order_start = np.searchsorted(dst_u, np.arange(n + 1))
+    else:
+        src_u = np.zeros(0, np.int64)
+        order_start = np.zeros(n + 1, np.int64)
+    src_l = src_u.tolist()
+    starts = order_start.tolist()
+    dist = [INF] * n
+    frontier = [int(s) for s in np.flatnonzero(accept)]
+    for s in frontier:
+        dist[s] = 0
+    d = 0
+    while frontier:
+        d += 1
+        nxt = []
+        for t in frontier:
+            for i in range(starts[t], starts[t + 1]):
+                s = src_l[i]
+                if dist[s] == INF:
+                    dist[s] = d
+                    nxt.append(s)
+        frontier = nxt
+    return dist
+
+
+class _ProbeTables(CompiledParserTables):
+    """Parser tables whose row closure is memoised while a step's bytes are probed.
+
+    Probing many bytes from one state closes the same row (same id, same seed items, same
+    older rows) again and again; while ``probe_cache`` is a dict, identical closures are
+    shared.  Rows are immutable, so sharing them is safe; the cache is reset per step."""
+
+    probe_cache: dict | None = None
+
+    def new_row(self, pos, seeds, chart):
+        cache = self.probe_cache
+        if cache is None:
+            return super().new_row(pos, seeds, chart)
+        key = (pos, tuple(seeds))
+        row = cache.get(key)
+        if row is None:
+            row = cache[key] = super().new_row(pos, seeds, chart)
+        return row
+
+
+class _Tables:
+    """Per-grammar data for generation (shared by every example of one strategy)."""
+
+    def __init__(self, grammar: Grammar):
+        self.grammar = g = grammar
+        self.pt = _ProbeTables(grammar)
+        self.lex = self.pt.lexer
+        self.longest = self.pt.longest
+        self.basic = self.pt.basic
+        self.indenter = self.pt.indenter is not None
+        self.newline = self.pt.indenter.newline if self.indenter else -1
+        self.ignore = frozenset(g.ignore)
+        # terminals: distance to acceptance per DFA state, shortest lexeme
+        self.dist: list[list[int]] = []
+        self.minlen: list[int] = []
+        for t in g.terminals:
+            if t.kind == "virtual":
+                self.dist.append([0] * t.dfa.n_states)
+                self.minlen.append(0)
+                continue
+            d = _dist_to_accept(t.dfa.trans, t.dfa.accept)
+            self.dist.append(d)
+            self.minlen.append(d[0])
+        # nonterminals: shortest derivation (bytes)
+        rules = [g.rule(r) for r in range(g.n_rules)]
+        self.lhs = [l for l, _ in rules]
+        n_nt = len(g.nonterminals)
+        mn = [INF] * n_nt
+        changed = True
+        while changed:
+            changed = False
+            for l, rhs in rules:
+                c = 0
+                for s in rhs:
+                    c += self.minlen[s] if s >= 0 else mn[~s]
+                    if c >= INF:
+                        break
+                if c < mn[l]:
+                    mn[l] = c
+                    changed = True
+        self.nt_min = mn
+        # suffix[r][d]: shortest expansion of rhs[r][d:]
+        self.suffix: list[list[int]] = []
+        for _, rhs in rules:
+            suf = [0] * (len(rhs) + 1)
+            for i in range(len(rhs) - 1, -1, -1):
+                s = rhs[i]
+                suf[i] = min(INF, suf[i + 1] + (self.minlen[s] if s >= 0 else mn[~s]))
+            self.suffix.append(suf)
+        # byte classes: bytes with equal transitions in every terminal DFA are interchangeable;
+        # the indentation post-lexer also reads spaces, tabs and newlines themselves
+        cols = [t.dfa.byte_classes() for t in g.terminals if t.kind != "virtual"]
+        sig = np.stack(cols) if cols else np.zeros((1, 256), np.int32)
+        if self.indenter:
+            extra = np.zeros((1, 256), np.int32)
+            for i, b in enumerate(b" \t\n\r\x0c"):
+                extra[0, b] = i + 1
+            sig = np.concatenate([sig, extra])
+        _, inv = np.unique(sig.T, axis=0, return_inverse=True)
+        inv = np.asarray(inv).reshape(-1)
+        members: dict[int, list[int]] = {}
+        for b in range(256):
+            members.setdefault(int(inv[b]), []).append(b)
+        cls = sorted(members.values(), key=lambda ms: min(RANK[b] for b in ms))
+        self.classes = [sorted(ms, key=RANK.__getitem__) for ms in cls]
+        self.reps = [ms[0] for ms in self.classes]
+        self.n_classes = len(self.classes)
+        self.lock = threading.Lock()
+
+    def start_state_basic(self) -> int:
+        return self.lex.start(self.pt.all_terms)
+
+
+class _Run:
+    """One document being generated: the parser plus per-row completion-cost memos."""
+
+    def __init__(self, tables: _Tables):
+        self.T = tables
+        self.p = ByteParser(tables.pt)
+        self._U: dict[int, tuple] = {}
+        self._after: dict[tuple, int] = {}
+
+    # ------------------------------------------------------------ completion costs
+    def _row_up(self, p: ByteParser, o: int) -> dict:
+        """``U[A]``: bytes needed after a nonterminal ``A`` that started at row ``o`` completes."""
+        chart = p.chart
+        row = chart[o]
+        m = self._U.get(id(row))
+        if m is not None and m[0] is row:
+            return m[1]
+        todo = {o}
+        stack = [o]
+        while stack:
+            k = stack.pop()
+            for sym, items in chart[k].waiting.items():
+                if sym < 0:
+                    for (_, _, o3) in items:
+                        if o3 not in todo:
+                            m3 = self._U.get(id(chart[o3]))
+                            if m3 is None or m3[0] is not chart[o3]:
+                                todo.add(o3)
+                                stack.append(o3)
+        lhs, suffix = self.T.lhs, self.T.suffix
+        for k in sorted(todo):
+            rk = chart[k]
+            U: dict[int, int] = {0: 0} if k == 0 else {}
+            entries = []
+            for sym, items in rk.waiting.items():
+                if sym < 0:
+                    a = ~sym
+                    for (r3, d3, o3) in items:
+                        s = suffix[r3][d3 + 1]
+                        if o3 == k:
+                            entries.append((a, s, lhs[r3], None))
+                        else:
+                            entries.append((a, s + self._U[id(chart[o3])][1].get(lhs[r3], INF), -1, None))
+            changed = True
+            while changed:
+                changed = False
+                for a, s, l3, _ in entries:
+                    v = s + U.get(l3, INF) if l3 >= 0 else s
+                    if v < U.get(a, INF):
+                        U[a] = v
+                        changed = True
+            self._U[id(rk)] = (rk, U)
+        return self._U[id(row)][1]
+
+    def _row_cost(self, p: ByteParser, k: int) -> int:
+        """Shortest completion from row ``k`` (as if the output ended with it)."""
+        row = p.chart[k]
+        m = self._after.get((id(row), -1, False))
+        if m is not None and m[0] is row:
+            return m[1]
+        if row.complete:
+            c = 0
+        else:
+            c = INF
+            lhs, suffix = self.T.lhs, self.T.suffix
+            for (r, d, o) in row.items:
+                v = suffix[r][d] + self._row_up(p, o).get(lhs[r], INF)
+                if v < c:
+                    c = v
+        self._after[(id(row), -1, False)] = (row, c)
+        return c
+
+    def _after_term(self, p: ByteParser, k: int, t: int) -> int:
+        """Bytes needed after a lexeme of terminal ``t`` scanned from row ``k``."""
+        row = p.chart[k]
+        transparent = t in self.T.ignore or (p.paren > 0 and t == self.T.newline)
+        key = (id(row), t, transparent)
+        m = self._after.get(key)
+        if m is not None and m[0] is row:
+            return m[1]
+        if transparent:  # ignored, or a newline inside brackets under the indenter
+            c = self._row_cost(p, k)
+        else:
+            c = INF
+            lhs, suffix = self.T.lhs, self.T.suffix
+            for (r, d, o) in row.waiting.get(t, ()):
+                v = suffix[r][d + 1] + self._row_up(p, o).get(lhs[r], INF)
+                if v < c:
+                    c = v
+        self._after[key] = (row, c)
+        return c
+
+    def _thread_cost(self, p: ByteParser, th: tuple, sid: int) -> int:
+        """Shortest completion through thread ``th`` whose lexer state is ``sid``."""
+        k = th[0]
+        allowed = p._allowed(k)
+        keys = self.T.lex.keys[sid]
+        dist = self.T.dist
+        c = INF
+        for (t, q) in keys:
+            if allowed >> t & 1:
+                v = dist[t][q]
+                if v < c:
+                    v += self._after_term(p, k, t)
+                    if v < c:
+                        c = v
+        return c
+
+    def cost(self, p: ByteParser) -> int:
+        """Shortest completion (bytes) of ``p``'s output; exact under all-readings lexing, a
+        heuristic under maximal munch (0 if complete there is not checked: see callers)."""
+        if not self.T.longest and p.row_here is not None and p.chart[p.row_here].complete:
+            return 0
+        c = INF
+        for th in p.threads:
+            v = self._thread_cost(p, th, th[1])
+            if self.T.longest and len(th) == 4 and th[2] >= 0 and v >= INF:
+                # the lexeme can only end by falling back to its last accepting point
+                acc = self.T.pt.longest_choice(self.T.lex.accept[th[3]]) & p._allowed(th[0])
+                for t in ByteParser._terms(acc):
+                    v = min(v, self._after_term(p, th[0], t))
+            c = min(c, v)
+        return c
+
+    # ---------------------------------------------------------------- choices
+    def groups(self, p: ByteParser) -> list[tuple[int, list[int]]]:
+        """Allowed continuations as ``(cost after the byte, bytes)`` groups, cheapest first."""
+        T = self.T
+        lex = T.lex
+        threads = p.threads
+        if not threads:
+            return []
+        sids = [th[1] for th in threads]
+        if T.basic:
+            sids.append(T.start_state_basic())
+        exact_keys = not T.longest or (T.basic and all(len(th) < 4 or th[2] < 0 or th[2] == p.pos for th in threads))
+        buckets: dict[tuple, list[int]] = {}
+        step = lex.step
+        if exact_keys:
+            table = lex.table
+            for c, b in enumerate(T.reps):
+                key = []
+                for s in sids:
+                    nx = int(table[s, b])
+                    if nx == -2:
+                        nx = step(s, b)
+                    key.append(nx)
+                if T.basic:
+                    # the fresh-lexeme start state matters only where the current lexeme dies
+                    if DEAD not in key[:-1]:
+                        key[-1] = None
+                if T.indenter and b in (9, 10, 12, 13, 32):
+                    key.append(b)
+                key = tuple(key)
+                if not T.longest and all(x == DEAD for x in key):
+                    continue
+                buckets.setdefault(key, []).append(c)
+        else:
+            for c in range(T.n_classes):
+                buckets[(c,)] = [c]
+        out = []
+        if not T.longest:
+            # the successor state is a function of the lexer successors: cost without feeding
+            for key, cs in buckets.items():
+                cost = INF
+                for th, nx in zip(threads, key):
+                    if nx != DEAD:
+                        cost = min(cost, self._thread_cost(p, th, nx))
+                if cost < INF:
+                    out.append((cost, cs))
+        else:
+            mark = p.n_steps
+            T.pt.probe_cache = {}  # valid while the chart is this state's: reset right after
+            try:
+                for key, cs in buckets.items():
+                    b = T.reps[cs[0]]
+                    if p.feed(bytes((b,))):
+                        cost = self.cost(p)
+                        p.rollback_to(mark)
+                        out.append((min(cost, INF - 1), cs))
+            finally:
+                T.pt.probe_cache = None
+        groups = []
+        for cost, cs in out:
+            if len(cs) == 1:
+                groups.append((cost, T.classes[cs[0]]))
+            else:
+                ms = [b for c in cs for b in T.classes[c]]
+                ms.sort(key=RANK.__getitem__)
+                groups.append((cost, ms))
+        groups.sort(key=lambda g: (g[0], RANK[g[1][0]]))
+        return groups
+
+    def complete(self, p: ByteParser) -> bool:
+        return p.is_complete()
+
+    # ---------------------------------------------------------------- closing
+    def close_search(self, p: ByteParser, max_expansions: int) -> bytes | None:
+        """Best-first search (A*-like, cost heuristic) for a completion of ``p``'s output."""
+        root = p.copy()
+        nodes: list[tuple] = []
+        heap = [(0, 0, 0, -1, -1)]
+        counter = 1
+        expansions = 0
+        while heap:
+            f, ng, _, parent, b = heapq.heappop(heap)
+            if parent < 0:
+                q = root
+            else:
+                q = nodes[parent][0].copy()
+                if not q.feed(bytes((b,))):  # cannot happen: probed before
+                    continue
+            idx = len(nodes)
+            nodes.append((q, parent, b))
+            if q.is_complete():
+                out = bytearray()
+                while idx > 0:
+                    _, parent, b = nodes[idx]
+                    out.append(b)
+                    idx = parent
+                return bytes(reversed(out))
+            expansions += 1
+            if expansions > max_expansions:
+                return None
+            g = -ng + 1
+            for cost, ms in self.groups(q):
+                heapq.heappush(heap, (g + cost, -g, counter, idx, ms[0]))
+                counter += 1
+        return None
+
+
+class DocumentGenerator:
+    """Byte-level document generator for one grammar; ``generate(choose)`` draws each choice
+    with ``choose(n) -> int in [0, n)`` (hypothesis's data, or a ``random.Random``)."""
+
+    def __init__(self, grammar: Grammar, *, max_size: int = 256, max_search: int = 400, max_backtracks: int = 20):
+        if max_size < 0:
+            raise ConfigError(f"max_size must be >= 0, got {max_size}")
+        self.tables = _Tables(grammar)
+        self.max_size = max_size
+        self.max_search = max_search
+        self.max_backtracks = max_backtracks
+        self.stats = {"examples": 0, "closed_by_search": 0, "search_failed": 0}
+
+    def shortest(self) -> bytes:
+        """The document every choice 0 leads to (a shortest document of the language)."""
+        out = self.generate(lambda n: 0, max_size=0)
+        assert out is not None
+        return out
+
+    def generate(self, choose, max_size: int | None = None) -> bytes | None:
+        """One document (bytes); ``None`` only if a maximal-munch close search gave up."""
+        budget = self.max_size if max_size is None else max_size
+        T = self.tables
+        with T.lock:  # the lexer automaton grows lazily; keep one generation at a time per grammar
+            run = _Run(T)
+            p = run.p
+            self.stats["examples"] += 1
+            chosen: list[list[int]] = []  # the group each byte was drawn from
+            banned: dict[int, set[int]] = {}  # position -> bytes known to lead to dead ends
+            backtracks = 0
+            while True:
+                pos = p.pos
+                complete = p.is_complete()
+                groups = run.groups(p)
+                ban = banned.get(pos)
+                if ban:
+                    groups = [(c, ms) for c, ms in groups if ms[0] not in ban]
+                feasible = [g for g in groups if pos + 1 + g[0] <= budget]
+                options = ([None] if complete else []) + feasible
+                if not options:
+                    if complete:
+                        break
+                    if groups and not T.longest:
+                        ms = groups[0][1]  # exact costs: the cheapest group closes soonest
+                        p.feed(bytes((ms[0],)))
+                        chosen.append(ms)
+                        continue
+                    tail = run.close_search(p, self.max_search) if groups else None
+                    if tail is not None:
+                        self.stats["closed_by_search"] += 1
+                        ok = p.feed(tail)
+                        assert ok
+                        break
+                    # a dead end: maximal munch can accept a prefix that nothing completes (a
+                    # comment where no newline may follow, a lexeme only a refused keyword can
+                    # finish).  Undo the current lexeme and ban the group its first byte came from.
+                    backtracks += 1
+                    if not chosen or backtracks > self.max_backtracks:
+                        self.stats["search_failed"] += 1
+                        return None
+                    self.stats["backtracks"] = self.stats.get("backtracks", 0) + 1
+                    start = p.row_pos[p.threads[0][0]] if p.threads else pos - 1
+                    start = max(0, min(start, pos - 1, len(chosen) - 1))
+                    for q in [q for q in banned if q > start]:
+                        del banned[q]
+                    p.rollback_to(start)
+                    banned.setdefault(start, set()).update(chosen[start])
+                    del chosen[start:]
+                    continue
+                i = choose(len(options)) if len(options) > 1 else 0
+                opt = options[i]
+                if opt is None:
+                    break
+                ms = opt[1]
+                j = choose(len(ms)) if len(ms) > 1 else 0
+                ok = p.feed(bytes((ms[j],)))
+                assert ok, "a probed byte was refused"
+                chosen.append(ms)
+            return bytes(p.buf)
+
+
+# ------------------------------------------------------------------------- strategies
+
+_INT_STRATEGIES: dict[int, st.SearchStrategy] = {}
+
+
+def _ints(n: int) -> st.SearchStrategy:
+    s = _INT_STRATEGIES.get(n)
+    if s is None:
+        s = _INT_STRATEGIES[n] = st.integers(0, n - 1)
+    return s
+
+
+def _strategy(gen: DocumentGenerator, finish, max_size: int):
+    @st.composite
+    def docs(draw):
+        out = gen.generate(lambda n: draw(_ints(n)), max_size)
+        if out is None:
+            reject()
+        return finish(out)
+
+    return docs()
+
+
+_GEN_CACHE: dict[tuple, DocumentGenerator] = {}
+
+
+def _generator(grammar: Grammar, max_size: int, max_search: int) -> DocumentGenerator:
+    key = (grammar.fingerprint, max_size, max_search)
+    gen = _GEN_CACHE.get(key)
+    if gen is None:
+        # tables (lexer automaton, memoised costs) are per grammar: share them across sizes
+        for (fp, _, _), other in _GEN_CACHE.items():
+            if fp == grammar.fingerprint:
+                gen = DocumentGenerator.__new__(DocumentGenerator)
+                gen.tables, gen.max_size, gen.max_search = other.tables, max_size, max_search
+                gen.max_backtracks = other.max_backtracks
+                gen.stats = {"examples": 0, "closed_by_search": 0, "search_failed": 0}
+                break
+        else:
+            gen = DocumentGenerator(grammar, max_size=max_size, max_search=max_search)
+        _GEN_CACHE[key] = gen
+    return gen
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _lark_checker(text: str, path: str | None):
+    """A Lark parser built with the options of the grammar's header comment."""
+    from lark import Lark
+
+    from constrain.grammar.lark_frontend import read_header
+
+    opts = read_header(text)
+    kwargs = {}
+    for k in ("start", "parser", "lexer"):
+        if k in opts:
+            kwargs[k] = opts[k]
+    if "postlex" in opts:
+        if opts["postlex"] != "python_indenter":
+            raise ConfigError(f"debug re-check: unknown postlex {opts['postlex']!r}")
+        from lark.indenter import PythonIndenter
+
+        kwargs["postlex"] = PythonIndenter()
+    if kwargs.get("parser", "earley") == "earley" and "lexer" not in kwargs:
+        kwargs["lexer"] = "dynamic_complete"
+    if path is not None:
+        lark = Lark.open(path, **kwargs)
+    else:
+        lark = Lark(text, **kwargs)
+
+    def check(doc: str) -> None:
+        try:
+            lark.parse(doc)
+        except Exception as e:  # lark's own exception tree
+            raise GeneratedInvalid(f"Lark rejects generated document {doc!r}: {e}") from e
+
+    return check
+
+
+def _load_grammar(grammar_or_path) -> tuple[Grammar, str | None, str | None]:
+    """(grammar, lark text, lark path) from a Grammar, a .lark path or Lark grammar text."""
+    from constrain.grammar import from_lark
+
+    if isinstance(grammar_or_path, Grammar):
+        return grammar_or_path, None, None
+    if isinstance(grammar_or_path, Path) or (isinstance(grammar_or_path, str) and "\n" not in grammar_or_path
+                                             and grammar_or_path.endswith(".lark")):
+        path = str(grammar_or_path)
+        text = Path(path).read_text(encoding="utf-8")
+        return from_lark(path), text, path
+    if isinstance(grammar_or_path, str):
+        return from_lark(grammar_or_path), grammar_or_path, None
+    raise ConfigError(f"from_grammar: expected a Grammar, a .lark path or Lark text, got {type(grammar_or_path).__name__}")
+
+
+def from_grammar(grammar_or_path, *, max_size: int = 256, debug: bool = False, as_bytes: bool = False,
+                 max_search: int = 400) -> st.SearchStrategy:
+    """Documents of a grammar: a :class:`~constrain.grammar.ir.Grammar`, a ``.lark`` path or
+    Lark grammar text (its ``// start: …  parser: …  lexer: …`` header sets the lexing policy).
+
+    Returns ``str`` (``bytes`` with ``as_bytes=True``).  ``max_size`` is the byte budget (see
+    the module docstring); ``debug=True`` re-parses every document with Lark's own parser
+    (for a Grammar object, with constrain's reference parser) and raises
+    :class:`GeneratedInvalid` on a mismatch.
+    """
+    grammar, text, path = _load_grammar(grammar_or_path)
+    gen = _generator(grammar, max_size, max_search)
+    check = None
+    if debug:
+        if text is not None:
+            check = _lark_checker(text, path)
+        else:
+            from constrain.engine.earley import accepts
+
+            def check(doc):
+                data = doc.encode("utf-8", errors="surrogateescape")
+                if not accepts(gen.tables.pt, data):
+                    raise GeneratedInvalid(f"the reference parser rejects generated document {doc!r}")
+
+    def finish(data: bytes):
+        doc = _decode(data)
+        if check is not None:
+            check(doc)
+        return data if as_bytes else doc
+
+    return _strategy(gen, finish, max_size)
+
+
+def from_regex(pattern: str, *, flags: str = "", max_size: int = 64, debug: bool = False) -> st.SearchStrategy:
+    """Strings that fully match ``pattern`` (Python ``re`` syntax; ``flags`` as in
+    :func:`constrain.grammar.from_regex`).  ``debug=True`` checks each with ``re.fullmatch``."""
+    from constrain.grammar import from_regex as regex_grammar
+
+    grammar = regex_grammar(pattern, flags=flags)
+    gen = _generator(grammar, max_size, 400)
+    rx = None
+    if debug:
+        fl = 0
+        for ch in flags:
+            fl |= {"i": re.I, "s": re.S, "m": re.M, "x": re.X, "a": re.A}.get(ch, 0)
+        rx = re.compile(pattern, fl)
+
+    def finish(data: bytes) -> str:
+        doc = data.decode("utf-8")
+        if rx is not None and rx.fullmatch(doc) is None:
+            raise GeneratedInvalid(f"re.fullmatch({pattern!r}) rejects generated string {doc!r}")
+        return doc
+
+    return _strategy(gen, finish, max_size)
+
+
+def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bool = False,
+                **compile_options) -> st.SearchStrategy:
+    """Instances of a JSON Schema: decoded JSON values (``as_text=True``: the JSON text).
+
+    ``compile_options`` go to :func:`constrain.jsonschema.compile_json_schema` (e.g.
+    ``whitespace="flexible"``, ``property_order="any"``).  ``debug=True`` validates each
+    instance with ``jsonschema`` (formats asserted) and raises :class:`GeneratedInvalid`.
+    """
+    from constrain.jsonschema import compile_json_schema
+
+    if isinstance(schema, str):
+        schema_obj = json.loads(schema)
+    else:
+        schema_obj = schema
+    grammar = compile_json_schema(schema, **compile_options)
+    if isinstance(grammar, tuple):  # lenient=True returns (grammar, unenforced)
+        grammar = grammar[0]
+    gen = _generator(grammar, max_size, 400)
+    validator = None
+    if debug:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema_obj, default=jsonschema.Draft202012Validator)
+        validator = cls(schema_obj, format_checker=cls.FORMAT_CHECKER)
+
+    def finish(data: bytes):
+        text = data.decode("utf-8")
+        value = json.loads(text)
+        if validator is not None:
+            errors = list(validator.iter_errors(value))
+            if errors:
+                raise GeneratedInvalid(f"jsonschema rejects generated instance {text}: {errors[0].message}")
+        return text if as_text else value
+
+    return _strategy(gen, finish, max_size)
