@@ -42,6 +42,8 @@ __all__ = [
     "TextResult",
     "generate",
     "generate_json",
+    "stream",
+    "stream_json",
 ]
 
 _LAZY = {
@@ -51,6 +53,8 @@ _LAZY = {
     "TextResult": ("constrain.decoding.generate", "TextResult"),
     "generate": ("constrain.decoding.generate", "generate"),
     "generate_json": ("constrain.decoding.generate", "generate_json"),
+    "stream": ("constrain.decoding.generate", "stream"),
+    "stream_json": ("constrain.decoding.generate", "stream_json"),
 }
 
 

@@ -36,8 +36,8 @@ from typing import Any, Callable
 
 from constrain.errors import ConfigError, ConstrainError
 
-__all__ = ["CompiledSchema", "JsonResult", "OutputValidationError", "TextResult", "compile_schema", "generate",
-           "generate_json", "schema_instruction"]
+__all__ = ["CompiledSchema", "GenerationStream", "JsonResult", "OutputValidationError", "StreamChunk", "TextResult",
+           "compile_schema", "generate", "generate_json", "schema_instruction", "stream", "stream_json"]
 
 
 class OutputValidationError(ConstrainError, AssertionError):
@@ -67,6 +67,10 @@ class TextResult:
     new_tokens: int
     seconds: float
     tokens_per_second: float
+    #: tokens appended by fast-forward (forced by the grammar, not sampled); included in new_tokens
+    forced_tokens: int = 0
+    #: model calls, prompt included (None for beam search through ``model.generate``)
+    forward_passes: int | None = None
     token_ids: list[int] = field(default_factory=list, repr=False)
 
     @property
@@ -146,38 +150,43 @@ class _ByteStreamer:
     vocabulary incrementally and hands text pieces to a callback, in the generating thread."""
 
     def __init__(self, vocab, callback):
-        self.vocab = vocab
         self.callback = callback
         self.prompt_seen = False
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._text = vocab.text_mask
+        self.text = _TextDecoder(vocab)
 
     def put(self, value):
         if not self.prompt_seen:  # generate passes the prompt first
             self.prompt_seen = True
             return
-        out = []
-        n = self.vocab.n_vocab
-        for t in value.reshape(-1).tolist():
-            if 0 <= t < n and self._text[t]:
-                out.append(self.vocab.token_bytes(t))
-        if out:
-            s = self.decoder.decode(b"".join(out))
-            if s:
-                self.callback(s)
+        s = self.text.push(value.reshape(-1).tolist())
+        if s:
+            self.callback(s)
 
     def end(self):
-        s = self.decoder.decode(b"", final=True)
+        s = self.text.flush()
         if s:
             self.callback(s)
 
 
-def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
-         seed: int | None, num_beams: int, stream) -> dict:
-    """Run ``model.generate`` under ``processor``; return the replayed matcher and timings."""
-    import torch
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+class _TextDecoder:
+    """Exact token bytes -> text pieces, incrementally (a UTF-8 character split across tokens
+    comes out whole once its last byte arrives)."""
 
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._text = vocab.text_mask
+
+    def push(self, ids) -> str:
+        n = self.vocab.n_vocab
+        data = b"".join(self.vocab.token_bytes(t) for t in ids if 0 <= t < n and self._text[t])
+        return self.decoder.decode(data) if data else ""
+
+    def flush(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+
+def _check_sampling(max_new_tokens, temperature, top_p, num_beams) -> None:
     if max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if temperature < 0:
@@ -186,6 +195,46 @@ def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, tempera
         raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
     if num_beams < 1:
         raise ConfigError(f"num_beams must be >= 1, got {num_beams}")
+
+
+def _encoder(tokenizer):
+    """``text -> ids`` without special tokens, for fast-forward (``None`` if the tokenizer has none)."""
+    enc = getattr(tokenizer, "encode", None)
+    if enc is None:
+        return None
+
+    def encode(text, _enc=enc):
+        try:
+            return list(_enc(text, add_special_tokens=False))
+        except TypeError:  # a tokenizer whose encode takes no such keyword
+            return list(_enc(text))
+
+    return encode
+
+
+def _steps(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
+           seed: int | None, fast_forward: bool, overlap, run: dict):
+    """Yield the token ids of each step of the one-sequence loop (:mod:`.loop`); fill ``run``."""
+    from constrain.decoding.loop import DecodeStats, decode
+
+    m = processor.new_matcher()
+    stats = DecodeStats()
+    run.update(matcher=m, stats=stats, prompt_tokens=int(input_ids.shape[1]))
+    new: list[int] = []
+    for step in decode(model, m, input_ids, encode=_encoder(tokenizer) if fast_forward else None,
+                       max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                       fast_forward=fast_forward, overlap=overlap, stats=stats):
+        new.extend(step)
+        yield step
+    run.update(finished=stats.finished, new_tokens=stats.new_tokens, seconds=stats.seconds, token_ids=new)
+
+
+def _run_generate(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
+                  seed: int | None, num_beams: int, stream) -> dict:
+    """Run ``model.generate`` under ``processor`` (beam search); return the replayed matcher and timings."""
+    import torch
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
     callback = _stream_callback(stream)
     if callback is not None and num_beams > 1:
         raise ConfigError("streaming is not possible with beam search (transformers streams one sequence)")
@@ -225,20 +274,43 @@ def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, tempera
     finished = m.is_finished()
     if not finished and m.is_complete():
         # the limit was hit exactly when the grammar could only end: nothing is missing
-        allowed = m.next_token_mask()
-        import numpy as np
-
-        finished = set(np.flatnonzero(allowed).tolist()) <= set(processor.vocab.eos_ids)
+        finished = not m.parser.next_bytes()
     n_new = m.n_tokens if m.is_finished() else len(new)
     return {"matcher": m, "finished": finished, "prompt_tokens": n_prompt, "new_tokens": n_new,
-            "seconds": seconds, "token_ids": new[:n_new]}
+            "seconds": seconds, "token_ids": new[:n_new], "stats": None}
+
+
+def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
+         seed: int | None, num_beams: int, stream, fast_forward: bool = True, overlap: bool | str = "auto") -> dict:
+    """Decode one prompt: the one-sequence loop (fast-forward, overlapped masks), or
+    ``model.generate`` with the logits processor for beam search."""
+    _check_sampling(max_new_tokens, temperature, top_p, num_beams)
+    if num_beams > 1:
+        return _run_generate(model, tokenizer, processor, input_ids, max_new_tokens=max_new_tokens,
+                             temperature=temperature, top_p=top_p, seed=seed, num_beams=num_beams, stream=stream)
+    callback = _stream_callback(stream)
+    run: dict = {}
+    text = _TextDecoder(processor.vocab)
+    for step in _steps(model, tokenizer, processor, input_ids, max_new_tokens=max_new_tokens,
+                       temperature=temperature, top_p=top_p, seed=seed, fast_forward=fast_forward, overlap=overlap,
+                       run=run):
+        piece = text.push(step)
+        if callback is not None and piece:
+            callback(piece)
+    piece = text.flush()
+    if callback is not None and piece:
+        callback(piece)
+    return run
 
 
 def _result_fields(run: dict) -> dict:
     m = run["matcher"]
+    st = run.get("stats")
     return dict(text=m.output.decode("utf-8", errors="replace"), finish_reason="stop" if run["finished"] else "length",
                 prompt_tokens=run["prompt_tokens"], new_tokens=run["new_tokens"], seconds=run["seconds"],
                 tokens_per_second=run["new_tokens"] / run["seconds"] if run["seconds"] > 0 else 0.0,
+                forced_tokens=st.forced_tokens if st is not None else 0,
+                forward_passes=st.forward_passes if st is not None else None,
                 token_ids=run["token_ids"])
 
 
@@ -385,7 +457,7 @@ def _with_instruction(prompt: str, instruction) -> str:
 def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int = 256, temperature: float = 0.0,
                   top_p: float = 1.0, seed: int | None = None, system: str | None = None, lenient: bool = False,
                   whitespace: str = "compact", stream=None, num_beams: int = 1, instruction: str | bool | None = None,
-                  **compile_options) -> JsonResult:
+                  fast_forward: bool = True, overlap: bool | str = "auto", **compile_options) -> JsonResult:
     """Generate one JSON document valid against ``schema``.
 
     Parameters
@@ -403,7 +475,11 @@ def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int 
         Passed to :func:`~constrain.jsonschema.compile_json_schema` (``separators=``,
         ``property_order=``, ``max_whitespace=``, ``dialect=``, ``registry=``).
     stream:
-        A callable (or a writable file) receiving text pieces as they are generated.
+        A callable (or a writable file) receiving text pieces as they are generated
+        (:func:`stream_json` is the iterator form, with the partial value).
+    fast_forward, overlap:
+        Append grammar-forced tokens without sampling them (one forward pass for all), and fill
+        each mask on a worker thread while the model runs (see :mod:`constrain.decoding.loop`).
     instruction:
         Appended to the prompt: ``None`` = a short one from the schema (the expected keys),
         ``False`` = none, a string = that string.
@@ -411,6 +487,14 @@ def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int 
     Raises :class:`~constrain.errors.UnsupportedSchemaFeature` (strict mode) before the model
     runs, and :class:`OutputValidationError` if a complete output ever fails validation (a bug).
     """
+    cs, ids, proc = _json_setup(tokenizer, schema, prompt, lenient=lenient, whitespace=whitespace, system=system,
+                                instruction=instruction, compile_options=compile_options)
+    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap)
+    return _json_result(cs, _result_fields(run), max_new_tokens)
+
+
+def _json_setup(tokenizer, schema, prompt, *, lenient, whitespace, system, instruction, compile_options):
     from constrain.decoding.processor import GrammarLogitsProcessor
     from constrain.decoding.text import chat_input_ids
 
@@ -420,15 +504,17 @@ def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int 
         cs = schema
     else:
         cs = compile_schema(schema, lenient=lenient, whitespace=whitespace, **compile_options)
-    unenforced = cs.unenforced
     if instruction is None:
         instruction = schema_instruction(cs.schema)
     ids = chat_input_ids(tokenizer, _with_instruction(prompt, instruction), system)
     proc = GrammarLogitsProcessor(cs.grammar, _vocabulary(tokenizer),
                                   pad_token_id=getattr(tokenizer, "pad_token_id", None))
-    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-               seed=seed, num_beams=num_beams, stream=stream)
-    fields = _result_fields(run)
+    return cs, ids, proc
+
+
+def _json_result(cs: CompiledSchema, fields: dict, max_new_tokens: int) -> JsonResult:
+    """Parse and validate a finished run (a truncated one is reported, never returned as a value)."""
+    unenforced = cs.unenforced
     text = fields["text"]
     if fields["finish_reason"] != "stop":
         return JsonResult(**fields, value=None, valid=False, unenforced=unenforced,
@@ -473,12 +559,19 @@ def _text_grammar(grammar, regex, choices):
 def generate(model, tokenizer, prompt: str, *, grammar=None, regex: str | None = None, choices=None,
              max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
              system: str | None = None, stream=None, num_beams: int = 1,
-             instruction: str | bool | None = None) -> TextResult:
+             instruction: str | bool | None = None, fast_forward: bool = True, overlap: bool | str = "auto") -> TextResult:
     """Generate text matching a Lark grammar (a :class:`~constrain.grammar.ir.Grammar`, grammar
     text or a ``.lark`` path), a regular expression, or one of a list of strings.
 
     ``instruction=None`` appends "Answer with one of: …" for ``choices`` and nothing otherwise.
     """
+    ids, proc = _text_setup(tokenizer, prompt, grammar, regex, choices, system=system, instruction=instruction)
+    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap)
+    return TextResult(**_result_fields(run))
+
+
+def _text_setup(tokenizer, prompt, grammar, regex, choices, *, system, instruction):
     from constrain.decoding.processor import GrammarLogitsProcessor
     from constrain.decoding.text import chat_input_ids
 
@@ -487,6 +580,89 @@ def generate(model, tokenizer, prompt: str, *, grammar=None, regex: str | None =
         instruction = ("Answer with one of: " + ", ".join(choices) + ".") if choices is not None else False
     ids = chat_input_ids(tokenizer, _with_instruction(prompt, instruction), system)
     proc = GrammarLogitsProcessor(g, _vocabulary(tokenizer), pad_token_id=getattr(tokenizer, "pad_token_id", None))
-    run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-               seed=seed, num_beams=num_beams, stream=stream)
-    return TextResult(**_result_fields(run))
+    return ids, proc
+
+
+# --------------------------------------------------------------------------- streaming
+
+@dataclass
+class StreamChunk:
+    """One step of a stream: the text it added, the whole text so far, and (JSON streams) the
+    value that text determines so far (:func:`~constrain.decoding.partial_json.parse_partial`;
+    ``MISSING`` before any value has started)."""
+
+    text: str
+    output: str
+    tokens: list[int]
+    #: how many of ``tokens`` were fast-forwarded (forced by the grammar)
+    forced: int
+    partial: Any = None
+
+
+class GenerationStream:
+    """An iterator of :class:`StreamChunk`; once exhausted, :attr:`result` holds the
+    :class:`JsonResult` / :class:`TextResult` that :func:`generate_json` / :func:`generate`
+    would have returned.  Lifetime: one generation; iterate it once."""
+
+    def __init__(self, steps, vocab, finish, *, partial: bool, run: dict):
+        self._steps = steps
+        self._run = run
+        self._finish = finish
+        self._partial = partial
+        self._text = _TextDecoder(vocab)
+        self._vocab = vocab
+        self.result = None
+        self.output = ""
+
+    def __iter__(self):
+        from constrain.decoding.partial_json import parse_partial
+
+        forced_before = 0
+        for step in self._steps:
+            piece = self._text.push(step)
+            self.output += piece
+            forced_now = self._run["stats"].forced_tokens
+            forced, forced_before = forced_now - forced_before, forced_now
+            yield StreamChunk(piece, self.output, list(step), forced,
+                              parse_partial(self.output) if self._partial else None)
+        tail = self._text.flush()
+        if tail:
+            self.output += tail
+            yield StreamChunk(tail, self.output, [], 0, parse_partial(self.output) if self._partial else None)
+        self.result = self._finish()
+
+
+def stream_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int = 256, temperature: float = 0.0,
+                top_p: float = 1.0, seed: int | None = None, system: str | None = None, lenient: bool = False,
+                whitespace: str = "compact", instruction: str | bool | None = None, fast_forward: bool = True,
+                overlap: bool | str = "auto", **compile_options) -> GenerationStream:
+    """:func:`generate_json` as an iterator of :class:`StreamChunk` with the partial value::
+
+        s = stream_json(model, tok, schema, "Invent a person.")
+        for chunk in s:
+            print(chunk.partial)        # {} → {'name': 'Ma'} → {'name': 'Maria', 'age': 3} → ...
+        s.result.value                  # the validated document
+
+    The schema is compiled (and refused) when this is called, before the model runs.
+    """
+    cs, ids, proc = _json_setup(tokenizer, schema, prompt, lenient=lenient, whitespace=whitespace, system=system,
+                                instruction=instruction, compile_options=compile_options)
+    _check_sampling(max_new_tokens, temperature, top_p, 1)
+    run: dict = {}
+    steps = _steps(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                   seed=seed, fast_forward=fast_forward, overlap=overlap, run=run)
+    return GenerationStream(steps, proc.vocab, lambda: _json_result(cs, _result_fields(run), max_new_tokens),
+                            partial=True, run=run)
+
+
+def stream(model, tokenizer, prompt: str, *, grammar=None, regex: str | None = None, choices=None,
+           max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+           system: str | None = None, instruction: str | bool | None = None, fast_forward: bool = True,
+           overlap: bool | str = "auto") -> GenerationStream:
+    """:func:`generate` as an iterator of :class:`StreamChunk` (``partial`` is ``None``)."""
+    ids, proc = _text_setup(tokenizer, prompt, grammar, regex, choices, system=system, instruction=instruction)
+    _check_sampling(max_new_tokens, temperature, top_p, 1)
+    run: dict = {}
+    steps = _steps(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                   seed=seed, fast_forward=fast_forward, overlap=overlap, run=run)
+    return GenerationStream(steps, proc.vocab, lambda: TextResult(**_result_fields(run)), partial=False, run=run)

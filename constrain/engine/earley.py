@@ -28,8 +28,10 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from constrain.grammar.ir import Grammar
-from constrain.grammar.lexer import DEAD, LexerAutomaton
+from constrain.grammar.lexer import DEAD, NOT_COMPUTED, LexerAutomaton
 
 
 class Indenter(NamedTuple):
@@ -280,6 +282,38 @@ class ByteParser:
             for t in self._terms(lex.live[sid] & self._allowed(k)):
                 names.add(self.t.grammar.terminals[t].name)
         return names
+
+    def next_bytes(self) -> list[int]:
+        """The bytes ``b`` for which ``feed(bytes([b]))`` would succeed, in increasing order.
+
+        Under ``lexing="all"`` without an indenter this is read off the lexer threads (a byte is
+        viable iff it extends some thread's lexeme: every thread's terminals are ones its row
+        accepts, and a new row spawns its own threads).  Under maximal munch a lexeme that has
+        passed an accepting point may end there and the byte start a new lexeme, so such states
+        are probed by feeding each byte and rolling back (exact, slower).
+        """
+        lex = self.t.lexer
+        if not self.t.longest and self.t.indenter is None:
+            out = np.zeros(256, bool)
+            for th in self.threads:
+                sid = th[1]
+                row = lex.table[sid]
+                todo = np.flatnonzero(row == NOT_COMPUTED)  # build those transitions now
+                for b in todo.tolist():
+                    lex.step(sid, b)
+                out |= lex.table[sid] != DEAD
+            return np.flatnonzero(out).tolist()
+        probe = range(256)
+        if all(th[2] < 0 and not lex.accept[th[1]] for th in self.threads) and self.t.indenter is None:
+            # no lexeme can end here: only bytes that extend some thread can be viable
+            probe = [b for b in range(256) if any(lex.step(th[1], b) != DEAD for th in self.threads)]
+        mark = len(self._history)
+        out = []
+        for b in probe:
+            if self._feed_byte(b):
+                out.append(b)
+                self.rollback_to(mark)
+        return out
 
     # -------------------------------------------------------------- updates
     def feed(self, data: bytes) -> bool:

@@ -126,6 +126,69 @@ class Matcher:
         self.fill_next_token_bitmask(bm)
         return bitmask_to_bool(bm[0], self.vocab.n_vocab)
 
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """The bytes every continuation of the output must start with (at most ``max_bytes``).
+
+        Follows the output while exactly one byte keeps it viable and the output is not complete
+        (when it is, ending is an alternative).  Empty after a stop id.  The state is unchanged.
+        These are *bytes*: :meth:`forced_tokens` turns them into the tokens the tokenizer itself
+        would use, which is what fast-forward must append.
+        """
+        if self._finished:
+            return b""
+        p = self.parser
+        mark = p.n_steps
+        out = bytearray()
+        try:
+            while len(out) < max_bytes and not p.is_complete():
+                nb = p.next_bytes()
+                if len(nb) != 1:
+                    break
+                if not p.feed(bytes(nb)):  # cannot happen: next_bytes is exact
+                    break
+                out.append(nb[0])
+        finally:
+            p.rollback_to(mark)
+        return bytes(out)
+
+    def forced_tokens(self, encode, *, max_bytes: int = 256) -> list[int]:
+        """Canonical tokens for the forced continuation, safe to append without sampling.
+
+        ``encode(text) -> list[int]`` is the tokenizer's own encoder (no special tokens).  The
+        forced bytes are cut to whole UTF-8 characters and encoded; the result is kept only if
+        its bytes are exactly a prefix of the forced bytes (a tokenizer that normalises or adds
+        a ``▁`` prefix gets no fast-forward rather than a wrong one).  Then trailing tokens are
+        dropped while some vocabulary token starting inside the last kept token reaches past
+        the end of the forced bytes: the tokenizer might merge across that boundary once the
+        text continues (llguidance's canonical-token rule, ``algorithms.md`` §9), and forcing a
+        split the model never saw derails it.  Every returned token is accepted by this matcher.
+        """
+        f = self.forced_bytes(max_bytes)
+        if not f:
+            return []
+        text = f.decode("utf-8", errors="ignore")
+        while text.encode("utf-8") != f[: len(text.encode("utf-8"))]:
+            text = text[:-1]  # pragma: no cover - "ignore" only drops a truncated tail
+        if not text:
+            return []
+        ids = [int(t) for t in encode(text)]
+        tb = self._tb
+        bounds = [0]
+        for t in ids:
+            if not 0 <= t < len(tb) or self._kinds[t] != TokenKind.TEXT:
+                return []
+            bounds.append(bounds[-1] + len(tb[t]))
+        if f[: bounds[-1]] != b"".join(tb[t] for t in ids):
+            return []
+        j = len(ids)
+        spans = self.vocab.extends_prefix
+        while j > 0 and any(spans(f[s:]) for s in range(bounds[j - 1], bounds[j])):
+            j -= 1
+        ids = ids[:j]
+        if ids and self.validate_tokens(ids) != len(ids):  # pragma: no cover - bytes are forced
+            return []
+        return ids
+
     # ------------------------------------------------------------- updates
     def _advance(self, token_id: int) -> bool:
         if self._finished:

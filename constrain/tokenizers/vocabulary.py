@@ -241,6 +241,7 @@ class Vocabulary:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_trie"] = None  # rebuilt (or loaded from the disk cache) on demand
+        state.pop("_sorted_text", None)
         return state
 
     # ------------------------------------------------------------------ trie
@@ -252,6 +253,19 @@ class Vocabulary:
 
             self._trie = cached_trie(self.fingerprint, list(self._bytes), self.text_mask)
         return self._trie
+
+    def extends_prefix(self, prefix: bytes) -> bool:
+        """Whether some text token's bytes start with ``prefix`` and are longer than it
+        (a token that would span the end of ``prefix``).  O(log V) after a one-time sort."""
+        srt = self.__dict__.get("_sorted_text")
+        if srt is None:
+            srt = sorted(b for b, k in zip(self._bytes, self._kinds) if k == TokenKind.TEXT and b)
+            self.__dict__["_sorted_text"] = srt
+        import bisect
+
+        p = bytes(prefix)
+        i = bisect.bisect_right(srt, p)  # first token > prefix: the shortest strict extension if any
+        return i < len(srt) and srt[i].startswith(p)
 
     # ------------------------------------------------------------ factories
     @classmethod

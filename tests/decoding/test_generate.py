@@ -208,3 +208,51 @@ def test_bad_arguments(model_tok, obj_compiled):
     with pytest.raises(ConfigError, match="beam"):
         generate_json(model, tok, obj_compiled, "x", num_beams=2, stream=print)
     assert isinstance(obj_compiled, CompiledSchema)
+
+
+def test_loop_without_fast_forward_equals_model_generate(model_tok, obj_compiled):
+    """The one-sequence loop (KV cache, overlapped masks) picks the same greedy tokens as
+    ``model.generate`` under the logits processor, with and without the mask thread."""
+    from constrain.decoding.generate import _json_setup, _run_generate
+
+    model, tok = model_tok
+    prompt = "Invent a person."
+    ref_setup = _json_setup(tok, obj_compiled, prompt, lenient=False, whitespace="compact", system=None,
+                            instruction=None, compile_options={})
+    ref = _run_generate(model, tok, ref_setup[2], ref_setup[1], max_new_tokens=40, temperature=0.0, top_p=1.0,
+                        seed=None, num_beams=1, stream=None)
+    for overlap in (False, True):
+        r = generate_json(model, tok, obj_compiled, prompt, max_new_tokens=40, fast_forward=False, overlap=overlap)
+        assert r.token_ids == ref["token_ids"] and r.text.encode() == ref["matcher"].output
+        assert r.forward_passes == r.new_tokens - r.forced_tokens  # one model call per sampled token
+
+
+def test_fast_forward_counts_and_validity(model_tok, obj_compiled):
+    model, tok = model_tok
+    for seed in SEEDS:
+        r = generate_json(model, tok, obj_compiled, "Invent a person.", max_new_tokens=60, temperature=1.0, seed=seed)
+        check_json(r, OBJ)
+        # '{"name":"' and the keys after each value are forced: fewer model calls than tokens
+        assert r.forced_tokens >= 2 and r.forward_passes <= r.new_tokens - r.forced_tokens
+        assert r.as_dict()["forced_tokens"] == r.forced_tokens
+
+
+def test_stream_json_partial_values(model_tok, obj_compiled):
+    from constrain import stream_json
+    from constrain.decoding.partial_json import MISSING
+
+    model, tok = model_tok
+    s = stream_json(model, tok, obj_compiled, "Invent a person.", max_new_tokens=60)
+    chunks = list(s)
+    r = s.result
+    check_json(r, OBJ)
+    assert "".join(c.text for c in chunks) == r.text == chunks[-1].output
+    assert chunks[-1].partial == r.value
+    partials = [c.partial for c in chunks if c.partial is not MISSING]
+    assert partials and all(set(p) <= set(r.value) for p in partials)  # keys appear, never vanish
+    assert [len(p) for p in partials] == sorted(len(p) for p in partials)
+    assert sum(c.forced for c in chunks) == r.forced_tokens > 0
+    assert sum(len(c.tokens) for c in chunks) == r.new_tokens
+    # a bad schema is refused when the stream is created, before the model runs
+    with pytest.raises(UnsupportedSchemaFeature):
+        stream_json(model, tok, {"type": "array", "uniqueItems": True}, "x")
