@@ -5,6 +5,10 @@
     constrain generate (--grammar FILE | --regex R | --choices A,B,C) PROMPT
                                              text in a Lark grammar's language, matching a regex,
                                              or one of a list of strings
+    constrain check SCHEMA_OR_GRAMMAR        compile verdict (refused keywords with JSON pointers),
+                                             compile time, mask-time percentiles, an example document
+    constrain explain SCHEMA_OR_GRAMMAR TEXT walk TEXT token by token: allowed-token counts, forced
+                                             bytes, and where and why it is rejected
     constrain audit-tokenizer NAME_OR_PATH   check a tokenizer's byte vocabulary
     constrain model-info                     where the default model is cached, load time
 
@@ -170,6 +174,257 @@ def cmd_generate(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------- check / explain
+
+def _encode_fn(tok):
+    """``text -> ids`` (no special tokens) for the tokenizer objects ``load_named`` returns."""
+    if hasattr(tok, "encode_batch") and hasattr(tok, "get_vocab"):  # tokenizers.Tokenizer
+        return lambda s: tok.encode(s, add_special_tokens=False).ids
+    if hasattr(tok, "EncodeAsIds"):  # sentencepiece
+        return lambda s: list(tok.encode(s))
+    if type(tok).__name__ == "Tekkenizer":
+        return lambda s: list(tok.encode(s, bos=False, eos=False))
+    return lambda s: list(tok.encode(s, add_special_tokens=False))
+
+
+class _Source:
+    """A schema / grammar / regex named on the command line, compiled."""
+
+    def __init__(self, grammar, kind: str, label: str, seconds: float, refused: list, error: str | None = None):
+        self.grammar, self.kind, self.label, self.seconds, self.refused, self.error = (
+            grammar, kind, label, seconds, refused, error)
+
+
+def _compile_source(spec: str, *, regex: bool, lenient_walk: bool = True) -> _Source:
+    """Compile a JSON Schema file (``.json``), a Lark file (``.lark``) or, with ``regex``, a
+    pattern.  A schema that strict mode refuses is compiled again leniently to list every
+    refused keyword (and still walk a sample)."""
+    from constrain.errors import UnsupportedSchemaFeature
+    from constrain.grammar import from_lark, from_regex
+    from constrain.jsonschema import compile_json_schema
+
+    if regex:
+        t0 = time.perf_counter()
+        g = from_regex(spec)
+        return _Source(g, "regex", spec, time.perf_counter() - t0, [])
+    p = Path(spec)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {spec}")
+    text = p.read_text(encoding="utf-8")
+    is_schema = p.suffix == ".json" or (p.suffix != ".lark" and text.lstrip().startswith("{"))
+    if not is_schema:
+        t0 = time.perf_counter()
+        g = from_lark(p)
+        return _Source(g, "lark", str(p), time.perf_counter() - t0, [])
+    json.loads(text)  # a clear ValueError for a file that is not JSON
+    t0 = time.perf_counter()
+    try:
+        g = compile_json_schema(text)
+        return _Source(g, "json-schema", str(p), time.perf_counter() - t0, [])
+    except UnsupportedSchemaFeature as e:
+        first = e
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        g, dropped = compile_json_schema(text, lenient=True)
+    refused = [(kw, ptr or "/", why) for kw, ptr, why in dropped] or [
+        (getattr(first, "keyword", "?"), getattr(first, "pointer", None) or "/", str(first))]
+    return _Source(g, "json-schema", str(p), time.perf_counter() - t0, refused, error=str(first))
+
+
+def _percentiles(xs: list[float]) -> dict:
+    import numpy as np
+
+    if not xs:
+        return {}
+    a = np.asarray(xs) * 1e6
+    return {"p50_us": round(float(np.percentile(a, 50)), 1), "p90_us": round(float(np.percentile(a, 90)), 1),
+            "p99_us": round(float(np.percentile(a, 99)), 1), "max_us": round(float(a.max()), 1),
+            "mean_us": round(float(a.mean()), 1), "n": len(xs)}
+
+
+def _example_document(grammar, seed: int, max_size: int) -> bytes | None:
+    import random
+
+    try:
+        from constrain.hypothesis import DocumentGenerator
+    except ImportError:  # the generator lives with the hypothesis strategies (test extra)
+        return None
+    gen = DocumentGenerator(grammar, max_size=max_size)
+    rng = random.Random(seed)
+    # choice 0 is the simplest continuation: mostly simple, sometimes anything
+    return gen.generate(lambda n: min(int(rng.expovariate(0.8)), n - 1))
+
+
+def cmd_check(args) -> int:
+    from constrain.engine.bitmask import allocate_token_bitmask
+    from constrain.engine.matcher import Matcher, get_store
+    from constrain.errors import ConstrainError
+    from constrain.tokenizers import Vocabulary
+    from constrain.tokenizers.audit import load_named
+
+    try:
+        src = _compile_source(args.source, regex=args.regex)
+    except (OSError, ValueError) as e:
+        print(f"constrain: cannot read {args.source}: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:
+        print(f"constrain: {args.source}: {e}", file=sys.stderr)
+        return 2
+    try:
+        tok, tname, eos = load_named(args.tokenizer)
+        vocab = Vocabulary.from_tokenizer(tok, eos_ids=eos)
+    except ConstrainError as e:
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    report: dict = {"source": src.label, "kind": src.kind, "enforced": not src.refused,
+                    "refused": [{"keyword": k, "pointer": p, "reason": w} for k, p, w in src.refused],
+                    "compile_ms": round(src.seconds * 1e3, 2), "tokenizer": tname, "n_vocab": vocab.n_vocab}
+    t0 = time.perf_counter()
+    store = get_store(src.grammar, vocab)
+    m = Matcher(src.grammar, vocab, store=store)
+    bm = allocate_token_bitmask(1, vocab.n_vocab)
+    m.fill_next_token_bitmask(bm)
+    report["first_mask_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
+    doc = _example_document(src.grammar, args.seed, args.max_size)
+    report["example"] = None if doc is None else doc.decode("utf-8", errors="replace")
+    times: list[float] = []
+    warm: list[float] = []
+    if doc is not None:
+        encode = _encode_fn(tok)
+        ids = encode(doc.decode("utf-8", errors="replace"))
+        if vocab.decode(ids) != doc:
+            report["walk_note"] = "the tokenizer does not spell the example exactly (it drops or changes bytes)"
+        walk = ids + list(vocab.eos_ids[:1])
+        for timings in (times, warm):  # the second walk finds every mask in the store's caches
+            m.reset()
+            for t in walk:
+                t1 = time.perf_counter()
+                m.fill_next_token_bitmask(bm)
+                timings.append(time.perf_counter() - t1)
+                if not m.accept_token(t):
+                    break
+        report["walk_tokens"] = len(times)
+        report["walk_complete"] = m.is_finished()
+    report["mask_cold"] = _percentiles(times)
+    report["mask_warm"] = _percentiles(warm)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        verdict = "enforced exactly" if not src.refused else (
+            f"REFUSED in strict mode ({len(src.refused)} keyword(s) cannot be enforced; --lenient drops them)")
+        print(f"{src.kind:12s} {src.label}")
+        print(f"verdict      {verdict}")
+        for k, p, w in src.refused:
+            print(f"  refused    {k} at {p}: {w}")
+        print(f"compile      {report['compile_ms']} ms")
+        print(f"tokenizer    {tname} ({vocab.n_vocab} ids); first mask {report['first_mask_ms']} ms (store + first walk)")
+        if doc is not None:
+            print(f"sample walk  {report['walk_tokens']} tokens, complete={report['walk_complete']}"
+                  + (f" ({report['walk_note']})" if report.get("walk_note") else ""))
+            for label in ("cold", "warm"):
+                mk = report[f"mask_{label}"]
+                print(f"mask {label:6s}  p50 {mk.get('p50_us')} µs, p90 {mk.get('p90_us')}, p99 {mk.get('p99_us')}, "
+                      f"max {mk.get('max_us')}" + ("  (first visits build store entries)" if label == "cold" else ""))
+            print(f"example      {report['example']}")
+        else:
+            print("example      (needs the test extra: pip install 'constrain[test]')")
+    return 1 if src.refused else 0
+
+
+def _terminal_names(grammar, names) -> list[str]:
+    """Literal terminals as the text they match (``","``), others by name."""
+    by_name = {t.name: t for t in grammar.terminals}
+    out = []
+    for n in sorted(names):
+        t = by_name.get(n)
+        out.append(json.dumps(t.source) if t is not None and t.kind == "literal" and t.source else n)
+    return out
+
+
+def _show_bytes(b: bytes, limit: int = 40) -> str:
+    r = repr(b)[2:-1]
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
+def cmd_explain(args) -> int:
+    from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
+    from constrain.engine.matcher import Matcher
+    from constrain.errors import ConstrainError
+    from constrain.tokenizers import Vocabulary
+    from constrain.tokenizers.audit import load_named
+
+    try:
+        src = _compile_source(args.source, regex=args.regex)
+        tok, tname, eos = load_named(args.tokenizer)
+        vocab = Vocabulary.from_tokenizer(tok, eos_ids=eos)
+    except (OSError, ValueError) as e:
+        print(f"constrain: cannot read {args.source}: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    text = args.text
+    if args.text_file:
+        text = Path(args.text).read_text(encoding="utf-8")
+    encode = _encode_fn(tok)
+    ids = encode(text)
+    m = Matcher(src.grammar, vocab)
+    bm = allocate_token_bitmask(1, vocab.n_vocab)
+    steps = []
+    rejected = None
+    for i, t in enumerate(ids):
+        m.fill_next_token_bitmask(bm)
+        allowed = bitmask_to_bool(bm[0], vocab.n_vocab)
+        n_allowed = int(allowed.sum())
+        forced = m.forced_bytes()
+        tb = vocab.token_bytes(t)
+        ok = bool(allowed[t]) if 0 <= t < vocab.n_vocab else False
+        step = {"i": i, "token": t, "bytes": tb.decode("utf-8", errors="backslashreplace"), "allowed": n_allowed,
+                "forced": forced.decode("utf-8", errors="backslashreplace"), "ok": ok}
+        steps.append(step)
+        if not ok or not m.accept_token(t):
+            # find the first byte of the token that breaks the output, and what was expected there
+            good = 0
+            probe = m.copy()
+            for b in tb:
+                if not probe.accept_bytes(bytes([b])):
+                    break
+                good += 1
+            offset = len(m.output) + good
+            expected = _terminal_names(src.grammar, probe.parser.allowed_terminals())
+            nxt = probe.parser.next_bytes()
+            rejected = {"token_index": i, "byte_offset": offset, "token": t, "bytes": step["bytes"],
+                        "byte": tb[good:good + 1].decode("latin-1"), "expected_terminals": expected,
+                        "next_bytes": bytes(nxt[:24]).decode("latin-1"), "complete_before": probe.is_complete()}
+            break
+    complete = rejected is None and m.is_complete()
+    if args.json:
+        print(json.dumps({"source": src.label, "tokenizer": tname, "steps": steps, "rejected": rejected,
+                          "complete": complete, "refused": [list(r) for r in src.refused]}, ensure_ascii=False))
+    else:
+        if src.refused:
+            print(f"note: {len(src.refused)} keyword(s) are not enforced (strict mode refuses this schema): "
+                  + ", ".join(f"{k} at {p}" for k, p, _ in src.refused))
+        print(f"{'#':>4}  {'token':>7}  {'bytes':24s} {'allowed':>8}  forced next")
+        for s in steps:
+            mark = "" if s["ok"] else "   <-- rejected"
+            print(f"{s['i']:>4}  {s['token']:>7}  {_show_bytes(s['bytes'].encode(), 24):24s} {s['allowed']:>8}  "
+                  f"{_show_bytes(s['forced'].encode(), 30)}{mark}")
+        if rejected is not None:
+            r = rejected
+            print(f"rejected at byte {r['byte_offset']} (token {r['token_index']}, {r['bytes']!r}): byte {r['byte']!r} "
+                  f"cannot follow; expected {', '.join(r['expected_terminals']) or 'the end'}"
+                  + (f" (next bytes allowed: {r['next_bytes']!r})" if r["next_bytes"] else "")
+                  + ("; the text before it was already complete" if r["complete_before"] else ""))
+        elif complete:
+            print("complete: the text is a word of the grammar (the stop token would be allowed)")
+        else:
+            print("incomplete: the text is a viable prefix but not a complete word; next could be "
+                  + _show_bytes(bytes(m.parser.next_bytes()[:24])))
+    return 0 if complete else 1
+
+
 def cmd_audit(args) -> int:
     from constrain.errors import ConstrainError
     from constrain.tokenizers.audit import audit, load_named
@@ -238,6 +493,24 @@ def build_parser() -> argparse.ArgumentParser:
     decoding_opts(g, 128)
     model_opts(g)
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="compile a schema/grammar: verdict, compile time, mask times, an example")
+    c.add_argument("source", help="JSON Schema file (.json), Lark grammar (.lark), or a regex with --regex")
+    c.add_argument("--regex", action="store_true", help="SOURCE is a regular expression")
+    c.add_argument("--tokenizer", default="smollm2", help="smollm2 | deepseek | mistral | tekken | a path")
+    c.add_argument("--seed", type=int, default=0, help="seed of the example document")
+    c.add_argument("--max-size", type=int, default=160, help="byte budget of the example document")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_check)
+
+    e = sub.add_parser("explain", help="walk a text token by token: allowed counts, forced bytes, where it fails")
+    e.add_argument("source", help="JSON Schema file (.json), Lark grammar (.lark), or a regex with --regex")
+    e.add_argument("text", help="the text (or a file with --text-file)")
+    e.add_argument("--text-file", action="store_true", help="TEXT is a file to read")
+    e.add_argument("--regex", action="store_true", help="SOURCE is a regular expression")
+    e.add_argument("--tokenizer", default="smollm2", help="smollm2 | deepseek | mistral | tekken | a path")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_explain)
 
     a = sub.add_parser("audit-tokenizer", help="check a tokenizer's byte vocabulary against its own decoder")
     a.add_argument("tokenizer", help="smollm2 | deepseek | mistral | mistral-v3 | tekken | a path")

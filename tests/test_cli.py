@@ -117,3 +117,50 @@ def test_generate_regex_and_choices_on_default_model(capsys):
                "Is the sky blue?"])
     cap = capsys.readouterr()
     assert rc == 0 and cap.out.strip() in ("yes", "no", "maybe") and "finish=stop" in cap.err
+
+
+SMOL = str(ROOT / "tests" / "data" / "tokenizers" / "smollm2")
+
+
+def test_check_schema_and_grammar(capsys):
+    rc = main(["check", str(PERSON), "--tokenizer", SMOL, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["enforced"] and out["refused"] == [] and out["kind"] == "json-schema"
+    assert out["compile_ms"] > 0 and out["first_mask_ms"] > 0
+    import jsonschema
+
+    jsonschema.validate(json.loads(out["example"]), json.loads(PERSON.read_text()))  # the example is valid
+    assert out["walk_complete"] and out["mask_warm"]["n"] == out["mask_cold"]["n"] == out["walk_tokens"]
+    rc = main(["check", str(ROOT / "grammars" / "sql.lark"), "--tokenizer", SMOL])
+    text = capsys.readouterr().out
+    assert rc == 0 and "enforced exactly" in text and "mask warm" in text and "example" in text
+
+
+def test_check_lists_refused_keywords_with_pointers(capsys, tmp_path):
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {
+        "tags": {"type": "array", "uniqueItems": True}}, "required": ["tags"]}))
+    rc = main(["check", str(schema), "--tokenizer", SMOL])
+    text = capsys.readouterr().out
+    assert rc == 1 and "REFUSED" in text and "uniqueItems at /properties/tags/uniqueItems" in text
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    assert main(["check", str(bad), "--tokenizer", SMOL]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["check", str(PERSON), "--tokenizer", str(tmp_path / "missing")]) == 2
+
+
+def test_explain_accepts_and_rejects(capsys):
+    rc = main(["explain", str(PERSON), '{"name":"Ana","age":31,"city":"Lisbon"}', "--tokenizer", SMOL, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["complete"] and out["rejected"] is None
+    assert out["steps"][0]["forced"] == '{"name":"' and all(s["ok"] for s in out["steps"])
+    rc = main(["explain", str(PERSON), '{"name":"Ana","age":200}', "--tokenizer", SMOL, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    r = out["rejected"]
+    # "age":20 is viable (0..120), a third digit is not: the '0' at byte 22 is rejected
+    assert rc == 1 and r["byte_offset"] == len('{"name":"Ana","age":20') and r["byte"] == "0"
+    assert '","' in json.dumps(r["expected_terminals"]) or "," in r["next_bytes"]
+    rc = main(["explain", "--regex", "[0-9]{3}-[0-9]{4}", "555-12", "--tokenizer", SMOL])
+    text = capsys.readouterr().out
+    assert rc == 1 and "incomplete" in text
