@@ -93,9 +93,12 @@ class TransformersLM:
 
         if temperature <= 0:
             raise ConfigError(f"temperature must be positive for sampling, got {temperature}")
-        ids = [int(t) for t in (prompt_ids.tolist() if hasattr(prompt_ids, "tolist") else prompt_ids)]
-        if hasattr(prompt_ids, "dim") and prompt_ids.dim() == 2:
-            ids = [int(t) for t in prompt_ids[0].tolist()]
+        raw = prompt_ids.tolist() if hasattr(prompt_ids, "tolist") else list(prompt_ids)
+        if raw and isinstance(raw[0], list):  # a (1, T) tensor, as tokenizers return
+            if len(raw) != 1:
+                raise ConfigError(f"TransformersLM takes one prompt, got a batch of {len(raw)}")
+            raw = raw[0]
+        ids = [int(t) for t in raw]
         if not ids:
             raise ConfigError("prompt_ids must hold at least one token")
         self.model = model
@@ -103,6 +106,13 @@ class TransformersLM:
         self.temperature = float(temperature)
         self.device = device if device is not None else next(model.parameters()).device
         self._torch = torch
+        import inspect
+
+        try:
+            params = inspect.signature(model.forward).parameters
+        except (TypeError, ValueError):  # pragma: no cover - exotic wrappers
+            params = {}
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._cache = None
         self._cached: list[int] = []  # the ids whose keys/values are in the cache
         self._last_logits = None  # logits after self._cached
@@ -117,8 +127,8 @@ class TransformersLM:
             self._cache = DynamicCache()
         x = torch.tensor([new], dtype=torch.long, device=self.device)
         with torch.no_grad():
-            out = self.model(input_ids=x, past_key_values=self._cache, use_cache=True)
-        self._cache = out.past_key_values
+            # the cache object is updated in place; transformers 5 names the argument `cache`
+            out = self.model(input_ids=x, use_cache=True, **{self._cache_kw: self._cache})
         self._cached = self._cached + new
         self._last_logits = out.logits[0, -1].float()
         self.n_forward_tokens += len(new)
@@ -139,7 +149,7 @@ class TransformersLM:
                 if keep == 0 or self._cache is None:
                     self._cache, self._cached = None, []
                 else:
-                    self._cache.crop(keep)
+                    self._cache.crop(keep - len(have))  # negative: "remove this many" in 4.x and 5.x
                     self._cached = have[:keep]
             self._forward(want[len(self._cached):])
         logits = self._last_logits / self.temperature
