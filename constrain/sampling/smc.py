@@ -25,7 +25,7 @@ import numpy as np
 
 from constrain.errors import ConfigError
 from constrain.sampling.awrs import _check_args, _matcher_mask, awrs_step_fn
-from constrain.sampling.base import MatcherSource, Sample, SamplingResult, check_common, log_softmax, new_matcher
+from constrain.sampling.base import MatcherSource, Sample, SamplingResult, check_common, new_matcher, probs
 
 __all__ = ["SMCResult", "smc"]
 
@@ -99,9 +99,9 @@ def smc(lm, matcher: MatcherSource, *, particles: int = 8, max_tokens: int = 256
         if not live:
             break
         for p in live:
-            lp = log_softmax(lm(p.ids))
+            pr = probs(lm(p.ids))
             m = p.matcher
-            s = awrs_step_fn(lp, m.try_accept, rng=rng, full_mask=_matcher_mask(m, lp.shape[0]), estimator=estimator,
+            s = awrs_step_fn(pr, m.try_accept, rng=rng, full_mask=_matcher_mask(m, pr.shape[0]), estimator=estimator,
                              max_rejects=max_rejects, r=r)
             c = s.n_checks + (n_vocab if s.fell_back else 0)
             p.checks += c
@@ -112,7 +112,7 @@ def smc(lm, matcher: MatcherSource, *, particles: int = 8, max_tokens: int = 256
                 p.log_w = -math.inf
                 continue
             p.log_w += math.log(s.weight)
-            p.log_p += float(lp[s.token])
+            p.log_p += math.log(pr[s.token])
             p.ids.append(s.token)
             m.accept_token(s.token)
             p.finished = m.is_finished()

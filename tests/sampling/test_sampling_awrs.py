@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from constrain.engine.matcher import Matcher
 from constrain.errors import ConfigError, ConstrainError
 from constrain.sampling import awrs_sample, awrs_step, awrs_step_fn
-from constrain.sampling.awrs import FixedOrder, GumbelOrder
+from constrain.sampling.awrs import FixedOrder, GumbelOrder, SequentialOrder
 from constrain.sampling.exact import chi_square
 
 from conftest import WIDE_EOS
@@ -43,12 +43,11 @@ def test_recursive_weight_is_exactly_properly_weighted(raw, data):
     allowed = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
     max_rejects = data.draw(st.one_of(st.none(), st.integers(0, 3)))
     z = float(p[allowed].sum())
-    lp = np.log(p)
     expect = np.zeros(n)
     rng = np.random.default_rng(0)
     for order in itertools.permutations(range(n)):
         pr = _order_prob(p, order)
-        s = awrs_step_fn(lp, lambda t: bool(allowed[t]), rng=rng, full_mask=lambda: allowed, order=FixedOrder(order),
+        s = awrs_step_fn(p, lambda t: bool(allowed[t]), rng=rng, full_mask=lambda: allowed, order=FixedOrder(order),
                          max_rejects=max_rejects)
         if s.fell_back:
             assert s.weight == pytest.approx(z)
@@ -61,24 +60,30 @@ def test_recursive_weight_is_exactly_properly_weighted(raw, data):
     np.testing.assert_allclose(expect, np.where(allowed, p, 0.0), atol=1e-12)
 
 
-def test_gumbel_order_is_a_draw_without_replacement():
+@pytest.mark.parametrize("order_cls", [SequentialOrder, GumbelOrder])
+def test_orders_are_draws_without_replacement(order_cls):
     p = np.array([0.5, 0.3, 0.15, 0.05, 0.0])
-    lp = np.log(np.maximum(p, 1e-300))
-    lp[4] = -np.inf
     rng = np.random.default_rng(1)
     n = 20000
     firsts = np.zeros(5)
     seconds_after_0 = np.zeros(5)
+    lasts = np.zeros(5)
     for _ in range(n):
-        o = GumbelOrder(lp, rng, first=1)
+        o = order_cls(p, rng)
         a, b = o.get(0), o.get(1)
         assert o.get(4) == -1  # zero-probability tokens are never visited
         assert sorted(o.get(i) for i in range(4)) == [0, 1, 2, 3]
         firsts[a] += 1
+        lasts[o.get(3)] += 1
         if a == 0:
             seconds_after_0[b] += 1
     assert chi_square(firsts, p)[1] > 1e-3
     assert chi_square(seconds_after_0, np.where(np.arange(5) == 0, 0.0, p) / 0.5)[1] > 1e-3
+    # P(last = t) = sum over orders; for a 4-token support it is checked against enumeration
+    exact_last = np.zeros(5)
+    for perm in itertools.permutations(range(4)):
+        exact_last[perm[-1]] += _order_prob(p, perm)
+    assert chi_square(lasts, exact_last)[1] > 1e-3
 
 
 def _wide_logp(seed: int, n: int, alpha: float = 1.0) -> np.ndarray:
@@ -178,5 +183,5 @@ def test_bad_arguments_are_constrain_errors(wide_grammar, wide_vocab):
         with pytest.raises(ConfigError):
             awrs_step(lp, m, rng=rng, **kw)
     with pytest.raises(ConstrainError):
-        awrs_step_fn(lp, lambda t: False, rng=rng, max_rejects=0)  # a cap needs a fallback
+        awrs_step_fn(np.exp(lp), lambda t: False, rng=rng, max_rejects=0)  # a cap needs a fallback
     assert WIDE_EOS == wide_vocab.n_vocab - 1
