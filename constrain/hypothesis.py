@@ -316,13 +316,15 @@ class _Run:
                         c = v
         return c
 
-    def cost(self, p: ByteParser) -> int:
-        """Shortest completion (bytes) of ``p``'s output; exact under all-readings lexing, a
-        heuristic under maximal munch (0 if complete there is not checked: see callers)."""
-        if not self.T.longest and p.row_here is not None and p.chart[p.row_here].complete:
-            return 0
+    def cost(self, p: ByteParser, threads=None) -> int:
+        """Shortest completion (bytes) of ``p``'s output (or of ``threads`` over ``p``'s chart);
+        exact under all-readings lexing, a heuristic under maximal munch."""
+        if threads is None:
+            if not self.T.longest and p.row_here is not None and p.chart[p.row_here].complete:
+                return 0
+            threads = p.threads
         c = INF
-        for th in p.threads:
+        for th in threads:
             v = self._thread_cost(p, th, th[1])
             if self.T.longest and len(th) == 4 and th[2] >= 0 and v >= INF:
                 # the lexeme can only end by falling back to its last accepting point
@@ -340,6 +342,8 @@ class _Run:
         threads = p.threads
         if not threads:
             return []
+        if T.basic and len(threads) == 1:
+            return self._finish_groups(self._groups_basic(p))
         sids = [th[1] for th in threads]
         if T.basic:
             sids.append(T.start_state_basic())
@@ -380,16 +384,26 @@ class _Run:
                     out.append((cost, cs))
         else:
             mark = p.n_steps
-            T.pt.probe_cache = {}  # valid while the chart is this state's: reset right after
-            try:
-                for key, cs in buckets.items():
-                    b = T.reps[cs[0]]
-                    if p.feed(bytes((b,))):
-                        cost = self.cost(p)
-                        p.rollback_to(mark)
-                        out.append((min(cost, INF - 1), cs))
-            finally:
-                T.pt.probe_cache = None
+            for key, cs in buckets.items():
+                b = T.reps[cs[0]]
+                if p.feed(bytes((b,))):
+                    cost = self.cost(p)
+                    p.rollback_to(mark)
+                    out.append((min(cost, INF - 1), cs))
+        return self._finish_groups(out)
+
+    def _finish_groups(self, out: list) -> list[tuple[int, list[int]]]:
+        """Class lists -> sorted byte lists; lead bytes of non-ASCII characters form one
+        option per cost, so text is not dominated by the many UTF-8 lead-byte classes."""
+        T = self.T
+        merged: dict[int, list[int]] = {}
+        keep = []
+        for cost, cs in out:
+            if T.reps[cs[0]] >= 0x80 and all(T.reps[c] >= 0x80 for c in cs):
+                merged.setdefault(cost, []).extend(cs)
+            else:
+                keep.append((cost, cs))
+        out = keep + sorted(merged.items())
         groups = []
         for cost, cs in out:
             if len(cs) == 1:
@@ -401,28 +415,110 @@ class _Run:
         groups.sort(key=lambda g: (g[0], RANK[g[1][0]]))
         return groups
 
+    def _groups_basic(self, p: ByteParser) -> list:
+        """``groups`` for a basic (context-free) maximal-munch lexer with one lexing, without
+        feeding: a byte either extends the current lexeme (no parser work: the rule of
+        ``ByteParser._step_longest``) or ends it, and every byte that ends it ends it the
+        same way, so the row after the lexeme is built once, on a copy."""
+        T = self.T
+        lex = T.lex
+        (th,) = p.threads
+        k, sid, lap, las = th
+        pos = p.pos
+        table = lex.table
+        step = lex.step
+        live, accept = lex.live, lex.accept
+        s0 = T.start_state_basic()
+        allowed_k = p._allowed(k)
+        buckets: dict[tuple, list[int]] = {}
+        for c, b in enumerate(T.reps):
+            nx = int(table[sid, b])
+            if nx == -2:
+                nx = step(sid, b)
+            if nx != DEAD:
+                key = (0, nx)
+            else:
+                n0 = int(table[s0, b])
+                if n0 == -2:
+                    n0 = step(s0, b)
+                if n0 == DEAD:
+                    continue
+                key = (1, n0)
+            buckets.setdefault(key, []).append(c)
+        out = []
+        emitted = None
+        for (kind, nx), cs in buckets.items():
+            if kind == 0:
+                th2 = (k, nx, pos + 1, nx) if accept[nx] else (k, nx, lap, las)
+                if live[nx] & allowed_k or (th2[2] >= 0 and not accept[nx]
+                                            and T.pt.longest_choice(accept[th2[3]]) & allowed_k):
+                    out.append((min(self.cost(p, (th2,)), INF - 1), cs))
+                continue
+            if emitted is None:
+                emitted = False
+                if not accept[sid] and lap >= 0:
+                    # the lexeme falls back to its last accepting point and the bytes after it
+                    # are lexed again: if that re-lexing dies already, every such byte fails
+                    q = p.copy()
+                    rid = q._emit([(k, T.pt.longest_choice(accept[las]))], lap)
+                    if rid is not None and q._relex(rid, lap, pos):
+                        emitted = "probe"
+                elif accept[sid]:  # the lexeme ends here
+                    q = p.copy()
+                    q.buf.append(0)  # ByteParser._feed_byte appends the byte before emitting
+                    rid = q._emit([(k, T.pt.longest_choice(accept[sid]))], pos)
+                    if rid is not None and q.chart[rid].allowed:
+                        emitted = (q, rid, q._allowed(rid))
+            if not emitted:
+                continue
+            if emitted == "probe":
+                mark = p.n_steps
+                if p.feed(bytes((T.reps[cs[0]],))):
+                    cost = self.cost(p)
+                    p.rollback_to(mark)
+                    out.append((min(cost, INF - 1), cs))
+                continue
+            q, rid, allowed_r = emitted
+            if live[nx] & allowed_r:
+                th2 = (rid, nx, pos + 1, nx) if accept[nx] else (rid, nx, -1, -1)
+                out.append((min(self.cost(q, (th2,)), INF - 1), cs))
+        return out
+
     def complete(self, p: ByteParser) -> bool:
-        return p.is_complete()
+        """May the document end here?  The parser's answer, except that under the Python
+        indenter a document never ends with a newline token holding no newline (a final
+        comment): constrain's parser accepts it, Lark's ``PythonIndenter`` crashes on it."""
+        if not p.is_complete():
+            return False
+        T = self.T
+        if T.indenter and p.threads:
+            th = p.threads[0]
+            if T.lex.accept[th[1]] >> T.newline & 1 and b"\n" not in p.buf[p.row_pos[th[0]]:]:
+                return False
+        return True
 
     # ---------------------------------------------------------------- closing
     def close_search(self, p: ByteParser, max_expansions: int) -> bytes | None:
         """Best-first search (A*-like, cost heuristic) for a completion of ``p``'s output."""
         root = p.copy()
+        pt = self.T.pt
         nodes: list[tuple] = []
         heap = [(0, 0, 0, -1, -1)]
         counter = 1
         expansions = 0
         while heap:
             f, ng, _, parent, b = heapq.heappop(heap)
+            pt.probe_cache = None
             if parent < 0:
                 q = root
             else:
                 q = nodes[parent][0].copy()
                 if not q.feed(bytes((b,))):  # cannot happen: probed before
                     continue
+            pt.probe_cache = {}
             idx = len(nodes)
             nodes.append((q, parent, b))
-            if q.is_complete():
+            if self.complete(q):
                 out = bytearray()
                 while idx > 0:
                     _, parent, b = nodes[idx]
@@ -463,6 +559,14 @@ class DocumentGenerator:
         budget = self.max_size if max_size is None else max_size
         T = self.tables
         with T.lock:  # the lexer automaton grows lazily; keep one generation at a time per grammar
+            try:
+                return self._generate(choose, budget)
+            finally:
+                T.pt.probe_cache = None
+
+    def _generate(self, choose, budget: int) -> bytes | None:
+        T = self.tables
+        if True:
             run = _Run(T)
             p = run.p
             self.stats["examples"] += 1
@@ -471,7 +575,9 @@ class DocumentGenerator:
             backtracks = 0
             while True:
                 pos = p.pos
-                complete = p.is_complete()
+                # row closures are shared while this state is probed (and fed): see _ProbeTables
+                T.pt.probe_cache = {}
+                complete = run.complete(p)
                 groups = run.groups(p)
                 ban = banned.get(pos)
                 if ban:
@@ -487,6 +593,7 @@ class DocumentGenerator:
                         chosen.append(ms)
                         continue
                     tail = run.close_search(p, self.max_search) if groups else None
+                    T.pt.probe_cache = None
                     if tail is not None:
                         self.stats["closed_by_search"] += 1
                         ok = p.feed(tail)
