@@ -104,6 +104,7 @@ class ASApSampler:
         self.n_samples = 0  # successful samples
         self.n_attempts = 0
         self.n_model_calls = 0
+        self._n_masks = 0  # full masks built (each counts n_vocab checks in Sample.n_checks)
         self._sum_w = 0.0  # sum of importance weights over attempts, scaled by exp(-_w_shift)
         self._w_shift = 0.0
 
@@ -159,6 +160,7 @@ class ASApSampler:
             synced = len(ids)
         lp = log_softmax(self.lm(ids))
         self.n_model_calls += 1
+        self._n_masks += 1
         allowed = np.zeros(lp.shape[0], bool)
         k = min(lp.shape[0], self._n_vocab)
         allowed[:k] = m.next_token_mask()[:k]
@@ -239,6 +241,7 @@ class ASApSampler:
         """One grammatical sequence; updates the trie.  ``log_weight`` is ``log P(w) - log q(w)``
         for the proposal it was drawn from."""
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        masks0 = self._n_masks
         for _ in range(self.max_attempts):
             if self._theta[0] <= 0.0:
                 break
@@ -249,7 +252,8 @@ class ASApSampler:
                 self.n_samples += 1
                 if synced < len(ids):
                     m.accept_tokens(ids[synced:])
-                return Sample(ids, m.output, True, log_p, log_p - log_q, 0, len(ids))
+                checks = (self._n_masks - masks0) * self._n_vocab
+                return Sample(ids, m.output, True, log_p, log_p - log_q, checks, len(ids))
         raise DeadEndError(f"ASAp found no grammatical sequence within {self.max_tokens} tokens "
                            f"(theta(root) = {self._theta[0]:.3g})", step=0)
 

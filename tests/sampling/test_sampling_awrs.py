@@ -185,3 +185,20 @@ def test_bad_arguments_are_constrain_errors(wide_grammar, wide_vocab):
     with pytest.raises(ConstrainError):
         awrs_step_fn(np.exp(lp), lambda t: False, rng=rng, max_rejects=0)  # a cap needs a fallback
     assert WIDE_EOS == wide_vocab.n_vocab - 1
+
+
+def test_awrs_sequences_follow_the_masking_law_and_weights_correct_it(lm, matcher, exact):
+    """Sequence level: AWRS draws have masking's law (chi-square over the 20 sequences), and
+    weighting them by their importance weights recovers the target."""
+    from constrain.sampling.exact import empirical, kl
+
+    rng = np.random.default_rng(8)
+    draws = [awrs_sample(lm, matcher, max_tokens=6, rng=rng) for _ in range(3000)]
+    index = {w: i for i, w in enumerate(exact.seqs)}
+    counts = np.zeros(len(exact.seqs))
+    for d in draws:
+        counts[index[tuple(d.token_ids)]] += 1
+    assert chi_square(counts, exact.masking)[1] > 1e-3
+    assert chi_square(counts, exact.target)[1] < 1e-12  # ... which is not the target
+    weighted = empirical([d.token_ids for d in draws], [math.exp(d.log_weight) for d in draws])
+    assert kl(weighted, exact.as_dict()) < 0.05
