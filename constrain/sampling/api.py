@@ -23,7 +23,7 @@ import numpy as np
 from constrain.errors import ConfigError
 from constrain.sampling.asap import ASApSampler
 from constrain.sampling.awrs import awrs_sample
-from constrain.sampling.base import MatcherSource, SamplingResult, check_common, mask_sample, new_matcher
+from constrain.sampling.base import MatcherSource, SamplingResult, check_common, mask_sample
 from constrain.sampling.smc import smc
 
 __all__ = ["METHODS", "sample"]
