@@ -58,10 +58,16 @@ def set_num_threads(n: int | None) -> None:
 
     On a small, loaded machine one thread is often several times faster than two (OpenMP
     barriers stall when another process holds a core); on an idle machine more threads win.
-    ``None`` leaves torch's default.  ``CONSTRAIN_NUM_THREADS`` sets the default for the CLI.
+    ``None`` takes ``$CONSTRAIN_NUM_THREADS`` when it is set, and otherwise leaves torch's default.
     """
     if n is None:
-        return
+        env = os.environ.get("CONSTRAIN_NUM_THREADS")
+        if not env:
+            return
+        try:
+            n = int(env)
+        except ValueError:
+            raise ConfigError(f"CONSTRAIN_NUM_THREADS must be an integer, got {env!r}") from None
     if int(n) < 1:
         raise ConfigError(f"threads must be >= 1, got {n}")
     import torch

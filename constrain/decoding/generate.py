@@ -329,6 +329,8 @@ def _looks_like_json_text(s: str) -> bool:
 
 
 def _schema_spec(schema) -> _SchemaSpec:
+    from constrain.jsonschema.compiler import close_pydantic_objects
+
     if isinstance(schema, (dict, bool)):
         return _SchemaSpec(schema, schema)
     if isinstance(schema, (str, os.PathLike)):
@@ -347,7 +349,7 @@ def _schema_spec(schema) -> _SchemaSpec:
     if schema is None or isinstance(schema, (list, tuple, int, float, bytes)):
         raise ConfigError(f"a JSON Schema is an object or a boolean, got {type(schema).__name__}")
     if isinstance(schema, type) and hasattr(schema, "model_json_schema") and hasattr(schema, "model_validate_json"):
-        s = schema.model_json_schema()
+        s = close_pydantic_objects(schema.model_json_schema())
         return _SchemaSpec(s, s, lambda text, _v, _m=schema: _m.model_validate_json(text))
     try:
         from pydantic import TypeAdapter
@@ -356,7 +358,7 @@ def _schema_spec(schema) -> _SchemaSpec:
                           "to be read as a Python type") from None
     try:
         ta = TypeAdapter(schema)
-        s = json.loads(json.dumps(ta.json_schema()))
+        s = close_pydantic_objects(json.loads(json.dumps(ta.json_schema())))
     except Exception as e:  # pydantic raises several types for unsupported hints
         raise ConfigError(f"cannot derive a JSON Schema from {schema!r}: {e}") from None
     return _SchemaSpec(s, s, lambda text, _v, _ta=ta: _ta.validate_json(text))

@@ -85,13 +85,37 @@ def compile_json_schema(schema, *, strict: bool = True, lenient: bool = False, w
     return grammar
 
 
-def from_pydantic(model, **options) -> Grammar:
-    """Grammar for the JSON form of a pydantic model (its ``model_json_schema()``)."""
+def close_pydantic_objects(schema):
+    """A copy of a pydantic-generated schema where every object that says nothing about extra
+    keys gets ``additionalProperties: false``.
+
+    Pydantic's default (``extra="ignore"``) writes nothing, which JSON Schema reads as "any
+    other key is fine"; but pydantic drops such keys on validation, so generating them only
+    wastes tokens (and small models wander off into invented keys).  ``extra="allow"`` and
+    ``extra="forbid"`` write ``additionalProperties`` explicitly and are kept as they are.
+    """
+    if isinstance(schema, list):
+        return [close_pydantic_objects(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: close_pydantic_objects(v) if k not in ("const", "enum", "default", "examples") else v
+           for k, v in schema.items()}
+    if "properties" in out and not any(k in out for k in ("additionalProperties", "patternProperties",
+                                                             "unevaluatedProperties")):
+        out["additionalProperties"] = False
+    return out
+
+
+def from_pydantic(model, *, extra_keys: bool = False, **options) -> Grammar:
+    """Grammar for the JSON form of a pydantic model (its ``model_json_schema()``).
+
+    Objects of models with pydantic's default ``extra="ignore"`` are closed (no undeclared
+    keys, see :func:`close_pydantic_objects`) unless ``extra_keys=True``."""
     try:
         schema = model.model_json_schema()
     except AttributeError:
         raise ConfigError(f"{model!r} is not a pydantic v2 model class") from None
-    return compile_json_schema(schema, **options)
+    return compile_json_schema(schema if extra_keys else close_pydantic_objects(schema), **options)
 
 
 def from_type(tp, **options) -> Grammar:
@@ -101,5 +125,5 @@ def from_type(tp, **options) -> Grammar:
         from pydantic import TypeAdapter
     except ImportError:
         raise ConfigError("from_type needs pydantic>=2 (pip install pydantic)") from None
-    schema = TypeAdapter(tp).json_schema()
-    return compile_json_schema(json.loads(json.dumps(schema)), **options)
+    schema = json.loads(json.dumps(TypeAdapter(tp).json_schema()))
+    return compile_json_schema(close_pydantic_objects(schema), **options)
