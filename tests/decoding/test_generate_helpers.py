@@ -88,3 +88,35 @@ def test_stream_callback_and_result_dict(capsys):
                    tokens_per_second=8.0, token_ids=[1, 2], value=[1], valid=True)
     d = r.as_dict()
     assert d["value"] == [1] and "token_ids" not in d and d["unenforced"] == [] and r.complete
+
+
+def test_pydantic_objects_are_closed_unless_extra_allow():
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict
+
+    from constrain.decoding.generate import _schema_spec
+    from constrain.engine.earley import accepts
+    from constrain.jsonschema import from_pydantic
+    from constrain.jsonschema.compiler import close_pydantic_objects
+
+    class Inner(BaseModel):
+        k: Literal["a", "b"]
+
+    class Outer(BaseModel):
+        inner: Inner
+        n: int
+
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        n: int
+
+    s = _schema_spec(Outer).schema
+    assert s["additionalProperties"] is False and s["$defs"]["Inner"]["additionalProperties"] is False
+    assert _schema_spec(Open).schema["additionalProperties"] is True  # explicit: kept
+    g = from_pydantic(Outer)
+    assert accepts(g, b'{"inner":{"k":"a"},"n":1}')
+    assert not accepts(g, b'{"inner":{"k":"a"},"n":1,"x":2}')
+    assert accepts(from_pydantic(Outer, extra_keys=True), b'{"inner":{"k":"a"},"n":1,"x":2}')
+    # enum / const values that look like schemas are data, not subschemas
+    assert close_pydantic_objects({"const": {"properties": {}}}) == {"const": {"properties": {}}}
