@@ -1,0 +1,267 @@
+"""Numba kernels of the infilling checker.  Flat numpy arrays in, flat arrays out.
+
+Two kernels carry the work of a check:
+
+``terminal_edges``
+    Lexes the partial output.  The partial output is a small byte graph (the "R graph": one
+    node per lexeme-boundary position, a fixed-byte edge per chunk byte, an any-byte edge per
+    gap byte, an epsilon edge where a bounded gap may end).  From every node, a BFS over
+    (node, combined terminal-DFA state) pairs finds every terminal whose lexeme can start at
+    that node and end at another one.  The result is the terminal-level NFA: edges
+    ``(src, terminal, dst)``.  A lexeme may start inside a chunk, cross gaps and end inside
+    another chunk, so fragments at chunk edges and merges across gaps come out of one walk.
+
+``bar_hillel``
+    Decides emptiness of L(G) ∩ L(A) for an automaton A over terminals (a DFA or an
+    epsilon-free NFA) by a worklist over generating triples (p, X, q) of a binarised grammar,
+    with early exit on (start, S, final) and a work budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from constrain._jit import njit
+
+
+@njit
+def terminal_edges(fix_next, fix_byte, any_next, eps_next, ctrans, cacc, cterm, tstart,
+                   succ_ptr, succ_idx, n_terms):  # pragma: no cover - compiled
+    """All lexeme edges of the R graph.
+
+    Parameters
+    ----------
+    fix_next, fix_byte : int32[n_nodes]
+        The node's fixed-byte edge (target or -1, and its byte).
+    any_next : int32[n_nodes]
+        The node's any-byte edge (target or -1), for gap bytes.
+    eps_next : int32[n_nodes]
+        The node's epsilon edge (target or -1), where a bounded gap may end.
+    ctrans : int32[n_states, 256]
+        All terminal DFAs in one table (disjoint state ranges; -1 dead, dead states pruned).
+    cacc : bool[n_states]; cterm : int32[n_states]; tstart : int32[n_terms]
+        Accepting flag and terminal of each state; start state of each terminal.
+    succ_ptr, succ_idx : CSR of the distinct successors of each state over all bytes.
+
+    Returns
+    -------
+    (src, term, dst) : int32 arrays, one entry per distinct edge.
+    """
+    n_nodes = fix_next.shape[0]
+    n_states = ctrans.shape[0]
+    seen = np.zeros(n_nodes * n_states, np.int32)     # stamp = p + 1
+    eseen = np.zeros(n_nodes * n_terms, np.int32)
+    stack = np.empty(n_nodes * n_states + 1, np.int64)
+    cap = 1024
+    out_s = np.empty(cap, np.int32)
+    out_t = np.empty(cap, np.int32)
+    out_d = np.empty(cap, np.int32)
+    n_out = 0
+    for p in range(n_nodes):
+        stamp = p + 1
+        sp = 0
+        for t in range(n_terms):
+            s = tstart[t]
+            key = p * n_states + s
+            if seen[key] != stamp:
+                seen[key] = stamp
+                stack[sp] = key
+                sp += 1
+        while sp > 0:
+            sp -= 1
+            key = stack[sp]
+            n = key // n_states
+            s = key % n_states
+            if cacc[s]:
+                t = cterm[s]
+                ek = n * n_terms + t
+                if eseen[ek] != stamp:
+                    eseen[ek] = stamp
+                    if n_out == cap:
+                        cap *= 2
+                        a = np.empty(cap, np.int32)
+                        a[:n_out] = out_s
+                        out_s = a
+                        a = np.empty(cap, np.int32)
+                        a[:n_out] = out_t
+                        out_t = a
+                        a = np.empty(cap, np.int32)
+                        a[:n_out] = out_d
+                        out_d = a
+                    out_s[n_out] = p
+                    out_t[n_out] = t
+                    out_d[n_out] = n
+                    n_out += 1
+            m = eps_next[n]
+            if m >= 0:
+                k2 = m * n_states + s
+                if seen[k2] != stamp:
+                    seen[k2] = stamp
+                    stack[sp] = k2
+                    sp += 1
+            m = fix_next[n]
+            if m >= 0:
+                s2 = ctrans[s, fix_byte[n]]
+                if s2 >= 0:
+                    k2 = m * n_states + s2
+                    if seen[k2] != stamp:
+                        seen[k2] = stamp
+                        stack[sp] = k2
+                        sp += 1
+            m = any_next[n]
+            if m >= 0:
+                for i in range(succ_ptr[s], succ_ptr[s + 1]):
+                    k2 = m * n_states + succ_idx[i]
+                    if seen[k2] != stamp:
+                        seen[k2] = stamp
+                        stack[sp] = k2
+                        sp += 1
+    return out_s[:n_out].copy(), out_t[:n_out].copy(), out_d[:n_out].copy()
+
+
+@njit
+def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nullable,
+               term_ptr, term_nt, un_ptr, un_par, l_ptr, l_par, l_oth, l_rid, r_ptr, r_par, r_oth, r_rid,
+               budget, want_bp, bp_kind, bp_a, bp_mid):  # pragma: no cover - compiled
+    """Worklist emptiness test of L(G) ∩ L(A), G binarised, A given by its edges.
+
+    A triple (p, X, q) is generating iff X derives a terminal word that takes A from p to q.
+    Seeds: (p, X, q) for X -> a and an edge p -a-> q; (p, X, p) for nullable X.  Rules:
+    X -> B gives (p, B, q) => (p, X, q); X -> B C gives (p, B, q), (q, C, r) => (p, X, r),
+    joined from whichever side is popped.  Stops at the first (s, S, f) with s a start and f
+    a final state.
+
+    Rule indexes (CSR): ``term_ptr/term_nt`` by terminal: the X with X -> a;
+    ``un_ptr/un_par`` by child B: the X with X -> B; ``l_ptr/l_par/l_oth`` by left child B:
+    (X, C) with X -> B C; ``r_ptr/r_par/r_oth`` by right child C: (X, B) with X -> B C;
+    ``l_rid``/``r_rid`` the binary rule's index.
+
+    With ``want_bp`` the derivation of each triple is recorded in ``bp_kind`` (1 terminal,
+    2 unary, 3 binary, 4 empty), ``bp_a`` (terminal / child / binary rule) and ``bp_mid``
+    (split state) — arrays of shape [n_nt * n_q * n_q].
+
+    Returns (status, p, q, work): status 1 found (p, q the start and final state), 0 the
+    intersection is empty, -1 the budget ran out.
+    """
+    qq = n_q * n_q
+    chart = np.zeros(n_nt * qq, np.uint8)
+    cap = 4096
+    stack = np.empty(cap, np.int64)
+    sp = 0
+    work = 0
+    # seeds
+    for e in range(e_src.shape[0]):
+        a = e_term[e]
+        p = e_src[e]
+        q = e_dst[e]
+        for i in range(term_ptr[a], term_ptr[a + 1]):
+            x = term_nt[i]
+            key = x * qq + p * n_q + q
+            if chart[key] == 0:
+                chart[key] = 1
+                if want_bp:
+                    bp_kind[key] = 1
+                    bp_a[key] = a
+                if x == start_nt and is_start[p] and is_final[q]:
+                    return 1, p, q, work
+                if sp == cap:
+                    cap *= 2
+                    ns = np.empty(cap, np.int64)
+                    ns[:sp] = stack[:sp]
+                    stack = ns
+                stack[sp] = key
+                sp += 1
+    for x in range(n_nt):
+        if nullable[x]:
+            for p in range(n_q):
+                key = x * qq + p * n_q + p
+                if chart[key] == 0:
+                    chart[key] = 1
+                    if want_bp:
+                        bp_kind[key] = 4
+                    if x == start_nt and is_start[p] and is_final[p]:
+                        return 1, p, p, work
+                    if sp == cap:
+                        cap *= 2
+                        ns = np.empty(cap, np.int64)
+                        ns[:sp] = stack[:sp]
+                        stack = ns
+                    stack[sp] = key
+                    sp += 1
+    while sp > 0:
+        sp -= 1
+        key = stack[sp]
+        b = key // qq
+        rem = key - b * qq
+        p = rem // n_q
+        q = rem - p * n_q
+        work += 1
+        if work > budget:
+            return -1, -1, -1, work
+        # unary X -> B
+        for i in range(un_ptr[b], un_ptr[b + 1]):
+            x = un_par[i]
+            k2 = x * qq + p * n_q + q
+            if chart[k2] == 0:
+                chart[k2] = 1
+                if want_bp:
+                    bp_kind[k2] = 2
+                    bp_a[k2] = b
+                if x == start_nt and is_start[p] and is_final[q]:
+                    return 1, p, q, work
+                if sp == cap:
+                    cap *= 2
+                    ns = np.empty(cap, np.int64)
+                    ns[:sp] = stack[:sp]
+                    stack = ns
+                stack[sp] = k2
+                sp += 1
+        # X -> B C with B = b popped on the left: join (q, C, r)
+        for i in range(l_ptr[b], l_ptr[b + 1]):
+            x = l_par[i]
+            c = l_oth[i]
+            base = c * qq + q * n_q
+            work += n_q
+            for r in range(n_q):
+                if chart[base + r] != 0:
+                    k2 = x * qq + p * n_q + r
+                    if chart[k2] == 0:
+                        chart[k2] = 1
+                        if want_bp:
+                            bp_kind[k2] = 3
+                            bp_a[k2] = l_rid[i]
+                            bp_mid[k2] = q
+                        if x == start_nt and is_start[p] and is_final[r]:
+                            return 1, p, r, work
+                        if sp == cap:
+                            cap *= 2
+                            ns = np.empty(cap, np.int64)
+                            ns[:sp] = stack[:sp]
+                            stack = ns
+                        stack[sp] = k2
+                        sp += 1
+        # X -> B C with C = b popped on the right: join (o, B, p)
+        for i in range(r_ptr[b], r_ptr[b + 1]):
+            x = r_par[i]
+            bl = r_oth[i]
+            base = bl * qq + p
+            work += n_q
+            for o in range(n_q):
+                if chart[base + o * n_q] != 0:
+                    k2 = x * qq + o * n_q + q
+                    if chart[k2] == 0:
+                        chart[k2] = 1
+                        if want_bp:
+                            bp_kind[k2] = 3
+                            bp_a[k2] = r_rid[i]
+                            bp_mid[k2] = p
+                        if x == start_nt and is_start[o] and is_final[q]:
+                            return 1, o, q, work
+                        if sp == cap:
+                            cap *= 2
+                            ns = np.empty(cap, np.int64)
+                            ns[:sp] = stack[:sp]
+                            stack = ns
+                        stack[sp] = k2
+                        sp += 1
+    return 0, -1, -1, work

@@ -1,0 +1,395 @@
+"""Grammar-constrained masked-diffusion decoding on top of :class:`InfillChecker`.
+
+A sequence of ``length`` token positions starts fully masked.  Each step the denoiser returns
+logits for every position; among the masked ones, (position, token) pairs are visited in the
+order of Gumbel-perturbed log-probabilities (sampling without replacement over the pairs, as
+in AWRS), and the first pairs whose commit keeps the partial output completable — the checker
+answers "nonempty" — are committed.  Rejections are capped; when the steps or the rejection
+budget run out, the remaining gaps are filled with the checker's witness.
+
+Positions and text: committed text tokens give their bytes; an EOS token ends the text (every
+later position becomes EOS too).  A masked run followed by committed text must hold text tokens
+(at least one byte each); the trailing masked run may also hold EOS.  With ``length_aware``
+each run of k masked positions is a gap of at most ``k * max_token_bytes`` bytes when that is
+under ``gap_cap_bytes`` (exact, more automaton nodes), else unbounded (Σ*, the paper's
+relaxation).
+
+The denoiser protocol is one callable: ``denoiser(ids)`` with ``ids`` an ``int64[length]``
+array holding ``MASK`` (-1) at masked positions, returning logits ``float[length, V']`` with
+``V' >= vocab.n_vocab`` (wider logits are padding, never sampled).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from constrain.diffusion.checker import Gap, InfillChecker
+from constrain.errors import ConfigError
+from constrain.grammar.ir import Grammar
+from constrain.tokenizers import Vocabulary
+
+__all__ = ["MASK", "Denoiser", "DiffusionConstraint", "DiffusionResult", "RandomDenoiser", "TransformersDenoiser",
+           "diffusion_generate"]
+
+MASK = -1
+
+
+class Denoiser(Protocol):
+    def __call__(self, ids: np.ndarray) -> np.ndarray:  # int64[L] with MASK -> float[L, V]
+        ...
+
+
+@dataclass
+class DiffusionResult:
+    """A finished generation: ``text`` is always set when ``valid``; ``tokens`` when they fit."""
+
+    text: bytes | None
+    tokens: np.ndarray | None
+    valid: bool
+    finished_by: str            # "commits" (every position committed), "witness" or "failed"
+    steps: int = 0
+    n_checks: int = 0
+    n_rejections: int = 0
+    check_seconds: list = field(default_factory=list)
+
+
+class DiffusionConstraint:
+    """The state of one constrained diffusion sequence: committed tokens and admissibility.
+
+    Parameters
+    ----------
+    checker:
+        An :class:`InfillChecker` (or a Grammar, from which one is built).
+    vocab:
+        The model's :class:`Vocabulary` (exact token bytes, EOS ids).
+    length:
+        Number of generated positions.
+    length_aware, gap_cap_bytes:
+        Bound each gap by ``k * max_token_bytes`` when that is at most ``gap_cap_bytes``.
+    unknown:
+        What a checker "unknown" (budget exhausted) means for a proposal: "reject" (default,
+        keeps the output completable) or "accept".
+    budget:
+        Work budget per check (see :class:`InfillChecker`).
+    """
+
+    def __init__(self, checker: InfillChecker | Grammar, vocab: Vocabulary, length: int, *,
+                 length_aware: bool = True, gap_cap_bytes: int = 48, unknown: str = "reject",
+                 budget: int | None = None, allowed_ids=None):
+        if isinstance(checker, Grammar):
+            checker = InfillChecker(checker)
+        if unknown not in ("reject", "accept"):
+            raise ConfigError(f"unknown must be 'reject' or 'accept', got {unknown!r}")
+        if length < 1:
+            raise ConfigError(f"length must be >= 1, got {length}")
+        self.checker = checker
+        self.vocab = vocab
+        self.length = int(length)
+        self.length_aware = length_aware
+        self.gap_cap_bytes = int(gap_cap_bytes)
+        self.unknown = unknown
+        self.budget = budget
+        self.eos_id = vocab.eos_ids[0] if vocab.eos_ids else None
+        self._is_eos = np.zeros(vocab.n_vocab, dtype=bool)
+        self._is_eos[list(vocab.eos_ids)] = True
+        allowed = vocab.text_mask.copy()
+        if allowed_ids is not None:
+            sub = np.zeros(vocab.n_vocab, dtype=bool)
+            sub[np.asarray(allowed_ids, dtype=np.int64)] = True
+            allowed &= sub
+        allowed[list(vocab.eos_ids)] = True
+        self.allowed = allowed                     # ids a proposal may use
+        lens = vocab.token_lengths
+        text_ids = np.flatnonzero(allowed & vocab.text_mask)
+        self.max_token_bytes = int(lens[text_ids].max()) if len(text_ids) else 1
+        self._tb = vocab.all_token_bytes
+        self._by_bytes = {}
+        for i in text_ids.tolist():
+            self._by_bytes.setdefault(self._tb[i], i)
+        self.ids = np.full(self.length, MASK, dtype=np.int64)
+        self.n_checks = 0
+        self.check_seconds: list[float] = []
+
+    # --------------------------------------------------------------- segments
+    def _end(self, ids) -> int:
+        e = np.flatnonzero(self._is_eos[np.where(ids >= 0, ids, 0)] & (ids >= 0))
+        return int(e[0]) if len(e) else self.length
+
+    def segments(self, ids=None, *, exact_lengths: bool = False) -> list:
+        """The partial output as checker segments (bytes and :class:`Gap`)."""
+        ids = self.ids if ids is None else ids
+        end = self._end(ids)
+        segs: list = []
+        i = 0
+        while i < end:
+            if ids[i] == MASK:
+                j = i
+                while j < end and ids[j] == MASK:
+                    j += 1
+                k = j - i
+                trailing = j == end
+                mn = 0 if trailing else k
+                mx = k * self.max_token_bytes
+                if (self.length_aware and mx <= self.gap_cap_bytes) or exact_lengths:
+                    segs.append(Gap(max_bytes=mx, min_bytes=mn))
+                else:
+                    segs.append(Gap(min_bytes=mn))
+                i = j
+            else:
+                segs.append(self._tb[int(ids[i])])
+                i += 1
+        return segs
+
+    def _check(self, ids, *, exact_lengths=False):
+        t0 = time.perf_counter()
+        r = self.checker.check_segments(self.segments(ids, exact_lengths=exact_lengths), budget=self.budget)
+        self.check_seconds.append(time.perf_counter() - t0)
+        self.n_checks += 1
+        return r
+
+    # ------------------------------------------------------------- proposals
+    def admissible(self, pos: int, tok: int) -> bool:
+        """Would committing ``tok`` at masked position ``pos`` keep the output completable?"""
+        ids = self._with(pos, tok)
+        if ids is None:
+            return False
+        st = self._check(ids).status
+        return st == "nonempty" or (st == "unknown" and self.unknown == "accept")
+
+    def _with(self, pos, tok):
+        if self.ids[pos] != MASK or not self.allowed[tok]:
+            return None
+        ids = self.ids.copy()
+        if self._is_eos[tok]:
+            later = ids[pos + 1:]
+            if ((later != MASK) & ~self._is_eos[np.where(later >= 0, later, 0)]).any():
+                return None   # text after the end
+            ids[pos:] = tok
+        else:
+            if pos > self._end(ids):
+                return None
+            ids[pos] = tok
+        return ids
+
+    def commit(self, pos: int, tok: int) -> None:
+        ids = self._with(pos, tok)
+        if ids is None:
+            raise ConfigError(f"cannot commit token {tok} at position {pos}")
+        self.ids = ids
+
+    @property
+    def n_masked(self) -> int:
+        return int((self.ids == MASK).sum())
+
+    def step(self, logits: np.ndarray, rng: np.random.Generator, n_commit: int, *, temperature: float = 1.0,
+             max_rejections: int = 64) -> tuple[int, int]:
+        """Commit up to ``n_commit`` admissible (position, token) pairs from ``logits`` [length, V'].
+
+        Returns (committed, rejected)."""
+        masked = np.flatnonzero(self.ids == MASK)
+        if not len(masked):
+            return 0, 0
+        v = self.vocab.n_vocab
+        lg = np.asarray(logits, dtype=np.float64)[masked, :v] / max(temperature, 1e-6)
+        lg = np.where(self.allowed[None, :], lg, -np.inf)
+        mx = lg.max(axis=1, keepdims=True)
+        logp = lg - mx - np.log(np.exp(lg - mx).sum(axis=1, keepdims=True))
+        keys = logp + rng.gumbel(size=logp.shape)
+        flat = keys.ravel()
+        n_cand = min(flat.size, int(np.isfinite(flat).sum()), max_rejections + 4 * n_commit)
+        if n_cand <= 0:
+            return 0, 0
+        top = np.argpartition(-flat, n_cand - 1)[:n_cand]
+        top = top[np.argsort(-flat[top], kind="stable")]
+        committed = rejected = 0
+        used: set = set()
+        for f in top.tolist():
+            r, tok = divmod(f, v)
+            pos = int(masked[r])
+            if pos in used or self.ids[pos] != MASK:
+                continue
+            if self.admissible(pos, tok):
+                self.commit(pos, tok)
+                used.add(pos)
+                committed += 1
+                if committed >= n_commit:
+                    break
+            else:
+                rejected += 1
+                if rejected >= max_rejections:
+                    break
+        return committed, rejected
+
+    # ----------------------------------------------------------------- finish
+    def finish(self) -> DiffusionResult:
+        """Fill every masked position from the checker's witness (exact gap lengths first)."""
+        segs_res = None
+        for exact in (True, False):
+            r = self._check(self.ids, exact_lengths=exact)
+            if r.status == "nonempty":
+                segs_res = r
+                break
+        if segs_res is None:
+            return DiffusionResult(None, None, False, "failed")
+        text = segs_res.witness()
+        fills = segs_res.fills()
+        ids = self.ids.copy()
+        end = self._end(ids)
+        runs = []
+        i = 0
+        while i < end:
+            if ids[i] == MASK:
+                j = i
+                while j < end and ids[j] == MASK:
+                    j += 1
+                runs.append((i, j))
+                i = j
+            else:
+                i += 1
+        ok = len(runs) == len(fills)
+        if ok:
+            for (i, j), f in zip(runs, fills):
+                trailing = j == end
+                seg = self._tokenise(f, j - i, exact=not trailing)
+                if seg is None:
+                    ok = False
+                    break
+                if trailing:
+                    if len(seg) < j - i and self.eos_id is None:
+                        ok = False
+                        break
+                    ids[i:j] = self.eos_id if self.eos_id is not None else MASK
+                ids[i:i + len(seg)] = seg
+            if ok and end < self.length:
+                ids[end:] = ids[end]
+        return DiffusionResult(text, ids if ok else None, True, "witness")
+
+    def _tokenise(self, data: bytes, k: int, *, exact: bool):
+        """``data`` as exactly ``k`` tokens (or at most ``k`` when not ``exact``), or None."""
+        n = len(data)
+        if n == 0:
+            return [] if not exact or k == 0 else None
+        mxl = self.max_token_bytes
+        by = self._by_bytes
+        # counts[j]: bitset of piece counts that segment data[:j]; back[j][c] = previous cut
+        counts = [0] * (n + 1)
+        counts[0] = 1
+        back: list[dict] = [dict() for _ in range(n + 1)]
+        for j in range(n):
+            if not counts[j]:
+                continue
+            for ln in range(1, min(mxl, n - j) + 1):
+                if data[j:j + ln] in by:
+                    add = (counts[j] << 1) & ((1 << (k + 1)) - 1)
+                    new = add & ~counts[j + ln]
+                    if new:
+                        counts[j + ln] |= new
+                        for c in range(k + 1):
+                            if new >> c & 1:
+                                back[j + ln][c] = j
+        if exact:
+            if not counts[n] >> k & 1:
+                return None
+            c = k
+        else:
+            cs = [c for c in range(1, k + 1) if counts[n] >> c & 1]
+            if not cs:
+                return None
+            c = cs[0]
+        out = []
+        j = n
+        while j > 0:
+            p = back[j][c]
+            out.append(by[data[p:j]])
+            j, c = p, c - 1
+        out.reverse()
+        return out
+
+    def text(self) -> bytes:
+        end = self._end(self.ids)
+        return self.vocab.decode(int(t) for t in self.ids[:end] if t != MASK)
+
+
+def diffusion_generate(denoiser: Callable[[np.ndarray], np.ndarray], constraint: DiffusionConstraint, *,
+                       steps: int, seed: int | None = None, temperature: float = 1.0,
+                       max_rejections: int = 100, max_rejections_per_step: int = 32) -> DiffusionResult:
+    """Run masked-diffusion decoding under ``constraint`` for at most ``steps`` denoiser calls."""
+    rng = np.random.default_rng(seed)
+    c = constraint
+    total_rej = 0
+    done_steps = 0
+    for s in range(steps):
+        if c.n_masked == 0:
+            break
+        n_commit = int(np.ceil(c.n_masked / (steps - s)))
+        logits = denoiser(c.ids.copy())
+        done_steps += 1
+        _, rej = c.step(logits, rng, n_commit, temperature=temperature,
+                        max_rejections=min(max_rejections_per_step, max(max_rejections - total_rej, 1)))
+        total_rej += rej
+        if total_rej >= max_rejections:
+            break
+    if c.n_masked == 0:
+        text = c.text()
+        r = DiffusionResult(text, c.ids.copy(), True, "commits")
+        if not c.checker.exact:
+            from constrain.engine.earley import accepts
+            r.valid = accepts(c.checker.grammar, text)
+    else:
+        r = c.finish()
+        if r.valid and not c.checker.exact:
+            from constrain.engine.earley import accepts
+            r.valid = accepts(c.checker.grammar, r.text)
+    r.steps, r.n_checks, r.n_rejections, r.check_seconds = done_steps, c.n_checks, total_rej, list(c.check_seconds)
+    return r
+
+
+class RandomDenoiser:
+    """Random logits (standard normal) over ``allowed`` ids, -inf elsewhere: a stand-in model."""
+
+    def __init__(self, width: int, allowed=None, seed: int | None = None, scale: float = 1.0):
+        self.width = int(width)
+        self.rng = np.random.default_rng(seed)
+        self.allowed = None if allowed is None else np.asarray(allowed, dtype=np.int64)
+        self.scale = scale
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        n = len(ids)
+        if self.allowed is None:
+            return self.rng.normal(size=(n, self.width)) * self.scale
+        out = np.full((n, self.width), -np.inf)
+        out[:, self.allowed] = self.rng.normal(size=(n, len(self.allowed))) * self.scale
+        return out
+
+
+class TransformersDenoiser:
+    """Adapter for LLaDA/Dream-style models: one forward pass on ``prompt + ids`` with the
+    model's mask token at masked positions; returns the logits of the generated positions.
+
+    ``model`` is any callable returning an object with ``.logits`` [1, T, V] (a transformers
+    ``PreTrainedModel``) or the tensor itself.  ``shift=True`` for models trained with the
+    autoregressive shift (Dream: the logits of position i live at i - 1).
+    """
+
+    def __init__(self, model, mask_token_id: int, prompt_ids=(), *, shift: bool = False):
+        self.model = model
+        self.mask_token_id = int(mask_token_id)
+        self.prompt = np.asarray(list(prompt_ids), dtype=np.int64)
+        self.shift = shift
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = np.where(ids == MASK, self.mask_token_id, ids)
+        full = torch.as_tensor(np.concatenate([self.prompt, x]))[None, :]
+        with torch.no_grad():
+            out = self.model(full)
+        lg = getattr(out, "logits", out)[0]
+        p = len(self.prompt)
+        if self.shift:
+            lg = torch.cat([lg[:1], lg[:-1]], dim=0)
+        return lg[p:p + len(ids)].float().cpu().numpy()
