@@ -56,6 +56,18 @@ def _load_model(args):
     return model, tok
 
 
+def _warm_store(grammar, tok) -> None:
+    """Build the vocabulary, the (grammar, vocabulary) token store and the first mask now, with
+    a progress line: on a first run this includes loading numba's compiled kernels."""
+    from constrain.decoding.generate import _vocabulary
+    from constrain.engine.matcher import Matcher
+
+    t0 = time.perf_counter()
+    vocab = _vocabulary(tok)
+    Matcher(grammar, vocab).next_token_mask()
+    _progress(f"token store ready in {time.perf_counter() - t0:.1f} s (vocabulary, numba kernels, first mask)")
+
+
 def _schema_error(path: str, e) -> int:
     from constrain.errors import UnsupportedSchemaFeature
 
@@ -90,7 +102,8 @@ def _report(args, result, extra: dict, summary: str) -> None:
         print(json.dumps(d, ensure_ascii=False))
         return
     print()
-    _progress(f"{result.new_tokens} tokens in {result.seconds:.1f} s ({result.tokens_per_second:.1f} tok/s), "
+    ff = f", {result.forced_tokens} fast-forwarded" if result.forced_tokens else ""
+    _progress(f"{result.new_tokens} tokens{ff} in {result.seconds:.1f} s ({result.tokens_per_second:.1f} tok/s), "
               f"finish={result.finish_reason}; {summary}")
 
 
@@ -120,6 +133,7 @@ def cmd_json(args) -> int:
     for kw, ptr, why in compiled.unenforced:
         _progress(f"lenient: {kw} at {ptr or '/'} is not enforced ({why})")
     model, tok = _load_model(args)
+    _warm_store(compiled.grammar, tok)
     try:
         result = generate_json(model, tok, compiled, args.prompt, stream=_stream_to_terminal(args),
                                **_decoding_opts(args))
@@ -156,6 +170,7 @@ def cmd_generate(args) -> int:
         print(f"constrain: {e}", file=sys.stderr)
         return 2
     model, tok = _load_model(args)
+    _warm_store(g, tok)
     # a choice list is spelled out for the model; a grammar or regex is the user's to describe
     instruction = ("Answer with one of: " + ", ".join(choices) + ".") if choices is not None else False
     try:
@@ -524,8 +539,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from constrain.errors import ConstrainError, ModelLoadError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModelLoadError as e:  # a bad --model path, a failed download or conversion
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:  # anything else the library reports: a message, not a traceback
+        print(f"constrain: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nconstrain: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

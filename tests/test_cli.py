@@ -164,3 +164,9 @@ def test_explain_accepts_and_rejects(capsys):
     rc = main(["explain", "--regex", "[0-9]{3}-[0-9]{4}", "555-12", "--tokenizer", SMOL])
     text = capsys.readouterr().out
     assert rc == 1 and "incomplete" in text
+
+
+def test_missing_model_directory_is_a_clear_error(capsys, tmp_path):
+    rc = main(["generate", "--regex", "a+", "--model", str(tmp_path / "nope"), "hi"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not exist" in err and "Traceback" not in err
