@@ -119,8 +119,11 @@ class DiffusionConstraint:
         e = np.flatnonzero(self._is_eos[np.where(ids >= 0, ids, 0)] & (ids >= 0))
         return int(e[0]) if len(e) else self.length
 
-    def segments(self, ids=None, *, exact_lengths: bool = False) -> list:
-        """The partial output as checker segments (bytes and :class:`Gap`)."""
+    def segments(self, ids=None, *, lengths: str = "default") -> list:
+        """The partial output as checker segments (bytes and :class:`Gap`).
+
+        ``lengths``: "default" (bounded under the cap when ``length_aware``), "exact" (always
+        bounded) or "unbounded" (only the lower bounds: a text token has at least one byte)."""
         ids = self.ids if ids is None else ids
         end = self._end(ids)
         segs: list = []
@@ -134,7 +137,7 @@ class DiffusionConstraint:
                 trailing = j == end
                 mn = 0 if trailing else k
                 mx = k * self.max_token_bytes
-                if (self.length_aware and mx <= self.gap_cap_bytes) or exact_lengths:
+                if lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
                     segs.append(Gap(max_bytes=mx, min_bytes=mn))
                 else:
                     segs.append(Gap(min_bytes=mn))
@@ -144,9 +147,9 @@ class DiffusionConstraint:
                 i += 1
         return segs
 
-    def _check(self, ids, *, exact_lengths=False):
+    def _check(self, ids, *, lengths="default"):
         t0 = time.perf_counter()
-        r = self.checker.check_segments(self.segments(ids, exact_lengths=exact_lengths), budget=self.budget)
+        r = self.checker.check_segments(self.segments(ids, lengths=lengths), budget=self.budget)
         self.check_seconds.append(time.perf_counter() - t0)
         self.n_checks += 1
         return r
@@ -226,10 +229,13 @@ class DiffusionConstraint:
 
     # ----------------------------------------------------------------- finish
     def finish(self) -> DiffusionResult:
-        """Fill every masked position from the checker's witness (exact gap lengths first)."""
+        """Fill every masked position from the checker's witness.
+
+        Exact gap lengths first; if no word fits the remaining positions, an unbounded witness
+        gives valid text that does not fit the length (``tokens`` is then None)."""
         segs_res = None
-        for exact in (True, False):
-            r = self._check(self.ids, exact_lengths=exact)
+        for mode in ("exact", "unbounded"):
+            r = self._check(self.ids, lengths=mode)
             if r.status == "nonempty":
                 segs_res = r
                 break

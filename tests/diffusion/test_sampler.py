@@ -97,6 +97,9 @@ def test_tokenise_exact_counts():
     g, tables, ck, vocab, ids = setup("json")
     con = DiffusionConstraint(ck, vocab, 4, allowed_ids=ids)
     assert con._tokenise(b"true", 1, exact=True) == [vocab.all_token_bytes.index(b"true")]
-    assert len(con._tokenise(b"true", 4, exact=True)) == 4
-    assert con._tokenise(b"true", 5, exact=True) is None
+    assert con._tokenise(b"true", 4, exact=True) is None          # t, r, u are not allowed pieces
+    assert vocab.decode(con._tokenise(b"1, 0", 4, exact=True)) == b"1, 0"
+    assert len(con._tokenise(b"1, 0", 3, exact=True)) == 3       # 1 ", " 0
+    assert con._tokenise(b"1, 0", 2, exact=True) is None
+    assert len(con._tokenise(b"1, 0", 4, exact=False)) == 3      # fewest pieces
     assert con._tokenise(b"", 2, exact=False) == []
