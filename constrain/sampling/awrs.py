@@ -1,7 +1,8 @@
 """Adaptive weighted rejection sampling (AWRS, Lipkin et al. 2025; algorithms.md §7).
 
 One decoding step without a full mask: visit tokens in the order of a draw *without
-replacement* from the model's next-token distribution ``p`` (Gumbel keys, largest first), ask
+replacement* from the model's next-token distribution ``p`` (lazy inverse-CDF draws,
+:class:`SequentialOrder`; Gumbel keys, :class:`GumbelOrder`, give the same law slower), ask
 the matcher about each (``try_accept``), and stop at the first allowed one.  That token is an
 exact draw from the locally constrained distribution ``q(x) = p(x) c(x) / Z`` (removing
 rejected tokens and renormalising is conditioning on ``c``), and the number of checks scales
