@@ -77,22 +77,47 @@ class TableLM:
         return row
 
 
+class _Slot:
+    """One KV cache and the ids whose keys/values it holds."""
+
+    __slots__ = ("cache", "ids", "logits", "used")
+
+    def __init__(self):
+        self.cache = None
+        self.ids: list[int] = []
+        self.logits = None  # logits after self.ids
+        self.used = 0
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 class TransformersLM:
     """A transformers causal LM as a :class:`LanguageModel`, for one prompt.
 
-    ``prompt_ids`` is the tokenised prompt (chat template applied by the caller).  Calls for a
-    prefix that extends the last one feed only the new tokens through the KV cache; a call
-    for another branch crops the cache back to the longest common prefix first, so ASAp's
-    and SMC's jumps between branches cost the divergent suffix only.  ``temperature`` divides
-    the logits (the target is then the tempered model).  Results are float64 log-probabilities
-    on the CPU.
+    ``prompt_ids`` is the tokenised prompt (chat template applied by the caller).  The adapter
+    keeps ``n_caches`` KV caches; a call uses the one sharing the longest prefix with what it
+    is asked about and feeds only the new tokens.  When that cache would have to be cut back
+    (a sampler jumped to another branch) and ``n_caches > 1``, a copy of it is cut instead,
+    in an unused or the least recently used slot, so SMC particles (give ``n_caches =
+    particles``) and ASAp branches keep their own caches and each step costs one token.
+    ``temperature`` divides the logits (the target is then the tempered model).  Results are
+    float64 log-probabilities on the CPU.  One sequence per forward pass (no batching yet).
     """
 
-    def __init__(self, model, prompt_ids: Sequence[int], *, temperature: float = 1.0, device=None):
+    def __init__(self, model, prompt_ids: Sequence[int], *, temperature: float = 1.0, device=None,
+                 n_caches: int = 1):
         import torch
 
         if temperature <= 0:
             raise ConfigError(f"temperature must be positive for sampling, got {temperature}")
+        if not isinstance(n_caches, int) or n_caches < 1:
+            raise ConfigError(f"n_caches must be a positive integer, got {n_caches!r}")
         raw = prompt_ids.tolist() if hasattr(prompt_ids, "tolist") else list(prompt_ids)
         if raw and isinstance(raw[0], list):  # a (1, T) tensor, as tokenizers return
             if len(raw) != 1:
@@ -113,44 +138,63 @@ class TransformersLM:
         except (TypeError, ValueError):  # pragma: no cover - exotic wrappers
             params = {}
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self._cache = None
-        self._cached: list[int] = []  # the ids whose keys/values are in the cache
-        self._last_logits = None  # logits after self._cached
+        self._slots = [_Slot() for _ in range(n_caches)]
+        self._clock = 0
         self.n_forward_tokens = 0
         self.n_calls = 0
 
-    def _forward(self, new: list[int]):
+    def _forward(self, slot: _Slot, new: list[int]) -> None:
         torch = self._torch
         from transformers import DynamicCache
 
-        if self._cache is None:
-            self._cache = DynamicCache()
+        if slot.cache is None:
+            slot.cache = DynamicCache()
         x = torch.tensor([new], dtype=torch.long, device=self.device)
         with torch.no_grad():
             # the cache object is updated in place; transformers 5 names the argument `cache`
-            out = self.model(input_ids=x, use_cache=True, **{self._cache_kw: self._cache})
-        self._cached = self._cached + new
-        self._last_logits = out.logits[0, -1].float()
+            out = self.model(input_ids=x, use_cache=True, **{self._cache_kw: slot.cache})
+        slot.ids = slot.ids + new
+        slot.logits = out.logits[0, -1].float()
         self.n_forward_tokens += len(new)
+
+    @staticmethod
+    def _cut(slot: _Slot, keep: int) -> None:
+        if keep >= len(slot.ids):
+            return
+        if keep == 0 or slot.cache is None:
+            slot.cache, slot.ids, slot.logits = None, [], None
+        else:
+            slot.cache.crop(keep - len(slot.ids))  # negative: "remove this many" in 4.x and 5.x
+            slot.ids = slot.ids[:keep]
+            slot.logits = None
 
     def __call__(self, prefix: Sequence[int]) -> np.ndarray:
         self.n_calls += 1
+        self._clock += 1
         want = self.prompt_ids + [int(t) for t in prefix]
-        have = self._cached
-        n = min(len(want), len(have))
-        lcp = 0
-        while lcp < n and want[lcp] == have[lcp]:
-            lcp += 1
-        if lcp == len(want) == len(have) and self._last_logits is not None:
-            pass
-        else:
+        lcps = [_lcp(want, sl.ids) for sl in self._slots]
+        best = max(range(len(self._slots)), key=lambda i: (lcps[i], self._slots[i].used))
+        slot = self._slots[best]
+        lcp = lcps[best]
+        if not (lcp == len(want) == len(slot.ids) and slot.logits is not None):
             keep = min(lcp, len(want) - 1)  # at least one token must be fed to get logits
-            if keep < len(have):
-                if keep == 0 or self._cache is None:
-                    self._cache, self._cached = None, []
+            if keep < len(slot.ids) and len(self._slots) > 1:
+                # keep this branch's cache: cut a copy, in an empty or the least recently used slot
+                others = [i for i in range(len(self._slots)) if i != best]
+                tgt = min(others, key=lambda i: (self._slots[i].cache is not None, self._slots[i].used))
+                target = self._slots[tgt]
+                if keep > 0 and slot.cache is not None:
+                    import copy
+
+                    target.cache = copy.deepcopy(slot.cache)
+                    target.ids = list(slot.ids)
+                    self._cut(target, keep)
                 else:
-                    self._cache.crop(keep - len(have))  # negative: "remove this many" in 4.x and 5.x
-                    self._cached = have[:keep]
-            self._forward(want[len(self._cached):])
-        logits = self._last_logits / self.temperature
+                    target.cache, target.ids, target.logits = None, [], None
+                slot = target
+            else:
+                self._cut(slot, keep)
+            self._forward(slot, want[len(slot.ids):])
+        slot.used = self._clock
+        logits = slot.logits / self.temperature
         return self._torch.log_softmax(logits.double(), dim=-1).cpu().numpy()

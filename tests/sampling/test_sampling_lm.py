@@ -58,3 +58,25 @@ def test_transformers_adapter_cache_matches_full_recompute(tiny_model):
         TransformersLM(tiny_model, prompt, temperature=0.0)
     with pytest.raises(ConfigError):
         TransformersLM(tiny_model, [])
+
+
+def test_several_caches_serve_interleaved_branches(tiny_model):
+    """SMC-like round robin over three branches: with one cache per branch every call after the
+    first costs one new token, and every answer still equals a fresh forward pass."""
+    import torch
+
+    prompt = [1, 2, 3, 4]
+    one = TransformersLM(tiny_model, prompt)
+    three = TransformersLM(tiny_model, prompt, n_caches=3)
+    branches = [[5], [6], [7]]
+    for step in range(6):
+        for b in branches:
+            with torch.no_grad():
+                ref = torch.log_softmax(tiny_model(input_ids=torch.tensor([prompt + b])).logits[0, -1].double(), -1)
+            np.testing.assert_allclose(three(b), ref.numpy(), atol=1e-5)
+            one(b)
+            b.append(8 + (step + len(b)) % 30)
+    assert three.n_forward_tokens < one.n_forward_tokens / 2
+    assert three.n_forward_tokens <= len(prompt) + 3 * 6 + 3  # about one token per call
+    with pytest.raises(ConfigError):
+        TransformersLM(tiny_model, prompt, n_caches=0)
