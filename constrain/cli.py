@@ -92,8 +92,11 @@ def _stream_to_terminal(args):
 
 
 def _decoding_opts(args) -> dict:
-    return dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+    opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
                 system=args.system)
+    if args.sampling != "mask":
+        opts.update(sampling=args.sampling, particles=args.particles if args.sampling == "smc" else None)
+    return opts
 
 
 def _report(args, result, extra: dict, summary: str) -> None:
@@ -488,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling, applied after the grammar mask")
         sp.add_argument("--seed", type=int, default=None)
         sp.add_argument("--system", default=None, help="system turn for the chat template")
+        sp.add_argument("--sampling", choices=("mask", "asap", "awrs", "smc"), default="mask",
+                        help="mask (default), or a distribution-correct sampler (needs --temperature > 0)")
+        sp.add_argument("--particles", type=int, default=4, help="particles for --sampling smc")
 
     j = sub.add_parser("json", help="generate JSON valid against a JSON Schema")
     j.add_argument("--schema", required=True, help="JSON Schema file")

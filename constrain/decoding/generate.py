@@ -71,6 +71,9 @@ class TextResult:
     forced_tokens: int = 0
     #: model calls, prompt included (None for beam search through ``model.generate``)
     forward_passes: int | None = None
+    #: ``sampling="asap"|"awrs"|"smc"``: the method, ``p_grammatical`` (its estimate of
+    #: P(grammatical | prompt) within ``max_new_tokens``) and constraint checks per token
+    sampling: dict | None = None
     token_ids: list[int] = field(default_factory=list, repr=False)
 
     @property
@@ -81,6 +84,8 @@ class TextResult:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "token_ids"}
         d["seconds"] = round(self.seconds, 3)
         d["tokens_per_second"] = round(self.tokens_per_second, 2)
+        if self.sampling is not None:
+            d["sampling"] = {k: v for k, v in self.sampling.items() if k != "sampler"}
         return d
 
 
@@ -281,10 +286,19 @@ def _run_generate(model, tokenizer, processor, input_ids, *, max_new_tokens: int
 
 
 def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, temperature: float, top_p: float,
-         seed: int | None, num_beams: int, stream, fast_forward: bool = True, overlap: bool | str = "auto") -> dict:
+         seed: int | None, num_beams: int, stream, fast_forward: bool = True, overlap: bool | str = "auto",
+         sampling: str | None = None, particles: int | None = None, asap_sampler=None) -> dict:
     """Decode one prompt: the one-sequence loop (fast-forward, overlapped masks), or
     ``model.generate`` with the logits processor for beam search."""
     _check_sampling(max_new_tokens, temperature, top_p, num_beams)
+    if sampling not in (None, "mask"):
+        if num_beams > 1:
+            raise ConfigError(f"sampling={sampling!r} does not combine with beam search")
+        return _run_sampling(model, processor, input_ids, sampling=sampling, particles=particles,
+                             asap_sampler=asap_sampler, max_new_tokens=max_new_tokens, temperature=temperature,
+                             top_p=top_p, seed=seed, stream=stream)
+    if particles is not None or asap_sampler is not None:
+        raise ConfigError("particles= / asap_sampler= need sampling='smc' / 'asap'")
     if num_beams > 1:
         return _run_generate(model, tokenizer, processor, input_ids, max_new_tokens=max_new_tokens,
                              temperature=temperature, top_p=top_p, seed=seed, num_beams=num_beams, stream=stream)
@@ -303,6 +317,47 @@ def _run(model, tokenizer, processor, input_ids, *, max_new_tokens: int, tempera
     return run
 
 
+def _run_sampling(model, processor, input_ids, *, sampling: str, particles, asap_sampler, max_new_tokens: int,
+                  temperature: float, top_p: float, seed, stream) -> dict:
+    """One sequence by ASAp / AWRS / SMC (:mod:`constrain.sampling`).  They sample the model's own
+    distribution, so they need ``temperature > 0`` and no nucleus cut; SMC returns one particle
+    drawn by weight.  The whole text is streamed at the end (these methods finish sequences
+    before choosing one)."""
+    from constrain.sampling import METHODS, SamplingError, TransformersLM, sample
+
+    if sampling not in METHODS:
+        raise ConfigError(f"sampling must be one of {METHODS}, got {sampling!r}")
+    if temperature <= 0 or top_p < 1:
+        raise ConfigError(f"sampling={sampling!r} samples the model's distribution: it needs temperature > 0 "
+                          f"and top_p=1 (got temperature={temperature}, top_p={top_p})")
+    callback = _stream_callback(stream)
+    lm = TransformersLM(model, input_ids[0], temperature=temperature, n_caches=particles or 1)
+    if asap_sampler is not None:
+        asap_sampler.lm = lm  # the trie persists; the model wrapper is this call's
+    t0 = time.perf_counter()
+    r = sample(lm, processor.new_matcher(), method=sampling, n=1, max_tokens=max_new_tokens, rng=seed,
+               particles=particles if sampling == "smc" else None,
+               sampler=asap_sampler if sampling == "asap" else None)
+    if sampling == "asap":
+        s = r.samples[0]
+    else:
+        try:
+            s = r.resample(1, rng=seed)[0]  # a particle (or the AWRS draw) by importance weight
+        except SamplingError:  # no particle finished: report the first, unfinished
+            s = r.samples[0]
+    seconds = time.perf_counter() - t0
+    m = processor.replay(s.token_ids)
+    if callback is not None and m.output:
+        callback(m.output.decode("utf-8", errors="replace"))
+    info = {"method": sampling, "p_grammatical": r.p_grammatical,
+            "checks_per_token": s.n_checks / max(1, s.n_steps)}
+    if sampling == "asap":
+        info["sampler"] = r.stats.get("sampler")
+    return {"matcher": m, "finished": m.is_finished(), "prompt_tokens": int(input_ids.shape[1]),
+            "new_tokens": len(s.token_ids), "seconds": seconds, "token_ids": list(s.token_ids), "stats": None,
+            "sampling": info}
+
+
 def _result_fields(run: dict) -> dict:
     m = run["matcher"]
     st = run.get("stats")
@@ -311,7 +366,7 @@ def _result_fields(run: dict) -> dict:
                 tokens_per_second=run["new_tokens"] / run["seconds"] if run["seconds"] > 0 else 0.0,
                 forced_tokens=st.forced_tokens if st is not None else 0,
                 forward_passes=st.forward_passes if st is not None else None,
-                token_ids=run["token_ids"])
+                sampling=run.get("sampling"), token_ids=run["token_ids"])
 
 
 # --------------------------------------------------------------------------- schemas
@@ -459,7 +514,8 @@ def _with_instruction(prompt: str, instruction) -> str:
 def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int = 256, temperature: float = 0.0,
                   top_p: float = 1.0, seed: int | None = None, system: str | None = None, lenient: bool = False,
                   whitespace: str = "compact", stream=None, num_beams: int = 1, instruction: str | bool | None = None,
-                  fast_forward: bool = True, overlap: bool | str = "auto", **compile_options) -> JsonResult:
+                  fast_forward: bool = True, overlap: bool | str = "auto", sampling: str | None = None,
+                  particles: int | None = None, asap_sampler=None, **compile_options) -> JsonResult:
     """Generate one JSON document valid against ``schema``.
 
     Parameters
@@ -482,6 +538,12 @@ def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int 
     fast_forward, overlap:
         Append grammar-forced tokens without sampling them (one forward pass for all), and fill
         each mask on a worker thread while the model runs (see :mod:`constrain.decoding.loop`).
+    sampling, particles, asap_sampler:
+        ``None`` (masking, the default) or a distribution-correct method of
+        :mod:`constrain.sampling`: ``"asap"`` (pass ``asap_sampler=ASApSampler(...)`` to keep its
+        learned estimates across calls), ``"awrs"`` (rejection sampling with importance weights,
+        no full masks), ``"smc"`` with ``particles=N``.  They need ``temperature > 0``;
+        ``result.sampling`` has the estimate of P(grammatical | prompt).
     instruction:
         Appended to the prompt: ``None`` = a short one from the schema (the expected keys),
         ``False`` = none, a string = that string.
@@ -492,7 +554,8 @@ def generate_json(model, tokenizer, schema, prompt: str, *, max_new_tokens: int 
     cs, ids, proc = _json_setup(tokenizer, schema, prompt, lenient=lenient, whitespace=whitespace, system=system,
                                 instruction=instruction, compile_options=compile_options)
     run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap)
+               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap,
+               sampling=sampling, particles=particles, asap_sampler=asap_sampler)
     return _json_result(cs, _result_fields(run), max_new_tokens)
 
 
@@ -561,15 +624,18 @@ def _text_grammar(grammar, regex, choices):
 def generate(model, tokenizer, prompt: str, *, grammar=None, regex: str | None = None, choices=None,
              max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
              system: str | None = None, stream=None, num_beams: int = 1,
-             instruction: str | bool | None = None, fast_forward: bool = True, overlap: bool | str = "auto") -> TextResult:
+             instruction: str | bool | None = None, fast_forward: bool = True, overlap: bool | str = "auto",
+             sampling: str | None = None, particles: int | None = None, asap_sampler=None) -> TextResult:
     """Generate text matching a Lark grammar (a :class:`~constrain.grammar.ir.Grammar`, grammar
     text or a ``.lark`` path), a regular expression, or one of a list of strings.
 
     ``instruction=None`` appends "Answer with one of: …" for ``choices`` and nothing otherwise.
+    The decoding options are :func:`generate_json`'s (``sampling=`` included).
     """
     ids, proc = _text_setup(tokenizer, prompt, grammar, regex, choices, system=system, instruction=instruction)
     run = _run(model, tokenizer, proc, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap)
+               seed=seed, num_beams=num_beams, stream=stream, fast_forward=fast_forward, overlap=overlap,
+               sampling=sampling, particles=particles, asap_sampler=asap_sampler)
     return TextResult(**_result_fields(run))
 
 

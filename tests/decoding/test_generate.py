@@ -256,3 +256,21 @@ def test_stream_json_partial_values(model_tok, obj_compiled):
     # a bad schema is refused when the stream is created, before the model runs
     with pytest.raises(UnsupportedSchemaFeature):
         stream_json(model, tok, {"type": "array", "uniqueItems": True}, "x")
+
+
+@pytest.mark.parametrize("method", ["awrs", "smc", "asap"])
+def test_distribution_correct_sampling_options(model_tok, obj_compiled, method):
+    model, tok = model_tok
+    kw = {"particles": 2} if method == "smc" else {}
+    r = generate_json(model, tok, obj_compiled, "Invent a person.", max_new_tokens=48, temperature=1.0, seed=0,
+                      sampling=method, **kw)
+    assert r.sampling["method"] == method and 0 <= r.sampling["p_grammatical"] <= 1
+    if r.complete:
+        check_json(r, OBJ)
+    else:
+        assert r.value is None and r.errors
+    assert json.dumps(r.as_dict())  # the sampler object is not in the JSON form
+    with pytest.raises(ConfigError):  # these samplers sample the model's own distribution
+        generate_json(model, tok, obj_compiled, "x", sampling=method, temperature=0.0)
+    with pytest.raises(ConfigError):
+        generate_json(model, tok, obj_compiled, "x", particles=3)  # particles without smc
