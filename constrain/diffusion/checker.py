@@ -594,13 +594,16 @@ class InfillChecker:
         compiled JSON Schemas); otherwise it raises :class:`LongestLexingRefused`, or with
         ``longest="approximate"`` checks the all-readings language (a superset).
     determinize:
-        Determinise and minimise the terminal automaton before the intersection when that
-        makes it smaller (default); ``False`` always intersects the epsilon-free NFA.
+        Determinise and minimise the terminal automaton before the intersection, used when
+        that makes it smaller.  Off by default: on masked JSON documents the minimal DFA was
+        about as large as the trimmed epsilon-free NFA (the lexing automaton of a partial
+        output is nearly deterministic already), and the subset construction cost more than
+        it saved (bench/diffusion_bench.py).
     cache_size:
         Whole-check results are memoised by their segments (LRU of this size).
     """
 
-    def __init__(self, grammar: Grammar, *, longest: str = "refuse", determinize: bool = True,
+    def __init__(self, grammar: Grammar, *, longest: str = "refuse", determinize: bool = False,
                  cache_size: int = 4096):
         if longest not in ("refuse", "approximate"):
             raise ConfigError(f"longest must be 'refuse' or 'approximate', got {longest!r}")
@@ -741,7 +744,7 @@ class InfillChecker:
         nfa = self._eps_free(m, succ, clos, start, final)
         if not self.determinize:
             return nfa
-        dfa = _determinise(m, succ, clos[start], final, cap=max(2 * m, 64))
+        dfa = _determinise(m, succ, clos[start], final, cap=m)
         if dfa is None or dfa["n_q"] >= nfa["n_q"]:
             return nfa
         return dfa

@@ -131,6 +131,9 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
     joined from whichever side is popped.  Stops at the first (s, S, f) with s a start and f
     a final state.
 
+    The chart is kept twice as bitsets: ``row[X, p]`` (the q with (p, X, q)) and ``col[X, q]``
+    (the p), so a join visits 64 states per word and only touches triples that are new.
+
     Rule indexes (CSR): ``term_ptr/term_nt`` by terminal: the X with X -> a;
     ``un_ptr/un_par`` by child B: the X with X -> B; ``l_ptr/l_par/l_oth`` by left child B:
     (X, C) with X -> B C; ``r_ptr/r_par/r_oth`` by right child C: (X, B) with X -> B C;
@@ -141,14 +144,17 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
     (split state) — arrays of shape [n_nt * n_q * n_q].
 
     Returns (status, p, q, work): status 1 found (p, q the start and final state), 0 the
-    intersection is empty, -1 the budget ran out.
+    intersection is empty, -1 the budget ran out.  ``work`` counts pops plus bitset words.
     """
     qq = n_q * n_q
-    chart = np.zeros(n_nt * qq, np.uint8)
+    nw = (n_q + 63) // 64
+    row = np.zeros((n_nt * n_q, nw), np.uint64)
+    col = np.zeros((n_nt * n_q, nw), np.uint64)
     cap = 4096
     stack = np.empty(cap, np.int64)
     sp = 0
     work = 0
+    one = np.uint64(1)
     # seeds
     for e in range(e_src.shape[0]):
         a = e_term[e]
@@ -156,14 +162,35 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
         q = e_dst[e]
         for i in range(term_ptr[a], term_ptr[a + 1]):
             x = term_nt[i]
+            if (row[x * n_q + p, q >> 6] >> np.uint64(q & 63)) & one:
+                continue
+            row[x * n_q + p, q >> 6] |= one << np.uint64(q & 63)
+            col[x * n_q + q, p >> 6] |= one << np.uint64(p & 63)
             key = x * qq + p * n_q + q
-            if chart[key] == 0:
-                chart[key] = 1
+            if want_bp:
+                bp_kind[key] = 1
+                bp_a[key] = a
+            if x == start_nt and is_start[p] and is_final[q]:
+                return 1, p, q, work
+            if sp == cap:
+                cap *= 2
+                ns = np.empty(cap, np.int64)
+                ns[:sp] = stack[:sp]
+                stack = ns
+            stack[sp] = key
+            sp += 1
+    for x in range(n_nt):
+        if nullable[x]:
+            for p in range(n_q):
+                if (row[x * n_q + p, p >> 6] >> np.uint64(p & 63)) & one:
+                    continue
+                row[x * n_q + p, p >> 6] |= one << np.uint64(p & 63)
+                col[x * n_q + p, p >> 6] |= one << np.uint64(p & 63)
+                key = x * qq + p * n_q + p
                 if want_bp:
-                    bp_kind[key] = 1
-                    bp_a[key] = a
-                if x == start_nt and is_start[p] and is_final[q]:
-                    return 1, p, q, work
+                    bp_kind[key] = 4
+                if x == start_nt and is_start[p] and is_final[p]:
+                    return 1, p, p, work
                 if sp == cap:
                     cap *= 2
                     ns = np.empty(cap, np.int64)
@@ -171,23 +198,6 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                     stack = ns
                 stack[sp] = key
                 sp += 1
-    for x in range(n_nt):
-        if nullable[x]:
-            for p in range(n_q):
-                key = x * qq + p * n_q + p
-                if chart[key] == 0:
-                    chart[key] = 1
-                    if want_bp:
-                        bp_kind[key] = 4
-                    if x == start_nt and is_start[p] and is_final[p]:
-                        return 1, p, p, work
-                    if sp == cap:
-                        cap *= 2
-                        ns = np.empty(cap, np.int64)
-                        ns[:sp] = stack[:sp]
-                        stack = ns
-                    stack[sp] = key
-                    sp += 1
     while sp > 0:
         sp -= 1
         key = stack[sp]
@@ -201,67 +211,87 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
         # unary X -> B
         for i in range(un_ptr[b], un_ptr[b + 1]):
             x = un_par[i]
+            if (row[x * n_q + p, q >> 6] >> np.uint64(q & 63)) & one:
+                continue
+            row[x * n_q + p, q >> 6] |= one << np.uint64(q & 63)
+            col[x * n_q + q, p >> 6] |= one << np.uint64(p & 63)
             k2 = x * qq + p * n_q + q
-            if chart[k2] == 0:
-                chart[k2] = 1
-                if want_bp:
-                    bp_kind[k2] = 2
-                    bp_a[k2] = b
-                if x == start_nt and is_start[p] and is_final[q]:
-                    return 1, p, q, work
-                if sp == cap:
-                    cap *= 2
-                    ns = np.empty(cap, np.int64)
-                    ns[:sp] = stack[:sp]
-                    stack = ns
-                stack[sp] = k2
-                sp += 1
-        # X -> B C with B = b popped on the left: join (q, C, r)
+            if want_bp:
+                bp_kind[k2] = 2
+                bp_a[k2] = b
+            if x == start_nt and is_start[p] and is_final[q]:
+                return 1, p, q, work
+            if sp == cap:
+                cap *= 2
+                ns = np.empty(cap, np.int64)
+                ns[:sp] = stack[:sp]
+                stack = ns
+            stack[sp] = k2
+            sp += 1
+        # X -> B C with B = b popped on the left: the r with (q, C, r), new for (p, X, .)
         for i in range(l_ptr[b], l_ptr[b + 1]):
             x = l_par[i]
             c = l_oth[i]
-            base = c * qq + q * n_q
-            work += n_q
-            for r in range(n_q):
-                if chart[base + r] != 0:
+            src_row = c * n_q + q
+            dst_row = x * n_q + p
+            work += nw
+            for w in range(nw):
+                new = row[src_row, w] & ~row[dst_row, w]
+                while new:
+                    low = new & (~new + one)
+                    new ^= low
+                    r = w * 64
+                    t = low
+                    while t > one:
+                        t >>= one
+                        r += 1
+                    row[dst_row, w] |= low
+                    col[x * n_q + r, p >> 6] |= one << np.uint64(p & 63)
                     k2 = x * qq + p * n_q + r
-                    if chart[k2] == 0:
-                        chart[k2] = 1
-                        if want_bp:
-                            bp_kind[k2] = 3
-                            bp_a[k2] = l_rid[i]
-                            bp_mid[k2] = q
-                        if x == start_nt and is_start[p] and is_final[r]:
-                            return 1, p, r, work
-                        if sp == cap:
-                            cap *= 2
-                            ns = np.empty(cap, np.int64)
-                            ns[:sp] = stack[:sp]
-                            stack = ns
-                        stack[sp] = k2
-                        sp += 1
-        # X -> B C with C = b popped on the right: join (o, B, p)
+                    if want_bp:
+                        bp_kind[k2] = 3
+                        bp_a[k2] = l_rid[i]
+                        bp_mid[k2] = q
+                    if x == start_nt and is_start[p] and is_final[r]:
+                        return 1, p, r, work
+                    if sp == cap:
+                        cap *= 2
+                        ns = np.empty(cap, np.int64)
+                        ns[:sp] = stack[:sp]
+                        stack = ns
+                    stack[sp] = k2
+                    sp += 1
+        # X -> B C with C = b popped on the right: the o with (o, B, p), new for (., X, q)
         for i in range(r_ptr[b], r_ptr[b + 1]):
             x = r_par[i]
             bl = r_oth[i]
-            base = bl * qq + p
-            work += n_q
-            for o in range(n_q):
-                if chart[base + o * n_q] != 0:
+            src_col = bl * n_q + p
+            dst_col = x * n_q + q
+            work += nw
+            for w in range(nw):
+                new = col[src_col, w] & ~col[dst_col, w]
+                while new:
+                    low = new & (~new + one)
+                    new ^= low
+                    o = w * 64
+                    t = low
+                    while t > one:
+                        t >>= one
+                        o += 1
+                    col[dst_col, w] |= low
+                    row[x * n_q + o, q >> 6] |= one << np.uint64(q & 63)
                     k2 = x * qq + o * n_q + q
-                    if chart[k2] == 0:
-                        chart[k2] = 1
-                        if want_bp:
-                            bp_kind[k2] = 3
-                            bp_a[k2] = r_rid[i]
-                            bp_mid[k2] = p
-                        if x == start_nt and is_start[o] and is_final[q]:
-                            return 1, o, q, work
-                        if sp == cap:
-                            cap *= 2
-                            ns = np.empty(cap, np.int64)
-                            ns[:sp] = stack[:sp]
-                            stack = ns
-                        stack[sp] = k2
-                        sp += 1
+                    if want_bp:
+                        bp_kind[k2] = 3
+                        bp_a[k2] = r_rid[i]
+                        bp_mid[k2] = p
+                    if x == start_nt and is_start[o] and is_final[q]:
+                        return 1, o, q, work
+                    if sp == cap:
+                        cap *= 2
+                        ns = np.empty(cap, np.int64)
+                        ns[:sp] = stack[:sp]
+                        stack = ns
+                    stack[sp] = k2
+                    sp += 1
     return 0, -1, -1, work

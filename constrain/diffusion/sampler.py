@@ -78,7 +78,7 @@ class DiffusionConstraint:
     """
 
     def __init__(self, checker: InfillChecker | Grammar, vocab: Vocabulary, length: int, *,
-                 length_aware: bool = True, gap_cap_bytes: int = 48, unknown: str = "reject",
+                 length_aware: bool = True, gap_cap_bytes: int = 16, unknown: str = "reject",
                  budget: int | None = None, allowed_ids=None):
         if isinstance(checker, Grammar):
             checker = InfillChecker(checker)
