@@ -23,7 +23,7 @@ from constrain.errors import ConfigError, GrammarError
 from constrain.grammar.dfa import _hopcroft
 from constrain.grammar.ir import Grammar
 
-__all__ = ["Gap", "CheckResult", "InfillChecker", "LongestLexingRefused", "normalise_segments"]
+__all__ = ["Gap", "TokenGap", "CheckResult", "InfillChecker", "LongestLexingRefused", "normalise_segments"]
 
 #: default work budget per check (worklist pops plus join-loop steps)
 DEFAULT_BUDGET = 50_000_000
@@ -49,10 +49,29 @@ class Gap:
             raise ConfigError(f"invalid gap bounds [{self.min_bytes}, {self.max_bytes}]")
 
 
+@dataclass(frozen=True)
+class TokenGap:
+    """A gap of ``min_tokens``..``max_tokens`` tokens, each one of the byte strings ``tokens``.
+
+    Exact at token level (each token slot is a trie of the strings), so only for small
+    vocabularies and few slots: nodes grow with ``max_tokens`` times the trie size.
+    """
+
+    tokens: tuple
+    max_tokens: int
+    min_tokens: int = 0
+
+    def __post_init__(self):
+        if self.max_tokens < self.min_tokens or self.min_tokens < 0 or self.max_tokens < 1:
+            raise ConfigError(f"invalid token gap bounds [{self.min_tokens}, {self.max_tokens}]")
+        if not self.tokens or any(not t for t in self.tokens):
+            raise ConfigError("a token gap needs non-empty token strings")
+
+
 def _as_gap(g) -> Gap:
     if g is None:
         return Gap()
-    if isinstance(g, Gap):
+    if isinstance(g, (Gap, TokenGap)):
         return g
     if isinstance(g, (int, np.integer)):
         return Gap(max_bytes=int(g))
@@ -380,15 +399,14 @@ class _RGraph:
     """Byte graph of a partial output (see checker_kernels.terminal_edges)."""
 
     def __init__(self, segments):
-        fix_next, fix_byte, any_next, eps_next, gap_of = [], [], [], [], []
+        out: list[list] = []          # per node: [(label, dst, gap index)]
 
-        def node(gap=-1):
-            fix_next.append(-1)
-            fix_byte.append(0)
-            any_next.append(-1)
-            eps_next.append(-1)
-            gap_of.append(gap)
-            return len(fix_next) - 1
+        def node():
+            out.append([])
+            return len(out) - 1
+
+        def edge(u, lab, v, gap=-1):
+            out[u].append((lab, v, gap))
 
         cur = node()
         self.start = cur
@@ -397,35 +415,59 @@ class _RGraph:
             if isinstance(seg, (bytes, bytearray)):
                 for b in seg:
                     n = node()
-                    fix_next[cur], fix_byte[cur] = n, b
+                    edge(cur, b, n)
                     cur = n
+                continue
+            if isinstance(seg, TokenGap):
+                end = node()
+                if seg.min_tokens == 0:
+                    edge(cur, K.EPS, end)
+                for k in range(seg.max_tokens):
+                    slot_end = end if k == seg.max_tokens - 1 else node()
+                    trie = {b"": cur}
+                    for tok in seg.tokens:
+                        for ln in range(1, len(tok)):
+                            pre = tok[:ln]
+                            if pre not in trie:
+                                trie[pre] = node()
+                                edge(trie[tok[:ln - 1]], tok[ln - 1], trie[pre], gi)
+                        edge(trie[tok[:-1]], tok[-1], slot_end, gi)
+                    cur = slot_end
+                    if k + 1 >= seg.min_tokens and slot_end != end:
+                        edge(cur, K.EPS, end)
+                cur = end
+                gi += 1
                 continue
             gap: Gap = seg
             for _ in range(gap.min_bytes):
                 n = node()
-                any_next[cur] = n
-                gap_of[cur] = gi
+                edge(cur, K.ANY, n, gi)
                 cur = n
             if gap.max_bytes is None:
-                any_next[cur] = cur
-                gap_of[cur] = gi
+                edge(cur, K.ANY, cur, gi)
             elif gap.max_bytes > gap.min_bytes:
                 c = node()
-                eps_next[cur] = c
+                edge(cur, K.EPS, c)
                 for _ in range(gap.max_bytes - gap.min_bytes):
                     n = node()
-                    any_next[cur] = n
-                    gap_of[cur] = gi
-                    eps_next[n] = c
+                    edge(cur, K.ANY, n, gi)
+                    edge(n, K.EPS, c)
                     cur = n
                 cur = c
             gi += 1
         self.final = cur
         self.n_gaps = gi
-        a = lambda x: np.asarray(x, dtype=np.int32)  # noqa: E731
-        self.fix_next, self.fix_byte, self.any_next, self.eps_next = a(fix_next), a(fix_byte), a(any_next), a(eps_next)
-        self.gap_of = gap_of
-        self.n = len(fix_next)
+        self.n = len(out)
+        self.out = out
+        ptr = np.zeros(self.n + 1, dtype=np.int32)
+        ptr[1:] = np.cumsum([len(o) for o in out])
+        flat = [e for o in out for e in o]
+        self.e_ptr = ptr
+        self.e_lab = np.asarray([e[0] for e in flat], dtype=np.int32)
+        self.e_dst = np.asarray([e[1] for e in flat], dtype=np.int32)
+        src = np.repeat(np.arange(self.n, dtype=np.int32), np.diff(ptr))
+        is_eps = self.e_lab == K.EPS
+        self.eps_src, self.eps_dst = src[is_eps], self.e_dst[is_eps]
 
 
 class _Ctx:
@@ -484,9 +526,8 @@ class _Ctx:
         out_e: list[list] = [[] for _ in range(rg.n)]
         for s, a, d in zip(src.tolist(), term.tolist(), dst.tolist()):
             out_e[s].append((a, d))
-        for n in range(rg.n):
-            if rg.eps_next[n] >= 0:
-                out_e[n].append((-1, int(rg.eps_next[n])))
+        for u, v in zip(rg.eps_src.tolist(), rg.eps_dst.tolist()):
+            out_e[u].append((-1, v))
         ign = t.ignore
 
         def closure(layer):  # layer: dict node -> parent; eps and ignore moves within a layer
@@ -535,21 +576,19 @@ class _Ctx:
             for key in frontier:
                 n, s = key
                 moves = []
-                e = rg.eps_next[n]
-                if e >= 0:
-                    moves.append(((int(e), s), -1, -1))
-                f = rg.fix_next[n]
-                if f >= 0:
-                    s2 = ct[s, rg.fix_byte[n]]
-                    if s2 >= 0:
-                        moves.append(((int(f), int(s2)), int(rg.fix_byte[n]), -1))
-                an = rg.any_next[n]
-                if an >= 0:
-                    row = ct[s]
-                    for s2 in t.succ_idx[t.succ_ptr[s]:t.succ_ptr[s + 1]].tolist():
-                        cands = row[t.byte_pref] == s2
-                        b = int(t.byte_pref[int(np.argmax(cands))])
-                        moves.append(((int(an), s2), b, rg.gap_of[n]))
+                for lab, m, gap in rg.out[n]:
+                    if lab == K.EPS:
+                        moves.append(((m, s), -1, -1))
+                    elif lab == K.ANY:
+                        row = ct[s]
+                        for s2 in t.succ_idx[t.succ_ptr[s]:t.succ_ptr[s + 1]].tolist():
+                            cands = row[t.byte_pref] == s2
+                            b = int(t.byte_pref[int(np.argmax(cands))])
+                            moves.append(((m, s2), b, gap))
+                    else:
+                        s2 = ct[s, lab]
+                        if s2 >= 0:
+                            moves.append(((m, int(s2)), lab, gap))
                 for k2, b, g in moves:
                     if k2 not in par:
                         par[k2] = (key, b, g)
@@ -665,7 +704,7 @@ class InfillChecker:
         t0 = time.perf_counter()
         t = self.tables
         rg = _RGraph(segs)
-        edges = K.terminal_edges(rg.fix_next, rg.fix_byte, rg.any_next, rg.eps_next, t.ctrans, t.cacc, t.cterm,
+        edges = K.terminal_edges(rg.e_ptr, rg.e_lab, rg.e_dst, t.ctrans, t.cacc, t.cterm,
                                  t.tstart, t.succ_ptr, t.succ_idx, t.n_terms)
         auto = self._automaton(rg, edges)
         if auto is None:
@@ -685,8 +724,8 @@ class InfillChecker:
         ign = np.zeros(t.n_terms, dtype=bool)
         ign[list(t.ignore)] = True
         is_eps = ign[term]
-        eps_src = np.concatenate([src[is_eps], np.flatnonzero(rg.eps_next >= 0).astype(np.int32)])
-        eps_dst = np.concatenate([dst[is_eps], rg.eps_next[rg.eps_next >= 0]])
+        eps_src = np.concatenate([src[is_eps], rg.eps_src])
+        eps_dst = np.concatenate([dst[is_eps], rg.eps_dst])
         ks, kt, kd = src[~is_eps], term[~is_eps], dst[~is_eps]
         # trim: forward from start, backward from final, over all edges
         all_s = np.concatenate([ks, eps_src]).tolist()
@@ -846,7 +885,7 @@ def normalise_segments(segments) -> list:
                 out.append(s)
         else:
             g = _as_gap(s)
-            if out and isinstance(out[-1], Gap):
+            if out and isinstance(out[-1], Gap) and isinstance(g, Gap):
                 p = out[-1]
                 mx = None if p.max_bytes is None or g.max_bytes is None else p.max_bytes + g.max_bytes
                 out[-1] = Gap(max_bytes=mx, min_bytes=p.min_bytes + g.min_bytes)

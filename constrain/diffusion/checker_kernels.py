@@ -5,7 +5,8 @@ Two kernels carry the work of a check:
 ``terminal_edges``
     Lexes the partial output.  The partial output is a small byte graph (the "R graph": one
     node per lexeme-boundary position, a fixed-byte edge per chunk byte, an any-byte edge per
-    gap byte, an epsilon edge where a bounded gap may end).  From every node, a BFS over
+    gap byte, an epsilon edge where a bounded gap may end, a trie of token strings per token
+    slot of a token-exact gap).  From every node, a BFS over
     (node, combined terminal-DFA state) pairs finds every terminal whose lexeme can start at
     that node and end at another one.  The result is the terminal-level NFA: edges
     ``(src, terminal, dst)``.  A lexeme may start inside a chunk, cross gaps and end inside
@@ -24,19 +25,20 @@ import numpy as np
 from constrain._jit import njit
 
 
+ANY = 256   # edge label: any byte (a gap byte)
+EPS = -1    # edge label: no byte (a bounded gap may end here)
+
+
 @njit
-def terminal_edges(fix_next, fix_byte, any_next, eps_next, ctrans, cacc, cterm, tstart,
+def terminal_edges(e_ptr, e_lab, e_dst, ctrans, cacc, cterm, tstart,
                    succ_ptr, succ_idx, n_terms):  # pragma: no cover - compiled
     """All lexeme edges of the R graph.
 
     Parameters
     ----------
-    fix_next, fix_byte : int32[n_nodes]
-        The node's fixed-byte edge (target or -1, and its byte).
-    any_next : int32[n_nodes]
-        The node's any-byte edge (target or -1), for gap bytes.
-    eps_next : int32[n_nodes]
-        The node's epsilon edge (target or -1), where a bounded gap may end.
+    e_ptr, e_lab, e_dst : the R graph in CSR form: edges of node n are
+        ``e_ptr[n]:e_ptr[n+1]``, labelled with a byte (0..255), ``ANY`` (any byte: a gap) or
+        ``EPS`` (no byte), leading to ``e_dst``.
     ctrans : int32[n_states, 256]
         All terminal DFAs in one table (disjoint state ranges; -1 dead, dead states pruned).
     cacc : bool[n_states]; cterm : int32[n_states]; tstart : int32[n_terms]
@@ -47,7 +49,7 @@ def terminal_edges(fix_next, fix_byte, any_next, eps_next, ctrans, cacc, cterm, 
     -------
     (src, term, dst) : int32 arrays, one entry per distinct edge.
     """
-    n_nodes = fix_next.shape[0]
+    n_nodes = e_ptr.shape[0] - 1
     n_states = ctrans.shape[0]
     seen = np.zeros(n_nodes * n_states, np.int32)     # stamp = p + 1
     eseen = np.zeros(n_nodes * n_terms, np.int32)
@@ -58,6 +60,8 @@ def terminal_edges(fix_next, fix_byte, any_next, eps_next, ctrans, cacc, cterm, 
     out_d = np.empty(cap, np.int32)
     n_out = 0
     for p in range(n_nodes):
+        if e_ptr[p] == e_ptr[p + 1]:
+            continue
         stamp = p + 1
         sp = 0
         for t in range(n_terms):
@@ -92,30 +96,30 @@ def terminal_edges(fix_next, fix_byte, any_next, eps_next, ctrans, cacc, cterm, 
                     out_t[n_out] = t
                     out_d[n_out] = n
                     n_out += 1
-            m = eps_next[n]
-            if m >= 0:
-                k2 = m * n_states + s
-                if seen[k2] != stamp:
-                    seen[k2] = stamp
-                    stack[sp] = k2
-                    sp += 1
-            m = fix_next[n]
-            if m >= 0:
-                s2 = ctrans[s, fix_byte[n]]
-                if s2 >= 0:
-                    k2 = m * n_states + s2
+            for e in range(e_ptr[n], e_ptr[n + 1]):
+                lab = e_lab[e]
+                m = e_dst[e]
+                if lab == EPS:
+                    k2 = m * n_states + s
                     if seen[k2] != stamp:
                         seen[k2] = stamp
                         stack[sp] = k2
                         sp += 1
-            m = any_next[n]
-            if m >= 0:
-                for i in range(succ_ptr[s], succ_ptr[s + 1]):
-                    k2 = m * n_states + succ_idx[i]
-                    if seen[k2] != stamp:
-                        seen[k2] = stamp
-                        stack[sp] = k2
-                        sp += 1
+                elif lab == ANY:
+                    for i in range(succ_ptr[s], succ_ptr[s + 1]):
+                        k2 = m * n_states + succ_idx[i]
+                        if seen[k2] != stamp:
+                            seen[k2] = stamp
+                            stack[sp] = k2
+                            sp += 1
+                else:
+                    s2 = ctrans[s, lab]
+                    if s2 >= 0:
+                        k2 = m * n_states + s2
+                        if seen[k2] != stamp:
+                            seen[k2] = stamp
+                            stack[sp] = k2
+                            sp += 1
     return out_s[:n_out].copy(), out_t[:n_out].copy(), out_d[:n_out].copy()
 
 

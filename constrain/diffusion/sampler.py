@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from constrain.diffusion.checker import Gap, InfillChecker
+from constrain.diffusion.checker import Gap, InfillChecker, TokenGap
 from constrain.errors import ConfigError
 from constrain.grammar.ir import Grammar
 from constrain.tokenizers import Vocabulary
@@ -75,11 +75,18 @@ class DiffusionConstraint:
         keeps the output completable) or "accept".
     budget:
         Work budget per check (see :class:`InfillChecker`).
+    allowed_ids:
+        Restrict proposals (and finishing) to these token ids (EOS is always allowed).
+    token_exact_max, token_exact_vocab:
+        A run of at most ``token_exact_max`` masked positions is checked exactly at token level
+        (a :class:`TokenGap`: a trie of the allowed token strings per position) when at most
+        ``token_exact_vocab`` text tokens are allowed; otherwise byte bounds approximate it.
     """
 
     def __init__(self, checker: InfillChecker | Grammar, vocab: Vocabulary, length: int, *,
                  length_aware: bool = True, gap_cap_bytes: int = 16, unknown: str = "reject",
-                 budget: int | None = None, allowed_ids=None):
+                 budget: int | None = None, allowed_ids=None, token_exact_max: int = 2,
+                 token_exact_vocab: int = 256):
         if isinstance(checker, Grammar):
             checker = InfillChecker(checker)
         if unknown not in ("reject", "accept"):
@@ -110,6 +117,8 @@ class DiffusionConstraint:
         self._by_bytes = {}
         for i in text_ids.tolist():
             self._by_bytes.setdefault(self._tb[i], i)
+        self._token_strings = tuple(sorted(self._by_bytes))
+        self.token_exact_max = token_exact_max if len(self._token_strings) <= token_exact_vocab else 0
         self.ids = np.full(self.length, MASK, dtype=np.int64)
         self.n_checks = 0
         self.check_seconds: list[float] = []
@@ -137,7 +146,9 @@ class DiffusionConstraint:
                 trailing = j == end
                 mn = 0 if trailing else k
                 mx = k * self.max_token_bytes
-                if lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
+                if lengths != "unbounded" and k <= self.token_exact_max:
+                    segs.append(TokenGap(self._token_strings, max_tokens=k, min_tokens=mn))
+                elif lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
                     segs.append(Gap(max_bytes=mx, min_bytes=mn))
                 else:
                     segs.append(Gap(min_bytes=mn))
@@ -231,19 +242,27 @@ class DiffusionConstraint:
     def finish(self) -> DiffusionResult:
         """Fill every masked position from the checker's witness.
 
-        Exact gap lengths first; if no word fits the remaining positions, an unbounded witness
-        gives valid text that does not fit the length (``tokens`` is then None)."""
-        segs_res = None
-        for mode in ("exact", "unbounded"):
-            r = self._check(self.ids, lengths=mode)
-            if r.status == "nonempty":
-                segs_res = r
-                break
-        if segs_res is None:
+        1. the witness under exact gap lengths, each gap's fill cut into exactly its number of
+           tokens (the trailing gap: at most, then EOS);
+        2. else position by position, left to right: the longest allowed token that starts the
+           current witness fill and keeps the output completable (exact lengths) is committed;
+        3. else (no word fits the remaining positions at token level) an unbounded witness:
+           valid text that does not fit the length, ``tokens`` None.
+        """
+        r = self._check(self.ids, lengths="exact")
+        if r.status == "nonempty":
+            ids = self._fit(r)
+            if ids is None:
+                ids = self._greedy()
+            if ids is not None:
+                self.ids = ids
+                return DiffusionResult(self.text(), ids.copy(), True, "witness")
+        r = self._check(self.ids, lengths="unbounded")
+        if r.status != "nonempty":
             return DiffusionResult(None, None, False, "failed")
-        text = segs_res.witness()
-        fills = segs_res.fills()
-        ids = self.ids.copy()
+        return DiffusionResult(r.witness(), None, True, "witness")
+
+    def _runs(self, ids):
         end = self._end(ids)
         runs = []
         i = 0
@@ -252,27 +271,57 @@ class DiffusionConstraint:
                 j = i
                 while j < end and ids[j] == MASK:
                     j += 1
-                runs.append((i, j))
+                runs.append((i, j, j == end))
                 i = j
             else:
                 i += 1
-        ok = len(runs) == len(fills)
-        if ok:
-            for (i, j), f in zip(runs, fills):
-                trailing = j == end
-                seg = self._tokenise(f, j - i, exact=not trailing)
-                if seg is None:
-                    ok = False
+        return runs
+
+    def _fit(self, res):
+        """The witness's fills as tokens, or None when a fill cannot take its positions."""
+        ids = self.ids.copy()
+        runs = self._runs(ids)
+        fills = res.fills()
+        if len(runs) != len(fills):
+            return None
+        for (i, j, trailing), f in zip(runs, fills):
+            seg = self._tokenise(f, j - i, exact=not trailing)
+            if seg is None:
+                return None
+            if trailing and len(seg) < j - i:
+                if self.eos_id is None:
+                    return None
+                ids[i:] = self.eos_id
+            ids[i:i + len(seg)] = seg
+        return ids
+
+    def _greedy(self, max_tries: int = 8):
+        saved = self.ids.copy()
+        while True:
+            runs = self._runs(self.ids)
+            if not runs:
+                out = self.ids.copy()
+                self.ids = saved
+                return out
+            r = self._check(self.ids, lengths="exact")
+            if r.status != "nonempty":
+                break
+            (i, j, trailing), f = runs[0], r.fills()[0]
+            cands = [self._by_bytes[f[:ln]] for ln in range(min(len(f), self.max_token_bytes), 0, -1)
+                     if f[:ln] in self._by_bytes]
+            if trailing and not f and self.eos_id is not None:
+                cands = [self.eos_id]
+            done = False
+            for tok in cands[:max_tries]:
+                ids = self._with(i, tok)
+                if ids is not None and self._check(ids, lengths="exact").status == "nonempty":
+                    self.ids = ids
+                    done = True
                     break
-                if trailing:
-                    if len(seg) < j - i and self.eos_id is None:
-                        ok = False
-                        break
-                    ids[i:j] = self.eos_id if self.eos_id is not None else MASK
-                ids[i:i + len(seg)] = seg
-            if ok and end < self.length:
-                ids[end:] = ids[end]
-        return DiffusionResult(text, ids if ok else None, True, "witness")
+            if not done:
+                break
+        self.ids = saved
+        return None
 
     def _tokenise(self, data: bytes, k: int, *, exact: bool):
         """``data`` as exactly ``k`` tokens (or at most ``k`` when not ``exact``), or None."""
