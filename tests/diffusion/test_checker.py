@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from constrain.diffusion import Gap, InfillChecker, LongestLexingRefused
-from constrain.diffusion.checker import normalise_segments
+from constrain.diffusion.checker import TokenGap, normalise_segments
 from constrain.engine.earley import ByteParser, CompiledParserTables, accepts
 from constrain.errors import GrammarError
 from constrain.grammar import from_lark
@@ -312,3 +312,38 @@ def test_determinize_off_agrees(json_setup):
         assert r1.status == r2.status
         if r2.status == "nonempty":
             check_witness(tables, segs, r2)
+
+
+@given(grammars(), st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+def test_token_gaps_exact(src, data):
+    """A TokenGap equals the enumeration of its token sequences."""
+    try:
+        g, tables, ck, reps, _ = _compiled(src, "all")
+    except GrammarError:
+        assume(False)
+    import itertools
+
+    toks = tuple(data.draw(st.lists(st.sampled_from([b"a", b"b", b"c", b"ab", b"ca", b"bc", b"a c"]),
+                                    min_size=1, max_size=4, unique=True)))
+    for _ in range(4):
+        left = bytes(data.draw(st.lists(st.sampled_from(list(b"abc")), max_size=3)))
+        right = bytes(data.draw(st.lists(st.sampled_from(list(b"abc")), max_size=3)))
+        hi = data.draw(st.integers(1, 3))
+        lo = data.draw(st.integers(0, hi))
+        segs = [left, TokenGap(toks, max_tokens=hi, min_tokens=lo), right]
+        want = any(accepts(tables, left + b"".join(seq) + right)
+                   for k in range(lo, hi + 1) for seq in itertools.product(toks, repeat=k))
+        res = ck.check_segments(segs)
+        assert res.status == ("nonempty" if want else "empty"), (src, segs)
+        if want:
+            w, (f,) = res.witness(), res.fills()
+            assert accepts(tables, w) and w == left + f + right
+            # the fill is a sequence of lo..hi tokens
+            ok = {b""} if lo == 0 else set()
+            layer = {b""}
+            for k in range(1, hi + 1):
+                layer = {x + t for x in layer for t in toks}
+                if k >= lo:
+                    ok |= layer
+            assert f in ok, (f, toks, lo, hi)
