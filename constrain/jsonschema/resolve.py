@@ -26,7 +26,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema as rj
 
-from constrain.errors import ConfigError, UnsupportedSchemaFeature
+from constrain.errors import ConfigError, InvalidSchema, LimitExceeded, UnsupportedSchemaFeature
 
 DIALECTS = {
     "2020-12": rj.DRAFT202012,
@@ -45,6 +45,91 @@ def dialect_spec(name: str):
     if key not in DIALECTS:
         raise ConfigError(f"unknown JSON Schema dialect {name!r}; use one of {sorted(DIALECTS)}")
     return DIALECTS[key]
+
+
+def _limits():
+    from constrain.limits import current_limits
+
+    return current_limits()
+
+
+def _ptr(path) -> str:
+    return "".join("/" + str(x).replace("~", "~0").replace("/", "~1") for x in path)
+
+
+def check_size(schema) -> None:
+    """Refuse documents nested deeper than ``max_schema_depth`` or with more than
+    ``max_schema_nodes`` objects/arrays, before anything recursive looks at them (iterative)."""
+    lim = _limits()
+    max_depth, max_nodes = lim.max_schema_depth, lim.max_schema_nodes
+    stack = [(schema, 0, ())]
+    nodes = 0
+    while stack:
+        x, d, path = stack.pop()
+        if isinstance(x, dict):
+            items = x.items()
+        elif isinstance(x, list):
+            items = enumerate(x)
+        else:
+            continue
+        nodes += 1
+        if d >= max_depth:
+            raise LimitExceeded(f"the schema is nested more than {max_depth} levels deep", limit="max_schema_depth",
+                                value=max_depth, pointer=_ptr(path))
+        if nodes > max_nodes:
+            raise LimitExceeded(f"the schema has more than {max_nodes} objects and arrays", limit="max_schema_nodes",
+                                value=max_nodes, pointer=_ptr(path))
+        for k, v in items:
+            if isinstance(v, (dict, list)):
+                stack.append((v, d + 1, path + (k,)))
+
+
+def _validator_class(spec):
+    import jsonschema
+
+    return {rj.DRAFT202012: jsonschema.Draft202012Validator, rj.DRAFT201909: jsonschema.Draft201909Validator,
+            rj.DRAFT7: jsonschema.Draft7Validator, rj.DRAFT6: jsonschema.Draft6Validator,
+            rj.DRAFT4: jsonschema.Draft4Validator}.get(spec)
+
+
+def _plain_numbers(v):
+    """``v`` with the ``Decimal`` numbers schemas are parsed with (exact ``multipleOf``) turned
+    into ``int`` when integral and ``float`` otherwise, for the meta-schema check: jsonschema's
+    type checkers do not know ``Decimal``, and ``maxLength: 2.0`` is an integer to JSON Schema
+    (since draft 6).  The compiler itself keeps the exact values."""
+    if isinstance(v, Decimal):
+        return int(v) if v.is_finite() and v == v.to_integral_value() else float(v)
+    if isinstance(v, dict):
+        return {k: _plain_numbers(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain_numbers(x) for x in v]
+    return v
+
+
+def check_meta_schema(schema, spec) -> None:
+    """Refuse a schema whose keywords have values of the wrong type (the dialect's meta-schema
+    decides), naming the keyword's JSON pointer: ``{"properties": [1]}``, ``{"required": "a"}``."""
+    cls = _validator_class(spec)
+    if cls is None or schema is True or schema is False:
+        return
+    import jsonschema.exceptions
+
+    try:
+        errors = list(cls(cls.META_SCHEMA).iter_errors(_plain_numbers(schema)))
+    except RecursionError:
+        raise LimitExceeded("the schema is nested too deeply to check", limit="max_schema_depth",
+                            value=_limits().max_schema_depth, pointer="") from None
+    except Exception:  # noqa: BLE001 - the meta-schema check is a courtesy; the compiler re-checks
+        return
+    if not errors:
+        return
+    e = jsonschema.exceptions.best_match(errors)
+    # the deepest error on the path names the keyword (not the combinator around it)
+    while e.context:
+        e = jsonschema.exceptions.best_match(e.context)
+    path = list(e.absolute_path)
+    kw = str(path[-1]) if path else "the schema"
+    raise InvalidSchema(f"invalid value for {kw}: {e.message}", pointer=_ptr(path))
 
 
 @dataclass
@@ -76,10 +161,13 @@ class SchemaDocument:
         if isinstance(schema, (str, bytes)):
             try:
                 schema = json.loads(schema, parse_float=Decimal)
-            except json.JSONDecodeError as e:
-                raise UnsupportedSchemaFeature(f"the schema is not valid JSON: {e}", pointer="") from None
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise InvalidSchema(f"the schema is not valid JSON: {e}", pointer="") from None
+            except RecursionError:
+                raise LimitExceeded("the schema text is nested too deeply to parse", limit="max_schema_depth",
+                                    value=_limits().max_schema_depth, pointer="") from None
         if not isinstance(schema, (dict, bool)):
-            raise UnsupportedSchemaFeature(
+            raise InvalidSchema(
                 f"a schema must be a JSON object or a boolean, got {type(schema).__name__}", pointer="")
         default = dialect_spec(default_dialect)
         spec = default
@@ -91,6 +179,8 @@ class SchemaDocument:
                     f"unknown $schema dialect {schema['$schema']!r}", pointer="/$schema") from None
         self.spec = spec
         self.draft = _draft_number(spec)
+        check_size(schema)
+        check_meta_schema(schema, spec)
         resource = spec.create_resource(schema)
         reg = registry if registry is not None else referencing.Registry()
         if not isinstance(reg, referencing.Registry):
