@@ -10,6 +10,7 @@ from constrain.errors import (
     ConfigError,
     ConstrainError,
     GrammarError,
+    InvalidSchema,
     LimitExceeded,
     ModelLoadError,
     RegexError,
@@ -17,6 +18,7 @@ from constrain.errors import (
     UnsupportedSchemaFeature,
     VocabularyError,
 )
+from constrain.limits import Limits, compile_in_subprocess, use_limits
 from constrain.tokenizers import TokenKind, Vocabulary
 
 __version__ = "0.1.0.dev0"
@@ -26,7 +28,9 @@ __all__ = [
     "ConfigError",
     "ConstrainError",
     "GrammarError",
+    "InvalidSchema",
     "LimitExceeded",
+    "Limits",
     "ModelLoadError",
     "RegexError",
     "TokenKind",
@@ -35,6 +39,8 @@ __all__ = [
     "Vocabulary",
     "VocabularyError",
     "__version__",
+    "compile_in_subprocess",
+    "use_limits",
     # lazy (torch / transformers load on first use)
     "GrammarLogitsProcessor",
     "JsonResult",

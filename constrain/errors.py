@@ -55,6 +55,10 @@ class GrammarError(ConstrainError):
         self.context = context
         super().__init__(self._render())
 
+    def __reduce__(self):  # picklable across processes (compile_in_subprocess), fields kept
+        return _rebuild, (type(self), (self.message,), {"line": self.line, "column": self.column,
+                                                        "pointer": self.pointer, "context": self.context})
+
     def _render(self) -> str:
         where = []
         if self.line is not None:
@@ -77,16 +81,35 @@ class UnsupportedSchemaFeature(GrammarError):
     """A JSON Schema keyword cannot be enforced exactly; raised in strict mode, recorded in lenient mode."""
 
 
+class InvalidSchema(UnsupportedSchemaFeature):
+    """The input is not a JSON Schema at all: not JSON, or a keyword with a value of the wrong
+    type (as the dialect's meta-schema says).  ``pointer`` is where in the schema."""
+
+
 class LimitExceeded(ConstrainError):
     """A resource cap (compile time, states, memory, per-step work) was hit.
 
-    ``limit`` names the cap (an attribute of :class:`constrain.Limits`), ``value`` is the cap.
+    ``limit`` names the cap (an attribute of :class:`constrain.Limits`), ``value`` is the cap;
+    ``pointer`` (a JSON pointer) or ``line`` say where in the input it was hit, where known.
     """
 
-    def __init__(self, message: str, *, limit: str, value=None):
+    def __init__(self, message: str, *, limit: str, value=None, pointer: str | None = None,
+                 line: int | None = None):
+        self.message = message
         self.limit = limit
         self.value = value
-        super().__init__(f"{message} (limit {limit}={value!r})")
+        self.pointer = pointer
+        self.line = line
+        where = ""
+        if pointer is not None:
+            where += f" at {pointer or '/'}"
+        if line is not None:
+            where += f" on line {line}"
+        super().__init__(f"{message}{where} (limit {limit}={value!r})")
+
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.message,), {"limit": self.limit, "value": self.value,
+                                                        "pointer": self.pointer, "line": self.line})
 
 
 class CacheVersionError(ConstrainError):
@@ -95,3 +118,7 @@ class CacheVersionError(ConstrainError):
 
 class ModelLoadError(ConstrainError):
     """The embedded default model could not be fetched, converted or loaded."""
+
+
+def _rebuild(cls, args, kwargs):
+    return cls(*args, **kwargs)

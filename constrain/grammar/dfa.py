@@ -39,6 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
+from constrain.limits import check_deadline
 
 __all__ = [
     "ByteDFA",
@@ -379,6 +380,8 @@ class ByteNFA:
         while i < len(order):
             d = order[i]
             i += 1
+            if not i & 63:
+                check_deadline()
             accept.append(not accept_set.isdisjoint(d))
             moves: dict[int, set] = {}
             for q in d:
@@ -733,6 +736,7 @@ class ByteDFA:
         m = self._cache.get("min")
         if m is not None:
             return m
+        check_deadline()
         cls, reps = self._partition()
         k = len(reps)
         ct_full = self.trans[:, reps]
@@ -778,6 +782,8 @@ class ByteDFA:
         while i < len(order):
             b = order[i]
             i += 1
+            if not i & 255:
+                check_deadline()
             row = []
             for t in ct[rep_of_block[b]]:
                 if t < 0:
@@ -903,6 +909,8 @@ class ByteDFA:
         while i < len(order):
             x, y = order[i]
             i += 1
+            if not i & 63:
+                check_deadline()
             ax = acca[x] if x >= 0 else False
             by = accb[y] if y >= 0 else False
             acc.append((ax and by) if both else (ax or by))

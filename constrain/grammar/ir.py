@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from constrain.errors import GrammarError
+from constrain.errors import GrammarError, LimitExceeded
 from constrain.grammar.dfa import ByteDFA
 
 _IR_VERSION = b"constrain-grammar-ir-v1"
@@ -191,6 +191,14 @@ class GrammarBuilder:
 
     def rule(self, lhs: int, rhs, where: str = "") -> None:
         assert lhs < 0
+        if not len(self.rules) & 1023:
+            from constrain.limits import check_deadline, current_limits
+
+            check_deadline()
+            cap = current_limits().max_grammar_rules
+            if len(self.rules) >= cap:
+                raise LimitExceeded(f"grammar {self.name!r} needs more than {cap} rules", limit="max_grammar_rules",
+                                    value=cap)
         self.rules.append((~lhs, tuple(int(s) for s in rhs)))
         self.rule_where.append(where)
 
@@ -202,14 +210,28 @@ class GrammarBuilder:
             raise GrammarError(f"unknown lexing policy {lexing!r} (use 'all' or 'longest')")
         start_nt = ~start
         # productive nonterminals (fixpoint)
+        # (worklist, linear in the grammar size: a rule becomes productive when its last
+        # non-productive nonterminal does)
         productive: set[int] = set()
-        changed = True
-        while changed:
-            changed = False
-            for lhs, rhs in self.rules:
-                if lhs not in productive and all(s >= 0 or ~s in productive for s in rhs):
-                    productive.add(lhs)
-                    changed = True
+        need: list[int] = []
+        users: dict[int, list[int]] = {}
+        queue: list[int] = []
+        for i, (lhs, rhs) in enumerate(self.rules):
+            nts = {~x for x in rhs if x < 0}
+            need.append(len(nts))
+            for x in nts:
+                users.setdefault(x, []).append(i)
+            if not nts:
+                queue.append(lhs)
+        while queue:
+            x = queue.pop()
+            if x in productive:
+                continue
+            productive.add(x)
+            for i in users.get(x, ()):
+                need[i] -= 1
+                if need[i] == 0:
+                    queue.append(self.rules[i][0])
         if start_nt not in productive:
             raise GrammarError(f"the language of start rule {self.nonterminals[start_nt]!r} is empty: "
                                "it never derives a finite string (every alternative recurses forever or uses an empty rule)")

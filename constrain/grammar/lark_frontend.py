@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from constrain.errors import GrammarError, RegexError
+from constrain.errors import ConfigError, ConstrainError, GrammarError, LimitExceeded, RegexError
 from constrain.grammar.ir import Grammar, GrammarBuilder, Terminal
 from constrain.grammar.regex import compile_choices, compile_regex, literal_dfa
 
@@ -85,7 +85,49 @@ def _lark_error(e: Exception, text: str, name: str) -> GrammarError:
                         column=column if isinstance(column, int) and column > 0 else None, context=context)
 
 
-def _terminal_dfa(tdef, name: str):
+def _line_of(text: str, needle: str) -> int | None:
+    """1-based line of the first occurrence of ``needle`` in ``text`` (for messages)."""
+    if not needle:
+        return None
+    i = text.find(needle)
+    return None if i < 0 else text.count("\n", 0, i) + 1
+
+
+def _rule_line(text: str, rule: str) -> int | None:
+    m = re.search(r"^[ \t]*[?!]?" + re.escape(rule) + r"(\{[^}]*\})?[ \t]*(\.[-\d]+)?[ \t]*:", text, re.M)
+    return None if m is None else text.count("\n", 0, m.start()) + 1
+
+
+def _nesting(text: str, cap: int) -> None:
+    """Refuse grammar text whose parentheses/brackets nest deeper than ``cap`` (lark's own
+    loader recurses on them), skipping strings, regexes and comments."""
+    depth = 0
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == '"' or (c == "/" and not text.startswith("//", i)):
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            i = j
+        elif c == "/" or c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c in "([":
+            depth += 1
+            if depth > cap:
+                raise LimitExceeded("the grammar's parentheses/brackets nest too deeply", limit="max_grammar_depth",
+                                    value=cap, line=line)
+        elif c in ")]":
+            depth = max(0, depth - 1)
+        i += 1
+
+
+def _terminal_dfa(tdef, name: str, text: str = ""):
     from lark.lexer import PatternStr
 
     pat = tdef.pattern
@@ -93,16 +135,24 @@ def _terminal_dfa(tdef, name: str):
     if isinstance(pat, PatternStr):
         if "i" in pat.flags:
             return compile_regex(re.escape(pat.value), flags="i"), "literal", pat.value
-        return literal_dfa(pat.value), "literal", pat.value
+        try:
+            return literal_dfa(pat.value), "literal", pat.value
+        except LimitExceeded as e:
+            raise LimitExceeded(f"{name}: terminal {tdef.name}: {e.message}", limit=e.limit, value=e.value,
+                                line=_line_of(text, pat.value[:64])) from None
     value = _KNOWN_REWRITES.get(pat.value, pat.value)
     try:
         return compile_regex(value, flags=flags), "regex", pat.value
     except RegexError as e:
-        raise GrammarError(f"{name}: terminal {tdef.name} /{pat.value}/: {e.message}") from None
+        raise GrammarError(f"{name}: terminal {tdef.name} /{pat.value}/: {e.message}",
+                           line=_line_of(text, pat.value[:64])) from None
+    except LimitExceeded as e:
+        raise LimitExceeded(f"{name}: terminal {tdef.name} /{pat.value[:80]}/: {e.message}", limit=e.limit,
+                            value=e.value, line=_line_of(text, pat.value[:64])) from None
 
 
 def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | None = None,
-              name: str | None = None, import_paths: list | None = None) -> Grammar:
+              name: str | None = None, import_paths: list | None = None, limits=None) -> Grammar:
     """Compile a Lark grammar (text, or a path to a ``.lark`` file) to a :class:`Grammar`.
 
     Parameters
@@ -113,8 +163,27 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         Start rule; default from the header comment, else ``start``.
     lexing:
         ``"all"`` or ``"longest"``; default from the header comment (see module docstring).
+    limits:
+        A :class:`constrain.Limits` (default: those in force): grammar size and nesting, literal
+        size, compile time; each cap that is hit raises :class:`~constrain.errors.LimitExceeded`.
     """
+    from constrain.limits import compile_budget, use_limits
+
+    if not isinstance(grammar, (str, Path)):
+        raise ConfigError(f"from_lark expects grammar text or a path, got {type(grammar).__name__}")
+    with use_limits(limits), compile_budget("the grammar", "max_grammar_depth"):
+        try:
+            return _from_lark(grammar, start=start, lexing=lexing, name=name, import_paths=import_paths)
+        except (ConstrainError, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - lark raises many types on odd input; never leak them
+            raise GrammarError(f"cannot compile the grammar: {type(e).__name__}: {e}") from e
+
+
+def _from_lark(grammar, *, start, lexing, name, import_paths) -> Grammar:
     from lark import exceptions as lark_exc
+
+    from constrain.limits import current_limits
     from lark.load_grammar import load_grammar
 
     path = None
@@ -127,6 +196,11 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
     else:
         text = grammar
     label = name or (path.name if path else "<grammar>")
+    lim = current_limits()
+    if len(text) > lim.max_grammar_bytes:
+        raise LimitExceeded(f"{label}: the grammar text has {len(text)} characters", limit="max_grammar_bytes",
+                            value=lim.max_grammar_bytes)
+    _nesting(text, lim.max_grammar_depth)
     header = read_header(text)
     start = start or header.get("start", "start")
     lexer = header.get("lexer", "dynamic" if header.get("parser", "earley") == "earley" else "contextual")
@@ -145,14 +219,22 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         g, _ = load_grammar(text, label, paths, False)
         tdefs, rules, ignore = g.compile([start], set())
     except (lark_exc.GrammarError, lark_exc.LarkError) as e:
-        raise _lark_error(e, text, label) from None
+        err = _lark_error(e, text, label)
+        m = re.search(r"\(in rule (\w+)\)", err.message)
+        if err.line is None and m:
+            err = GrammarError(err.message, line=_rule_line(text, m.group(1)))
+        raise err from None
     except (KeyError, AssertionError) as e:
         raise GrammarError(f"{label}: {type(e).__name__}: {e}") from None
     b = GrammarBuilder(label)
     tindex: dict[str, int] = {}
     for td in tdefs:
-        dfa, kind, src = _terminal_dfa(td, label)
-        tindex[td.name] = b.terminal(Terminal(td.name, dfa, kind=kind, source=src, priority=td.priority))
+        dfa, kind, src = _terminal_dfa(td, label, text)
+        try:
+            tindex[td.name] = b.terminal(Terminal(td.name, dfa, kind=kind, source=src, priority=td.priority))
+        except GrammarError as e:
+            raise GrammarError(f"{label}: {e.message}", line=_rule_line(text, str(td.name))
+                               or _line_of(text, str(src)[:64])) from None
     ind_spec = None
     if postlex is not None:
         cls = _POSTLEXERS[postlex]()
@@ -165,7 +247,7 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
                     "open": [tindex[n] for n in cls.OPEN_PAREN_types if n in tindex],
                     "close": [tindex[n] for n in cls.CLOSE_PAREN_types if n in tindex], "tab_len": cls.tab_len}
     for r in rules:
-        lhs = b.nonterminal(r.origin.name)
+        lhs = b.nonterminal(str(r.origin.name))
         rhs = []
         for s in r.expansion:
             if s.is_term:
@@ -174,7 +256,7 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
                                        "(%declare needs a post-lexer)")
                 rhs.append(tindex[s.name])
             else:
-                rhs.append(b.nonterminal(s.name))
+                rhs.append(b.nonterminal(str(s.name)))
         b.rule(lhs, rhs, where=r.origin.name)
     for ig in ignore:
         if ig not in tindex:
@@ -182,4 +264,9 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
         b.ignore.append(tindex[ig])
     if start not in {r.origin.name for r in rules}:
         raise GrammarError(f"{label}: start rule {start!r} is not defined")
-    return b.build(b.nonterminal(start), lexing=lexing, contextual=contextual, indenter=ind_spec)
+    try:
+        return b.build(b.nonterminal(start), lexing=lexing, contextual=contextual, indenter=ind_spec)
+    except GrammarError as e:
+        if e.line is not None or "start rule" not in e.message:
+            raise
+        raise GrammarError(f"{label}: {e.message}", line=_rule_line(text, str(start))) from None

@@ -641,6 +641,12 @@ def literal_dfa(s: bytes | str) -> ByteDFA:
     """DFA matching exactly one byte string (a ``str`` is UTF-8 encoded)."""
     data = s.encode("utf-8") if isinstance(s, str) else bytes(s)
     n = len(data)
+    from constrain.limits import current_limits
+
+    cap = current_limits().max_literal_bytes
+    if n > cap:
+        raise LimitExceeded(f"a literal of {n} bytes ({data[:40]!r}...) is longer than the longest allowed",
+                            limit="max_literal_bytes", value=cap)
     trans = np.full((n + 1, 256), -1, dtype=np.int32)
     for i, b in enumerate(data):
         trans[i, b] = i + 1
@@ -656,6 +662,13 @@ def compile_choices(choices: Iterable[bytes | str], *, minimize: bool = True) ->
     canonical DAWG form (shared suffixes).  No choices → the empty language.
     """
     words = {c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in choices}
+    from constrain.limits import current_limits
+
+    cap = current_limits().max_enum_bytes
+    total = sum(len(w) for w in words)
+    if total > cap:
+        raise LimitExceeded(f"{len(words)} choices of {total} bytes in all are more than allowed",
+                            limit="max_enum_bytes", value=cap)
     rows: list[list[int]] = [[-1] * 256]
     accept = [False]
     for w in sorted(words):

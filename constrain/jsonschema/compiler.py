@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from constrain.errors import ConfigError, GrammarError, UnsupportedSchemaFeature
+from constrain.errors import ConfigError, ConstrainError, GrammarError, UnsupportedSchemaFeature
 from constrain.grammar.ir import Grammar
 
 
@@ -15,7 +15,8 @@ class SchemaWarning(UserWarning):
 
 def compile_json_schema(schema, *, strict: bool = True, lenient: bool = False, whitespace: str = "compact",
                         separators: tuple[str, str] | None = None, max_whitespace: int = 2,
-                        property_order: str = "schema", dialect: str = "2020-12", registry=None):
+                        property_order: str = "schema", dialect: str = "2020-12", registry=None,
+                        limits=None):
     """Compile a JSON Schema into a :class:`~constrain.grammar.ir.Grammar` of JSON text.
 
     Every document the grammar accepts is valid against ``schema`` (as ``jsonschema``
@@ -43,7 +44,27 @@ def compile_json_schema(schema, *, strict: bool = True, lenient: bool = False, w
         Default dialect when the schema has no ``$schema``: ``"2020-12"``, ``"2019-09"``, ``"7"``.
     registry:
         A ``referencing.Registry`` holding the documents remote ``$ref`` s point to.
+    limits:
+        A :class:`constrain.Limits` (default: the limits in force, see :mod:`constrain.limits`):
+        compile time, schema depth and size, the largest counts; each cap that is hit raises
+        :class:`~constrain.errors.LimitExceeded`.
     """
+    from constrain.limits import compile_budget, use_limits
+
+    with use_limits(limits), compile_budget("the schema"):
+        try:
+            return _compile(schema, strict=strict, lenient=lenient, whitespace=whitespace, separators=separators,
+                            max_whitespace=max_whitespace, property_order=property_order, dialect=dialect,
+                            registry=registry)
+        except (ConstrainError, RecursionError, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug; never leak an internal error type to a server
+            raise GrammarError(f"cannot compile the schema: internal error {type(e).__name__}: {e} "
+                               "(please report this schema)", pointer="") from e
+
+
+def _compile(schema, *, strict, lenient, whitespace, separators, max_whitespace, property_order, dialect,
+             registry):
     from constrain.jsonschema.lower import Lowering, Whitespace
     from constrain.jsonschema.normalize import Normalizer
     from constrain.jsonschema.resolve import SchemaDocument
@@ -80,7 +101,7 @@ def compile_json_schema(schema, *, strict: bool = True, lenient: bool = False, w
         raise
     if lenient:
         for kw, ptr, why in norm.unenforced:
-            warnings.warn(f"{kw} at {ptr or '/'} is not enforced: {why}", SchemaWarning, stacklevel=2)
+            warnings.warn(f"{kw} at {ptr or '/'} is not enforced: {why}", SchemaWarning, stacklevel=3)
         return grammar, list(norm.unenforced)
     return grammar
 

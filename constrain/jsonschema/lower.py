@@ -124,7 +124,10 @@ class Lowering:
 
     def build(self, root: frozenset):
         start = self.nt(root)
+        from constrain.limits import check_deadline
+
         while self._todo:
+            check_deadline()
             n, conj = self._todo.pop()
             self._value(n, self.norm.conj(conj), conj)
         return self.b.build(start, lexing="all")

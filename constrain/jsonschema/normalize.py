@@ -104,6 +104,9 @@ class Normalizer:
             raise UnsupportedSchemaFeature(
                 "this schema refers to itself through allOf/anyOf/oneOf/not/$ref without going through a "
                 "property or an array item, so it has no finite meaning", pointer=p)
+        from constrain.limits import check_deadline
+
+        check_deadline()
         self._busy.add(loc)
         try:
             v = self._schema(loc)
@@ -293,7 +296,11 @@ class Normalizer:
                 if isinstance(x, (int, float, Decimal)) and not isinstance(x, bool)]
         while len(nums) > 1:
             nums = [a.union(b) if b is not None else a for a, b in zip(nums[::2], nums[1::2] + [None])]
-        e = Val(string=StrPart(compile_choices(strings), True) if strings else None, number=nums[0] if nums else None)
+        try:
+            sdfa = compile_choices(strings) if strings else None
+        except LimitExceeded as e:
+            raise LimitExceeded(e.message, limit=e.limit, value=e.value, pointer=ptr) from None
+        e = Val(string=StrPart(sdfa, True) if strings else None, number=nums[0] if nums else None)
         for i, x in enumerate(vals):
             if x is None or isinstance(x, (bool, list, dict)):
                 e = self.alg.or_(e, self.const(x, loc, f"{ptr}/{i}"))
@@ -311,7 +318,10 @@ class Normalizer:
             f = to_fraction(x, ptr)
             return Val(number=number_dfa(minimum=f, maximum=f, pointer=ptr))
         if isinstance(x, str):
-            return Val(string=const_string(x))
+            try:
+                return Val(string=const_string(x))
+            except LimitExceeded as e:
+                raise LimitExceeded(e.message, limit=e.limit, value=e.value, pointer=ptr) from None
         if isinstance(x, list):
             kids = tuple(frozenset({(self.doc.synthetic({"const": y}, f"{ptr}/{i}"), True)}) for i, y in enumerate(x))
             return Val(arrays=(ArrC(prefix=kids, items=frozenset({(self.doc.FALSE, True)}), min=len(x),
@@ -332,6 +342,17 @@ class Normalizer:
         if not _is_count(lo) or (hi is not None and not _is_count(hi)):
             raise UnsupportedSchemaFeature("minLength/maxLength must be non-negative integers", pointer=ptr)
         lo, hi = int(lo), (None if hi is None else int(hi))
+        cap = _limits().max_string_length
+        for key, x in (("minLength", lo), ("maxLength", hi)):
+            if x is not None and x > cap:
+                if self.strict:
+                    raise LimitExceeded(f"{key} {x} is larger than the largest length counted exactly",
+                                        limit="max_string_length", value=cap, pointer=f"{ptr}/{key}")
+                self.refuse(key, f"{ptr}/{key}", f"{key} {x} is over the limit max_string_length={cap}")
+                if key == "minLength":
+                    lo = 0
+                else:
+                    hi = None
         if lo > 0 or hi is not None:
             if hi is not None and hi < lo:
                 return None
@@ -418,10 +439,14 @@ class Normalizer:
         hi = s.get("maxItems")
         if not _is_count(lo) or (hi is not None and not _is_count(hi)):
             raise UnsupportedSchemaFeature("minItems/maxItems must be non-negative integers", pointer=ptr)
+        lo, hi = self._check_counts(s, ptr, ("minItems", "maxItems"), lo, hi)
         contains = ()
         if "contains" in s:
             cmin = s.get("minContains", 1) if draft >= 2019 else 1
             cmax = s.get("maxContains") if draft >= 2019 else None
+            if not _is_count(cmin) or (cmax is not None and not _is_count(cmax)):
+                raise UnsupportedSchemaFeature("minContains/maxContains must be non-negative integers", pointer=ptr)
+            cmin, cmax = self._check_counts(s, ptr, ("minContains", "maxContains"), cmin, cmax)
             contains = ((one(s["contains"], "contains"), int(cmin), None if cmax is None else int(cmax)),)
         unique = s.get("uniqueItems", False) is True
         if unique and (hi is None or int(hi) > 1):
@@ -432,6 +457,21 @@ class Normalizer:
             (not isinstance(s.get("items"), list) and "items" in s) or "additionalItems" in s))
         return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique,
                     len(prefix), has_items)
+
+    def _check_counts(self, s, ptr: str, keys, lo, hi):
+        """Counts over ``max_count`` are refused (strict: :class:`LimitExceeded` with the
+        pointer; lenient: dropped, the lower bound to 0)."""
+        cap = _limits().max_count
+        out = []
+        for key, x in zip(keys, (lo, hi)):
+            if x is not None and int(x) > cap:
+                if self.strict:
+                    raise LimitExceeded(f"{key} {int(x)} is larger than the largest count enforced exactly",
+                                        limit="max_count", value=cap, pointer=f"{ptr}/{key}")
+                self.refuse(key, f"{ptr}/{key}", f"{key} {int(x)} is over the limit max_count={cap}")
+                x = 0 if key.startswith("min") else None
+            out.append(x)
+        return out[0], out[1]
 
     # ------------------------------------------------------------------ objects
     def _object(self, loc: int, s, ptr: str):
@@ -466,6 +506,7 @@ class Normalizer:
         hi = s.get("maxProperties")
         if not _is_count(lo) or (hi is not None and not _is_count(hi)):
             raise UnsupportedSchemaFeature("minProperties/maxProperties must be non-negative integers", pointer=ptr)
+        lo, hi = self._check_counts(s, ptr, ("minProperties", "maxProperties"), lo, hi)
         rest = ((patterns, additional),) if (patterns or additional) else ()
         base = ObjC(tuple(props), rest, frozenset(required), frozenset(), names, int(lo),
                     None if hi is None else int(hi), tuple(dict.fromkeys(required)),
@@ -494,6 +535,12 @@ class Normalizer:
                 break
             shapes = new
         return tuple(shapes)
+
+
+def _limits():
+    from constrain.limits import current_limits
+
+    return current_limits()
 
 
 def _is_count(x) -> bool:
