@@ -203,6 +203,29 @@ class _Tables:
         self.reps = [ms[0] for ms in self.classes]
         self.n_classes = len(self.classes)
         self.lock = threading.Lock()
+        self._words: dict[tuple, bytes] = {}
+        self._dist_np: dict[int, np.ndarray] = {}
+
+    def word(self, t: int, q: int) -> bytes:
+        """A shortest way to finish terminal ``t``'s lexeme from its DFA state ``q``, simplest
+        bytes first (memoised)."""
+        key = (t, q)
+        w = self._words.get(key)
+        if w is None:
+            dfa = self.grammar.terminals[t].dfa
+            dist = self._dist_np.get(t)
+            if dist is None:
+                dist = self._dist_np[t] = np.append(np.asarray(self.dist[t], dtype=np.int64), INF)
+            out = bytearray()
+            s = q
+            while dist[s] > 0:
+                row = dfa.trans[s]
+                cands = np.flatnonzero(dist[row] == dist[s] - 1)  # row -1 reads the INF sentinel
+                b = min(cands.tolist(), key=RANK.__getitem__)
+                out.append(b)
+                s = int(row[b])
+            w = self._words[key] = bytes(out)
+        return w
 
     def start_state_basic(self) -> int:
         return self.lex.start(self.pt.all_terms)
@@ -211,8 +234,9 @@ class _Tables:
 class _Run:
     """One document being generated: the parser plus per-row completion-cost memos."""
 
-    def __init__(self, tables: _Tables):
+    def __init__(self, tables: _Tables, ascii_only: bool = False):
         self.T = tables
+        self.ascii_only = ascii_only
         self.p = ByteParser(tables.pt)
         self._U: dict[int, tuple] = {}
         self._after: dict[tuple, int] = {}
@@ -412,6 +436,8 @@ class _Run:
                 ms = [b for c in cs for b in T.classes[c]]
                 ms.sort(key=RANK.__getitem__)
                 groups.append((cost, ms))
+        if self.ascii_only:
+            groups = [(c, [b for b in ms if b < 0x80]) for c, ms in groups if ms[0] < 0x80]
         groups.sort(key=lambda g: (g[0], RANK[g[1][0]]))
         return groups
 
@@ -484,6 +510,32 @@ class _Run:
                 out.append((min(self.cost(q, (th2,)), INF - 1), cs))
         return out
 
+    def macros(self, p: ByteParser) -> list[tuple[int, bytes]]:
+        """Multi-byte moves: for each terminal the current lexeme may still become, its
+        shortest finish, as ``(bytes to the end of the document along it, bytes)``.  They make
+        declared property names, keywords and other fixed lexemes likely choices instead of
+        one path among thousands of byte sequences."""
+        T = self.T
+        best: dict[bytes, int] = {}
+        for th in p.threads:
+            k, sid = th[0], th[1]
+            allowed = p._allowed(k)
+            for (t, q) in T.lex.keys[sid]:
+                if not allowed >> t & 1:
+                    continue
+                d = T.dist[t][q]
+                if d < 2 or d >= INF:
+                    continue
+                a = self._after_term(p, k, t)
+                if a >= INF:
+                    continue
+                w = T.word(t, q)
+                if self.ascii_only and max(w) >= 0x80:
+                    continue
+                if d + a < best.get(w, INF):
+                    best[w] = d + a
+        return [(c, w) for w, c in best.items()]
+
     def complete(self, p: ByteParser) -> bool:
         """May the document end here?  The parser's answer, except that under the Python
         indenter a document never ends with a newline token holding no newline (a final
@@ -539,13 +591,16 @@ class DocumentGenerator:
     """Byte-level document generator for one grammar; ``generate(choose)`` draws each choice
     with ``choose(n) -> int in [0, n)`` (hypothesis's data, or a ``random.Random``)."""
 
-    def __init__(self, grammar: Grammar, *, max_size: int = 256, max_search: int = 400, max_backtracks: int = 20):
+    def __init__(self, grammar: Grammar, *, max_size: int = 256, max_search: int = 200, max_backtracks: int = 20,
+                 ascii_only: bool = False, macros: bool = True):
         if max_size < 0:
             raise ConfigError(f"max_size must be >= 0, got {max_size}")
         self.tables = _Tables(grammar)
         self.max_size = max_size
         self.max_search = max_search
         self.max_backtracks = max_backtracks
+        self.ascii_only = ascii_only
+        self.use_macros = macros
         self.stats = {"examples": 0, "closed_by_search": 0, "search_failed": 0}
 
     def shortest(self) -> bytes:
@@ -567,7 +622,7 @@ class DocumentGenerator:
     def _generate(self, choose, budget: int) -> bytes | None:
         T = self.tables
         if True:
-            run = _Run(T)
+            run = _Run(T, self.ascii_only)
             p = run.p
             self.stats["examples"] += 1
             chosen: list[list[int]] = []  # the group each byte was drawn from
@@ -579,10 +634,15 @@ class DocumentGenerator:
                 T.pt.probe_cache = {}
                 complete = run.complete(p)
                 groups = run.groups(p)
+                macros = run.macros(p) if self.use_macros else []
                 ban = banned.get(pos)
                 if ban:
                     groups = [(c, ms) for c, ms in groups if ms[0] not in ban]
-                feasible = [g for g in groups if pos + 1 + g[0] <= budget]
+                    macros = [(c, w) for c, w in macros if w[0] not in ban]
+                # options ordered by the length of the document they lead to at best
+                feasible = [(1 + c, RANK[ms[0]], 0, ms) for c, ms in groups if pos + 1 + c <= budget]
+                feasible += [(c, RANK[w[0]], 1, w) for c, w in macros if pos + c <= budget]
+                feasible.sort()
                 options = ([None] if complete else []) + feasible
                 if not options:
                     if complete:
@@ -619,7 +679,13 @@ class DocumentGenerator:
                 opt = options[i]
                 if opt is None:
                     break
-                ms = opt[1]
+                if opt[2] == 1:
+                    w = opt[3]
+                    ok = p.feed(w)
+                    assert ok, "a lexeme's shortest finish was refused"
+                    chosen.extend([b] for b in w)
+                    continue
+                ms = opt[3]
                 j = choose(len(ms)) if len(ms) > 1 else 0
                 ok = p.feed(bytes((ms[j],)))
                 assert ok, "a probed byte was refused"
@@ -653,20 +719,21 @@ def _strategy(gen: DocumentGenerator, finish, max_size: int):
 _GEN_CACHE: dict[tuple, DocumentGenerator] = {}
 
 
-def _generator(grammar: Grammar, max_size: int, max_search: int) -> DocumentGenerator:
-    key = (grammar.fingerprint, max_size, max_search)
+def _generator(grammar: Grammar, max_size: int, max_search: int, ascii_only: bool = False) -> DocumentGenerator:
+    key = (grammar.fingerprint, max_size, max_search, ascii_only)
     gen = _GEN_CACHE.get(key)
     if gen is None:
         # tables (lexer automaton, memoised costs) are per grammar: share them across sizes
-        for (fp, _, _), other in _GEN_CACHE.items():
+        for (fp, *_), other in _GEN_CACHE.items():
             if fp == grammar.fingerprint:
                 gen = DocumentGenerator.__new__(DocumentGenerator)
                 gen.tables, gen.max_size, gen.max_search = other.tables, max_size, max_search
-                gen.max_backtracks = other.max_backtracks
+                gen.max_backtracks, gen.ascii_only = other.max_backtracks, ascii_only
+                gen.use_macros = other.use_macros
                 gen.stats = {"examples": 0, "closed_by_search": 0, "search_failed": 0}
                 break
         else:
-            gen = DocumentGenerator(grammar, max_size=max_size, max_search=max_search)
+            gen = DocumentGenerator(grammar, max_size=max_size, max_search=max_search, ascii_only=ascii_only)
         _GEN_CACHE[key] = gen
     return gen
 
@@ -725,17 +792,18 @@ def _load_grammar(grammar_or_path) -> tuple[Grammar, str | None, str | None]:
 
 
 def from_grammar(grammar_or_path, *, max_size: int = 256, debug: bool = False, as_bytes: bool = False,
-                 max_search: int = 400) -> st.SearchStrategy:
+                 ascii_only: bool = False, max_search: int = 200) -> st.SearchStrategy:
     """Documents of a grammar: a :class:`~constrain.grammar.ir.Grammar`, a ``.lark`` path or
     Lark grammar text (its ``// start: …  parser: …  lexer: …`` header sets the lexing policy).
 
     Returns ``str`` (``bytes`` with ``as_bytes=True``).  ``max_size`` is the byte budget (see
     the module docstring); ``debug=True`` re-parses every document with Lark's own parser
     (for a Grammar object, with constrain's reference parser) and raises
-    :class:`GeneratedInvalid` on a mismatch.
+    :class:`GeneratedInvalid` on a mismatch.  ``ascii_only=True`` draws ASCII bytes only (a
+    grammar whose every document needs other bytes then yields nothing).
     """
     grammar, text, path = _load_grammar(grammar_or_path)
-    gen = _generator(grammar, max_size, max_search)
+    gen = _generator(grammar, max_size, max_search, ascii_only)
     check = None
     if debug:
         if text is not None:
@@ -763,7 +831,7 @@ def from_regex(pattern: str, *, flags: str = "", max_size: int = 64, debug: bool
     from constrain.grammar import from_regex as regex_grammar
 
     grammar = regex_grammar(pattern, flags=flags)
-    gen = _generator(grammar, max_size, 400)
+    gen = _generator(grammar, max_size, 200)
     rx = None
     if debug:
         fl = 0
@@ -778,6 +846,19 @@ def from_regex(pattern: str, *, flags: str = "", max_size: int = 64, debug: bool
         return doc
 
     return _strategy(gen, finish, max_size)
+
+
+class _Unrepresentable(Exception):
+    pass
+
+
+def _parse_float(text: str) -> float:
+    """JSON number text with a fraction or exponent -> float; overflow to infinity and
+    underflow of a non-zero number to 0.0 are refused (the value would change meaning)."""
+    f = float(text)
+    if f in (float("inf"), float("-inf")) or (f == 0.0 and any(c in "123456789" for c in re.split("[eE]", text)[0])):
+        raise _Unrepresentable(text)
+    return f
 
 
 def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bool = False,
@@ -797,7 +878,7 @@ def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bo
     grammar = compile_json_schema(schema, **compile_options)
     if isinstance(grammar, tuple):  # lenient=True returns (grammar, unenforced)
         grammar = grammar[0]
-    gen = _generator(grammar, max_size, 400)
+    gen = _generator(grammar, max_size, 200)
     validator = None
     if debug:
         import jsonschema
@@ -807,7 +888,12 @@ def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bo
 
     def finish(data: bytes):
         text = data.decode("utf-8")
-        value = json.loads(text)
+        try:
+            value = json.loads(text, parse_float=_parse_float)
+        except (_Unrepresentable, ValueError):
+            # valid JSON text whose number Python cannot hold (1e999 is an integer by JSON
+            # Schema's rules but a float overflow for Python; 1e-999 would become 0.0)
+            reject()
         if validator is not None:
             errors = list(validator.iter_errors(value))
             if errors:
