@@ -14,6 +14,7 @@ a ``Matcher`` is per sequence and cheap to create or ``copy()``.
 
 from __future__ import annotations
 
+import operator
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
@@ -109,8 +110,12 @@ class Matcher:
         if arr.ndim == 1:
             arr = arr[None, :]
         n = self.store.n_words
+        if arr.ndim != 2:
+            raise ConfigError(f"bitmask must be int32[B, W], got {arr.ndim} dimensions")
         if arr.shape[1] < n:
             raise ConfigError(f"bitmask rows have {arr.shape[1]} words but the vocabulary needs {n}")
+        if not -arr.shape[0] <= row < arr.shape[0]:
+            raise ConfigError(f"bitmask row {row} is outside the bitmask's {arr.shape[0]} rows")
         out = arr[row].view(np.uint32)
         out[:] = 0
         if self._finished:
@@ -193,7 +198,10 @@ class Matcher:
     def _advance(self, token_id: int) -> bool:
         if self._finished:
             return False
-        tid = int(token_id)
+        try:
+            tid = operator.index(token_id)
+        except TypeError:
+            raise ConfigError(f"token id must be an integer, got {token_id!r} ({type(token_id).__name__})") from None
         if not 0 <= tid < len(self._tb):
             return False
         if tid in self._eos:
@@ -254,7 +262,10 @@ class Matcher:
 
     def rollback(self, n_tokens: int) -> None:
         """Undo the last ``n_tokens`` accepted tokens (stop ids included)."""
-        n_tokens = int(n_tokens)
+        try:
+            n_tokens = operator.index(n_tokens)
+        except TypeError:
+            raise ConfigError(f"rollback needs an integer count, got {n_tokens!r}") from None
         if n_tokens < 0 or n_tokens > len(self._marks):
             raise MatcherStateError(f"cannot roll back {n_tokens} tokens: {len(self._marks)} accepted")
         if n_tokens == 0:

@@ -72,7 +72,14 @@ class TokenStore:
     """Lazily built mask cache for one compiled grammar and one vocabulary."""
 
     def __init__(self, tables: CompiledParserTables, vocab: Vocabulary, *, max_bytes: int = 512 << 20,
-                 max_mask_bytes: int = 64 << 20):
+                 max_mask_bytes: int = 64 << 20, max_mask_work: int | None = None):
+        if max_mask_work is None:
+            from constrain.limits import current_limits
+
+            max_mask_work = current_limits().max_mask_work
+        #: work units (entries applied, parser scans, reference-parser feeds) one mask may take;
+        #: past it the fill raises LimitExceeded("max_mask_work") (the matcher is unchanged)
+        self.max_mask_work = int(max_mask_work)
         self.tables = tables
         self.vocab = vocab
         self.trie = vocab.trie
@@ -306,6 +313,16 @@ class _MaskWalk:
         self.t = parser.t
         self.out = out
         self.done: set = set()
+        self.work = 0
+        self.cap = store.max_mask_work
+
+    def _tick(self) -> None:
+        self.work += 1
+        if self.work > self.cap:
+            from constrain.errors import LimitExceeded
+
+            raise LimitExceeded("computing one token mask took more work than allowed (a pathological grammar "
+                                "state); the matcher is unchanged", limit="max_mask_work", value=self.cap)
 
     # ------------------------------------------------------------ structure
     def _register(self, chart: dict, rid: int) -> int:
@@ -329,6 +346,7 @@ class _MaskWalk:
         if got is not None:
             return None if got < 0 else got
         self.store.stats.parser_scans += 1
+        self._tick()
         rows, k, _ = t.sig_rows[sig]
         seeds = scan_seeds(rows[k], T, t.ignore_mask)
         new = -1
@@ -361,6 +379,7 @@ class _MaskWalk:
         if key in self.done:
             return
         self.done.add(key)
+        self._tick()
         if e.words is not None:
             _or_words(self.out, e.words)
         ignore = t.ignore_mask
@@ -391,6 +410,7 @@ class _MaskWalk:
         if key in self.done:
             return
         self.done.add(key)
+        self._tick()
         store.stats.feeds += 1
         mark = p.n_steps
         d_root = int(store.trie.depth[root])
