@@ -465,6 +465,24 @@ class _RGraph:
         self.e_ptr = ptr
         self.e_lab = np.asarray([e[0] for e in flat], dtype=np.int32)
         self.e_dst = np.asarray([e[1] for e in flat], dtype=np.int32)
+        # topological order, self-loops aside (Kahn)
+        indeg = [0] * self.n
+        for u, o in enumerate(out):
+            for _, v, _ in o:
+                if v != u:
+                    indeg[v] += 1
+        order = [u for u in range(self.n) if indeg[u] == 0]
+        i = 0
+        while i < len(order):
+            u = order[i]
+            i += 1
+            for _, v, _ in out[u]:
+                if v != u:
+                    indeg[v] -= 1
+                    if indeg[v] == 0:
+                        order.append(v)
+        assert len(order) == self.n, "R graph has a cycle"
+        self.order = np.asarray(order, dtype=np.int32)
         src = np.repeat(np.arange(self.n, dtype=np.int32), np.diff(ptr))
         is_eps = self.e_lab == K.EPS
         self.eps_src, self.eps_dst = src[is_eps], self.e_dst[is_eps]
@@ -704,7 +722,7 @@ class InfillChecker:
         t0 = time.perf_counter()
         t = self.tables
         rg = _RGraph(segs)
-        edges = K.terminal_edges(rg.e_ptr, rg.e_lab, rg.e_dst, t.ctrans, t.cacc, t.cterm,
+        edges = K.terminal_edges(rg.e_ptr, rg.e_lab, rg.e_dst, rg.order, rg.start, t.ctrans, t.cacc, t.cterm,
                                  t.tstart, t.succ_ptr, t.succ_idx, t.n_terms)
         auto = self._automaton(rg, edges)
         if auto is None:

@@ -30,7 +30,7 @@ EPS = -1    # edge label: no byte (a bounded gap may end here)
 
 
 @njit
-def terminal_edges(e_ptr, e_lab, e_dst, ctrans, cacc, cterm, tstart,
+def terminal_edges(e_ptr, e_lab, e_dst, order, start, ctrans, cacc, cterm, tstart,
                    succ_ptr, succ_idx, n_terms):  # pragma: no cover - compiled
     """All lexeme edges of the R graph.
 
@@ -39,6 +39,9 @@ def terminal_edges(e_ptr, e_lab, e_dst, ctrans, cacc, cterm, tstart,
     e_ptr, e_lab, e_dst : the R graph in CSR form: edges of node n are
         ``e_ptr[n]:e_ptr[n+1]``, labelled with a byte (0..255), ``ANY`` (any byte: a gap) or
         ``EPS`` (no byte), leading to ``e_dst``.
+    order, start : the nodes in a topological order (self-loops aside) and the start node.
+        Lexemes are only searched from nodes that some lexeme path from ``start`` reaches (a
+        position inside a string chunk usually is not a lexeme boundary).
     ctrans : int32[n_states, 256]
         All terminal DFAs in one table (disjoint state ranges; -1 dead, dead states pruned).
     cacc : bool[n_states]; cterm : int32[n_states]; tstart : int32[n_terms]
@@ -59,9 +62,15 @@ def terminal_edges(e_ptr, e_lab, e_dst, ctrans, cacc, cterm, tstart,
     out_t = np.empty(cap, np.int32)
     out_d = np.empty(cap, np.int32)
     n_out = 0
-    for p in range(n_nodes):
-        if e_ptr[p] == e_ptr[p + 1]:
+    boundary = np.zeros(n_nodes, np.bool_)
+    boundary[start] = True
+    for oi in range(n_nodes):
+        p = order[oi]
+        if not boundary[p] or e_ptr[p] == e_ptr[p + 1]:
             continue
+        for e in range(e_ptr[p], e_ptr[p + 1]):
+            if e_lab[e] == EPS:
+                boundary[e_dst[e]] = True
         stamp = p + 1
         sp = 0
         for t in range(n_terms):
@@ -96,6 +105,7 @@ def terminal_edges(e_ptr, e_lab, e_dst, ctrans, cacc, cterm, tstart,
                     out_t[n_out] = t
                     out_d[n_out] = n
                     n_out += 1
+                    boundary[n] = True
             for e in range(e_ptr[n], e_ptr[n + 1]):
                 lab = e_lab[e]
                 m = e_dst[e]
