@@ -9,6 +9,8 @@ else ``~/.cache/constrain``.  Set ``CONSTRAIN_CACHE_DIR=off`` to disable disk ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -17,7 +19,17 @@ from pathlib import Path
 log = logging.getLogger("constrain.cache")
 
 #: bump when any cached on-disk format changes
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+_MAGIC = b"constrain-cache\n"
+
+
+def version_tag() -> str:
+    """``f<format>-v<constrain version>``: part of every cache file name, so another version
+    never even opens this one's files."""
+    import constrain
+
+    v = "".join(c if c.isalnum() or c in ".-_" else "_" for c in str(constrain.__version__))
+    return f"f{CACHE_FORMAT}-v{v}"
 
 
 def cache_root() -> Path | None:
@@ -68,3 +80,57 @@ def discard(path: Path, reason: str) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def write_verified(path: Path, key: str, payload: bytes) -> None:
+    """Write ``payload`` with a header naming the format, constrain's version, the cache key
+    and the payload's sha256 (atomically)."""
+    import constrain
+
+    head = json.dumps({"format": CACHE_FORMAT, "version": str(constrain.__version__), "key": key,
+                       "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}).encode()
+
+    def write(f):
+        f.write(_MAGIC + head + b"\n")
+        f.write(payload)
+
+    atomic_write(path, write)
+
+
+def read_verified(path: Path, key: str) -> bytes | None:
+    """The payload of a file written by :func:`write_verified` for ``key``, or ``None`` (the
+    file is missing, or truncated / corrupted / of another version or key: then it is
+    discarded, and the caller rebuilds).  A payload is returned only if its sha256 matches."""
+    import constrain
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.warning("cannot read cache file %s: %s", path, e)
+        return None
+    why = None
+    if not data.startswith(_MAGIC):
+        why = "not a constrain cache file"
+    else:
+        nl = data.find(b"\n", len(_MAGIC))
+        try:
+            head = json.loads(data[len(_MAGIC):nl]) if nl > 0 else None
+        except ValueError:
+            head = None
+        payload = data[nl + 1:] if nl > 0 else b""
+        if not isinstance(head, dict):
+            why = "unreadable header"
+        elif head.get("format") != CACHE_FORMAT or head.get("version") != str(constrain.__version__):
+            why = f"written by format {head.get('format')} / constrain {head.get('version')}"
+        elif head.get("key") != key:
+            why = f"written for key {head.get('key')!r}, expected {key!r}"
+        elif head.get("size") != len(payload):
+            why = f"truncated: {len(payload)} of {head.get('size')} bytes"
+        elif head.get("sha256") != hashlib.sha256(payload).hexdigest():
+            why = "checksum mismatch (corrupted)"
+        else:
+            return payload
+    discard(path, why)
+    return None

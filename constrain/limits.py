@@ -8,8 +8,9 @@ of the attribute below and ``value`` to the cap.
 - ``compile_time_s``: wall-clock budget of one ``compile_json_schema`` / ``from_lark`` call
   (checked cooperatively in the compiler's loops: DFA construction, normalisation, grammar
   building).  For a hard deadline (the process is killed) use :func:`compile_in_subprocess`.
-- ``max_memory_bytes``: address-space cap of the worker process of
-  :func:`compile_in_subprocess` (in-process compiles turn ``MemoryError`` into the same error).
+- ``max_memory_bytes``: address space the compile may add in the worker process of
+  :func:`compile_in_subprocess`, on top of the interpreter with constrain loaded (in-process
+  compiles turn ``MemoryError`` into the same error).
 - ``max_schema_depth`` / ``max_schema_nodes``: nesting depth and number of objects/arrays of
   a JSON Schema document (checked before anything else, iteratively, with the JSON pointer).
 - ``max_string_length`` / ``max_count``: the largest ``minLength``/``maxLength`` and
@@ -150,25 +151,54 @@ class _Ticker:
 
 
 # ---------------------------------------------------------------------------------- subprocess
+def _address_space() -> int:
+    try:
+        import os
+
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    while e is not None:
+        if isinstance(e, MemoryError):
+            return True
+        if isinstance(e, (ImportError, OSError)) and ("map segment" in str(e) or "allocate memory" in str(e)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def _worker(conn, fn, args, kwargs, limits, mem):
+    oom = LimitExceeded("compilation needs more memory than the worker may use", limit="max_memory_bytes",
+                        value=mem)
     try:
         if mem is not None:
+            # modules compiles import lazily are loaded first; the cap is on top of this baseline
+            import unicodedata  # noqa: F401
+
+            import constrain.grammar  # noqa: F401
+            import constrain.jsonschema.compiler  # noqa: F401
+
             try:
                 import resource
 
-                resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+                cap = _address_space() + mem
+                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             except (ImportError, ValueError, OSError):  # pragma: no cover - platform without rlimits
                 pass
         with use_limits(limits):
             out = fn(*args, **kwargs)
         conn.send(("ok", out))
     except MemoryError:
-        conn.send(("err", LimitExceeded("compilation needs more memory than the worker may use",
-                                        limit="max_memory_bytes", value=mem)))
+        conn.send(("err", oom))
     except ConstrainError as e:
-        conn.send(("err", e))
+        conn.send(("err", oom if _out_of_memory(e.__cause__) else e))
     except BaseException as e:  # noqa: BLE001 - reported to the parent as a ConstrainError
-        conn.send(("err", ConstrainError(f"compilation failed in the worker: {type(e).__name__}: {e}")))
+        conn.send(("err", oom if _out_of_memory(e) else
+                   ConstrainError(f"compilation failed in the worker: {type(e).__name__}: {e}")))
     finally:
         conn.close()
 
@@ -177,8 +207,9 @@ def compile_in_subprocess(fn, *args, timeout: float | None = None, limits: Limit
     """Run ``fn(*args, **kwargs)`` (a compile returning a picklable ``Grammar``) in a worker
     process that is killed at the deadline.
 
-    ``timeout`` defaults to ``limits.compile_time_s`` (plus a second for the start-up); the
-    worker's address space is capped at ``limits.max_memory_bytes``.  A worker that is killed
+    ``timeout`` defaults to ``limits.compile_time_s`` plus 5 s for the worker's start-up (about
+    a second: it imports constrain); the worker may grow its address space by at most
+    ``limits.max_memory_bytes``.  A worker that is killed
     raises :class:`LimitExceeded` (``compile_time_s``); one that dies raises
     ``LimitExceeded`` (``max_memory_bytes``); errors raised by ``fn`` are re-raised here.
     ``fn`` must be picklable (a module-level function such as ``compile_json_schema``).
@@ -188,7 +219,7 @@ def compile_in_subprocess(fn, *args, timeout: float | None = None, limits: Limit
 
     lim = limits if limits is not None else current_limits()
     if timeout is None:
-        timeout = None if lim.compile_time_s is None else lim.compile_time_s + 1.0
+        timeout = None if lim.compile_time_s is None else lim.compile_time_s + 5.0
     try:
         pickle.dumps((fn, args, kwargs))
     except Exception as e:  # noqa: BLE001 - pickling raises many types

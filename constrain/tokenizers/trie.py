@@ -127,17 +127,45 @@ def build_trie(token_bytes: list[bytes], text_mask: np.ndarray) -> TokenTrie:
 
 
 def cached_trie(fingerprint: str, token_bytes: list[bytes], text_mask: np.ndarray) -> TokenTrie:
-    """The trie for a vocabulary, from the disk cache when present (keyed by fingerprint)."""
-    path = _cache.cache_path("tries", f"{fingerprint}-f{_TRIE_FORMAT}.npz")
-    if path is not None and path.exists():
-        try:
-            return TokenTrie.load(path)
-        except Exception as e:  # corrupt or old: rebuild
-            _cache.discard(path, repr(e))
+    """The trie for a vocabulary, from the disk cache when present (keyed by fingerprint).
+
+    Cache files carry the format, constrain's version, the fingerprint and a checksum; a file
+    that is truncated, corrupted, of another version or for another vocabulary is discarded and
+    rebuilt, never used (a bad trie would send the numba kernels out of bounds).  Concurrent
+    writers are safe: each writes a private temp file and renames it into place."""
+    import io
+
+    path = _cache.cache_path("tries", f"{fingerprint}-t{_TRIE_FORMAT}-{_cache.version_tag()}.npz")
+    if path is not None:
+        payload = _cache.read_verified(path, fingerprint)
+        if payload is not None:
+            try:
+                trie = TokenTrie.load(io.BytesIO(payload))
+                _check_trie(trie, text_mask, token_bytes)
+                return trie
+            except Exception as e:  # noqa: BLE001 - a checksummed file that still fails: rebuild
+                _cache.discard(path, repr(e))
     trie = build_trie(token_bytes, text_mask)
     if path is not None:
+        buf = io.BytesIO()
+        trie.save(buf)
         try:
-            _cache.atomic_write(path, trie.save)
+            _cache.write_verified(path, fingerprint, buf.getvalue())
         except OSError as e:
             _cache.log.warning("could not write trie cache %s: %s", path, e)
     return trie
+
+
+def _check_trie(trie: TokenTrie, text_mask: np.ndarray, token_bytes: list[bytes]) -> None:
+    """Structural checks a trie must pass before the kernels index with it."""
+    n = trie.n_nodes
+    if not (trie.depth.shape == trie.subtree_end.shape == (n,) and trie.tok_start.shape == (n + 1,)):
+        raise ValueError("trie arrays have inconsistent shapes")
+    if n and (trie.subtree_end.min() < 1 or trie.subtree_end.max() > n):
+        raise ValueError("trie subtree ends out of range")
+    if trie.tok_start[0] != 0 or trie.tok_start[-1] != trie.tok_ids.shape[0] or (np.diff(trie.tok_start) < 0).any():
+        raise ValueError("trie token lists out of range")
+    want = np.flatnonzero(np.asarray(text_mask, bool) & np.fromiter((len(b) > 0 for b in token_bytes), bool,
+                                                                      count=len(token_bytes)))
+    if not np.array_equal(np.sort(trie.tok_ids), want) or not np.array_equal(np.sort(trie.sorted_ids), want):
+        raise ValueError("trie tokens differ from the vocabulary's text tokens")

@@ -26,6 +26,15 @@ from constrain.errors import ConfigError, VocabularyError
 _FINGERPRINT_VERSION = b"constrain-vocabulary-v1"
 
 
+def _as_token_bytes(i: int, b, name: str) -> bytes:
+    if isinstance(b, bytes):
+        return b
+    if isinstance(b, (bytearray, memoryview)):
+        return bytes(b)
+    raise VocabularyError(f"token {i} of vocabulary {name or 'unnamed'!r} is a {type(b).__name__} ({b!r:.60}), "
+                          "not bytes: a vocabulary holds the exact bytes each token emits (encode text first)")
+
+
 class TokenKind(IntEnum):
     """What a token id is, for masking purposes."""
 
@@ -69,7 +78,7 @@ class Vocabulary:
                  special_tokens: Mapping[str, int] | None = None, eos_ids: Iterable[int] = (),
                  name: str = "", family: str = "bytes", byte_fallback_ids: Sequence[int] = (),
                  decode_strips_leading_space: bool = False):
-        tb = tuple(bytes(b) for b in token_bytes)
+        tb = tuple(_as_token_bytes(i, b, name) for i, b in enumerate(token_bytes))
         n = len(tb)
         if n == 0:
             raise VocabularyError(f"vocabulary {name!r} is empty")
