@@ -103,3 +103,23 @@ def test_tokenise_exact_counts():
     assert con._tokenise(b"1, 0", 2, exact=True) is None
     assert len(con._tokenise(b"1, 0", 4, exact=False)) == 3      # fewest pieces
     assert con._tokenise(b"", 2, exact=False) == []
+
+
+def test_tiny_trained_mdlm_checkpoint(smol_vocab):
+    """The committed tiny masked-diffusion model (examples/diffusion_tiny_mdlm.py): constrained
+    decoding over the real SmolLM2 ids gives a word of the record schema."""
+    pytest.importorskip("torch")
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "examples"))
+    from diffusion_tiny_mdlm import CKPT, SCHEMA, TinyDenoiser
+
+    if not CKPT.exists():
+        pytest.skip("no checkpoint")
+    den = TinyDenoiser(n_vocab=smol_vocab.n_vocab)
+    g = compile_json_schema(SCHEMA, separators=(", ", ": "))
+    con = DiffusionConstraint(InfillChecker(g), smol_vocab, 64, allowed_ids=den.local)
+    r = diffusion_generate(den, con, steps=8, seed=0, max_rejections=40)
+    assert r.valid and accepts(g, r.text), r.text
