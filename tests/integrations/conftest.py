@@ -1,0 +1,9 @@
+"""Markers for the serving-engine tests (registered here so pyproject stays untouched)."""
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "vllm: runs a real vLLM engine (needs the vllm virtualenv; minutes on CPU). "
+        "Run: /work/vllm-venv/bin/python -m pytest tests/integrations -m vllm",
+    )
