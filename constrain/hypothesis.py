@@ -123,10 +123,13 @@ class _ProbeTables(CompiledParserTables):
     shared.  Rows are immutable, so sharing them is safe; the cache is reset per step."""
 
     probe_cache: dict | None = None
+    probe_base = -1
 
     def new_row(self, pos, seeds, chart):
         cache = self.probe_cache
-        if cache is None:
+        if cache is None or pos != self.probe_base:
+            # only the first row after the state is shared: a later one may complete items
+            # of rows that differ between probes under the same ids
             return super().new_row(pos, seeds, chart)
         key = (pos, tuple(seeds))
         row = cache.get(key)
@@ -568,6 +571,7 @@ class _Run:
                 if not q.feed(bytes((b,))):  # cannot happen: probed before
                     continue
             pt.probe_cache = {}
+            pt.probe_base = q.next_rid
             idx = len(nodes)
             nodes.append((q, parent, b))
             if self.complete(q):
@@ -632,6 +636,7 @@ class DocumentGenerator:
                 pos = p.pos
                 # row closures are shared while this state is probed (and fed): see _ProbeTables
                 T.pt.probe_cache = {}
+                T.pt.probe_base = p.next_rid
                 complete = run.complete(p)
                 groups = run.groups(p)
                 macros = run.macros(p) if self.use_macros else []
