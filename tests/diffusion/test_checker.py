@@ -56,8 +56,26 @@ def byte_reps(g) -> bytes:
     return bytes(sorted(seen.values()))
 
 
+STATS: dict = {}  # comparisons by outcome, printed by `pytest -s`
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_stats():
+    yield
+    if STATS:
+        print("\nchecker vs brute force:", dict(sorted(STATS.items())))
+
+
 def brute(tables, segs, alphabet, max_unbounded=None, total=6) -> bytes | None:
     """A word of the grammar matching ``segs`` (bytes / Gap), or None; DFS with Earley pruning."""
+    r = _brute(tables, segs, alphabet, max_unbounded, total)
+    kind = "bounded" if all(s.max_bytes is not None for s in segs if isinstance(s, Gap)) else "unbounded"
+    key = f"{kind}-{'nonempty' if r is not None else 'empty'}"
+    STATS[key] = STATS.get(key, 0) + 1
+    return r
+
+
+def _brute(tables, segs, alphabet, max_unbounded, total):
     p = ByteParser(tables)
     if max_unbounded is None:
         n_unb = sum(1 for s in segs if isinstance(s, Gap) and s.max_bytes is None)
@@ -99,6 +117,7 @@ def brute(tables, segs, alphabet, max_unbounded=None, total=6) -> bytes | None:
 
 
 def check_witness(tables, segs, res):
+    STATS["witness-verified"] = STATS.get("witness-verified", 0) + 1
     w = res.witness()
     assert w is not None and accepts(tables, w), (segs, w)
     segs = normalise_segments(segs)
@@ -335,6 +354,7 @@ def test_token_gaps_exact(src, data):
         want = any(accepts(tables, left + b"".join(seq) + right)
                    for k in range(lo, hi + 1) for seq in itertools.product(toks, repeat=k))
         res = ck.check_segments(segs)
+        STATS[f"token-gap-{'nonempty' if want else 'empty'}"] = STATS.get(f"token-gap-{'nonempty' if want else 'empty'}", 0) + 1
         assert res.status == ("nonempty" if want else "empty"), (src, segs)
         if want:
             w, (f,) = res.witness(), res.fills()
