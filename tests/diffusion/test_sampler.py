@@ -123,3 +123,29 @@ def test_tiny_trained_mdlm_checkpoint(smol_vocab):
     con = DiffusionConstraint(InfillChecker(g), smol_vocab, 64, allowed_ids=den.local)
     r = diffusion_generate(den, con, steps=8, seed=0, max_rejections=40)
     assert r.valid and accepts(g, r.text), r.text
+
+
+def test_transformers_denoiser_adapter():
+    """LLaDA/Dream-style call: prompt + ids with the model's mask id; logits of the generated part."""
+    torch = pytest.importorskip("torch")
+    from constrain.diffusion import MASK, TransformersDenoiser
+
+    seen = {}
+
+    class Out:
+        def __init__(self, logits):
+            self.logits = logits
+
+    def model(x):
+        seen["x"] = x.clone()
+        t = x.shape[1]
+        lg = torch.zeros(1, t, 7)
+        lg[0, torch.arange(t), torch.arange(t) % 7] = 1.0   # row i peaks at id i % 7
+        return Out(lg)
+
+    den = TransformersDenoiser(model, mask_token_id=6, prompt_ids=[1, 2])
+    out = den(np.array([MASK, 3, MASK]))
+    assert seen["x"].tolist() == [[1, 2, 6, 3, 6]]
+    assert out.shape == (3, 7) and out.argmax(1).tolist() == [2, 3, 4]
+    out = TransformersDenoiser(model, 6, [1, 2], shift=True)(np.array([MASK, 3, MASK]))
+    assert out.argmax(1).tolist() == [1, 2, 3]
