@@ -70,11 +70,12 @@ def masked_segments(tb: list[bytes], frac: float, rng, bounded: bool, maxlen: in
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=None, help="checks per workload (default 100, quick 20)")
     args = ap.parse_args()
     vocab = Vocabulary.from_tokenizer(ROOT / "tests/data/tokenizers/smollm2")
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(ROOT / "tests/data/tokenizers/smollm2/tokenizer.json"))
-    n_rep = 20 if args.quick else 100
+    n_rep = args.reps or (20 if args.quick else 100)
     rng = np.random.default_rng(0)
     print(f"{'workload':34s} {'checks':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} {'nonempty':>8s} {'Q p50':>6s}")
     for name, docs in DOCS.items():
