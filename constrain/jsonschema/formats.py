@@ -11,9 +11,10 @@ says which DFA is exact.
 Exact (accepts precisely the valid strings):
 
 ``date``
-    RFC 3339 ``full-date``: 4-digit year ``0000``–``9999``, month lengths, Feb 29 only in
-    Gregorian leap years (divisible by 4, centuries only when divisible by 400; ``0000`` is a
-    leap year).
+    RFC 3339 ``full-date``: 4-digit year ``0001``–``9999``, month lengths, Feb 29 only in
+    Gregorian leap years (divisible by 4, centuries only when divisible by 400).  Year ``0000``
+    (valid in RFC 3339) is left out, as ``jsonschema``'s checker (Python's ``date``) refuses it.
+    (``date-time`` keeps year ``0000``: its checker, ``rfc3339-validator``, accepts it.)
 ``duration``
     RFC 3339 appendix A (ISO 8601 durations): ``P`` + date part and/or ``T`` time part, or
     weeks alone; units in order, no fractions, no signs; upper-case designators as in ISO 8601
@@ -426,7 +427,9 @@ def _email(utf8: bool) -> ByteDFA:
 
 
 _BUILDERS = {
-    "date": lambda exact: _rx(_DATE),
+    # year 0000 is a valid RFC 3339 full-date, but Python's date (jsonschema's "date" checker)
+    # starts at year 1: leave it out so every accepted value also passes jsonschema
+    "date": lambda exact: _rx(_DATE).intersect(_rx("0000-.*").complement(), max_states=_BIG),
     "time": lambda exact: _rx(_time_regex(exact)),
     "date-time": lambda exact: _rx(f"{_DATE}[Tt]{_time_regex(exact)}"),
     "duration": lambda exact: _rx(_DURATION),

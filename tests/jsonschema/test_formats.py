@@ -173,6 +173,12 @@ def o_time(s: str) -> bool:
     return True
 
 
+def o_date_format(s: str) -> bool:
+    """``format: date``: RFC 3339 full-date from year 0001 (jsonschema's checker, Python's
+    ``date``, has no year 0000; date-time keeps it)."""
+    return o_date(s) and not s.startswith("0000")
+
+
 def o_date_time(s: str) -> bool:
     return len(s) > 11 and s[10] in "Tt" and o_date(s[:10]) and o_time(s[11:])
 
@@ -334,7 +340,7 @@ def _regex_oracle(text: str):
 
 # (oracle, equality expected?) per format; equality = the DFA is claimed exact
 ORACLES = {
-    "date": (o_date, True),
+    "date": (o_date_format, True),
     "time": (o_time, False),  # default DFA: subset (leap seconds at :00/:15/:30/:45 offsets)
     "date-time": (o_date_time, False),
     "duration": (o_duration, True),
@@ -535,7 +541,7 @@ def test_generated_addresses(v4, v6, style):
        st.integers(-1439, 1439), st.sampled_from(["", ".5", ".123456"]))
 def test_generated_dates_and_times(y, mo, d, tmin, off, frac):
     date = f"{y:04d}-{mo:02d}-{d:02d}"
-    assert format_dfa("date").matches(date.encode()) == o_date(date)
+    assert format_dfa("date").matches(date.encode()) == o_date_format(date)
     sign = "+" if off >= 0 else "-"
     offs = f"{sign}{abs(off) // 60:02d}:{abs(off) % 60:02d}"
     for sec in ("00", "59", "60"):
@@ -549,7 +555,8 @@ def test_generated_dates_and_times(y, mo, d, tmin, off, frac):
 
 def test_date_leap_years_exhaustive():
     dfa = format_dfa("date")
-    for y in range(0, 10000):
+    assert not dfa.matches(b"0000-02-29") and not dfa.matches(b"0000-01-01")
+    for y in range(1, 10000):
         leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
         assert dfa.matches(f"{y:04d}-02-29".encode()) == leap, y
         assert dfa.matches(f"{y:04d}-02-28".encode())
