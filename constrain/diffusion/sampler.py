@@ -120,6 +120,7 @@ class DiffusionConstraint:
         self._token_strings = tuple(sorted(self._by_bytes))
         self.token_exact_max = token_exact_max if len(self._token_strings) <= token_exact_vocab else 0
         self.ids = np.full(self.length, MASK, dtype=np.int64)
+        self._stuck = None
         self.n_checks = 0
         self.check_seconds: list[float] = []
 
@@ -239,28 +240,53 @@ class DiffusionConstraint:
         return committed, rejected
 
     # ----------------------------------------------------------------- finish
-    def finish(self) -> DiffusionResult:
+    def finish(self, *, widen: int = 16) -> DiffusionResult:
         """Fill every masked position from the checker's witness.
 
         1. the witness under exact gap lengths, each gap's fill cut into exactly its number of
            tokens (the trailing gap: at most, then EOS);
         2. else position by position, left to right: the longest allowed token that starts the
            current witness fill and keeps the output completable (exact lengths) is committed;
-        3. else (no word fits the remaining positions at token level) an unbounded witness:
+        3. else widen: un-commit the text token next to the run where 2 got stuck (byte-level
+           checks accept fills that need more tokens than the run has) and retry, up to
+           ``widen`` times;
+        4. else (no word fits the remaining positions at token level) an unbounded witness:
            valid text that does not fit the length, ``tokens`` None.
         """
-        r = self._check(self.ids, lengths="exact")
-        if r.status == "nonempty":
-            ids = self._fit(r)
-            if ids is None:
-                ids = self._greedy()
-            if ids is not None:
-                self.ids = ids
-                return DiffusionResult(self.text(), ids.copy(), True, "witness")
+        start_ids = self.ids.copy()
+        for _ in range(widen + 1):
+            self._stuck = None
+            r = self._check(self.ids, lengths="exact")
+            if r.status == "nonempty":
+                ids = self._fit(r)
+                if ids is None:
+                    ids = self._greedy()
+                if ids is not None:
+                    self.ids = ids
+                    return DiffusionResult(self.text(), ids.copy(), True, "witness")
+            if not self._widen():
+                break
+        self.ids = start_ids
         r = self._check(self.ids, lengths="unbounded")
         if r.status != "nonempty":
             return DiffusionResult(None, None, False, "failed")
         return DiffusionResult(r.witness(), None, True, "witness")
+
+    def _widen(self) -> bool:
+        """Un-commit one text token next to the stuck run (right side first)."""
+        end = self._end(self.ids)
+        runs = self._runs(self.ids)
+        if not runs:
+            return False
+        at = self._stuck if self._stuck is not None else runs[0][0]
+        i, j = next(((a, b) for a, b, _ in runs if a <= at < b), runs[0][:2])
+        for pos in (j, i - 1):
+            if 0 <= pos < end and self.ids[pos] != MASK:
+                self.ids[pos] = MASK
+                return True
+        if end < self.length and i == end:
+            return False
+        return False
 
     def _runs(self, ids):
         end = self._end(ids)
@@ -319,6 +345,7 @@ class DiffusionConstraint:
                     done = True
                     break
             if not done:
+                self._stuck = i
                 break
         self.ids = saved
         return None
