@@ -354,7 +354,8 @@ def test_token_gaps_exact(src, data):
         want = any(accepts(tables, left + b"".join(seq) + right)
                    for k in range(lo, hi + 1) for seq in itertools.product(toks, repeat=k))
         res = ck.check_segments(segs)
-        STATS[f"token-gap-{'nonempty' if want else 'empty'}"] = STATS.get(f"token-gap-{'nonempty' if want else 'empty'}", 0) + 1
+        key = f"token-gap-{'nonempty' if want else 'empty'}"
+        STATS[key] = STATS.get(key, 0) + 1
         assert res.status == ("nonempty" if want else "empty"), (src, segs)
         if want:
             w, (f,) = res.witness(), res.fills()
