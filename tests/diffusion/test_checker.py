@@ -368,3 +368,29 @@ def test_token_gaps_exact(src, data):
                 if k >= lo:
                     ok |= layer
             assert f in ok, (f, toks, lo, hi)
+
+
+@given(grammars(), st.data())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+def test_random_grammars_longest_exact_when_accepted(src, data):
+    """Maximal munch: a grammar the checker accepts is decided exactly (oracle: the Earley
+    parser's own maximal-munch lexer); the others are refused."""
+    try:
+        g = from_lark(src, lexing="longest")
+    except GrammarError:
+        assume(False)
+    try:
+        ck = InfillChecker(g)
+    except LongestLexingRefused:
+        STATS["longest-refused"] = STATS.get("longest-refused", 0) + 1
+        return
+    STATS["longest-accepted"] = STATS.get("longest-accepted", 0) + 1
+    tables = CompiledParserTables(g)
+    reps = byte_reps(g)
+    for _ in range(6):
+        segs = data.draw(segments(b"abc ", bounded=True))
+        want = brute(tables, segs, reps)
+        res = ck.check_segments(segs)
+        assert res.status == ("empty" if want is None else "nonempty"), (src, segs, want)
+        if want is not None:
+            check_witness(tables, segs, res)
