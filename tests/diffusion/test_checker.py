@@ -371,7 +371,7 @@ def test_token_gaps_exact(src, data):
 
 
 @given(grammars(), st.data())
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_random_grammars_longest_exact_when_accepted(src, data):
     """Maximal munch: a grammar the checker accepts is decided exactly (oracle: the Earley
     parser's own maximal-munch lexer); the others are refused."""
