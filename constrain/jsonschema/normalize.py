@@ -38,6 +38,12 @@ ANNOTATIONS = frozenset({
 TYPE_NAMES = ("null", "boolean", "object", "array", "number", "integer", "string")
 
 _STRING_KW = ("minLength", "maxLength", "pattern", "format")
+#: OpenAPI's numeric formats (OpenAPI 3.1 "Data Types"): ``int32`` / ``int64`` make a number an
+#: integer in that range (exact, by the number automata); ``float`` / ``double`` say only that it
+#: is a number.  They constrain numbers only: a string with one of them is unconstrained by it,
+#: as JSON Schema applies a format to the instance types it is defined for.
+NUMERIC_FORMATS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1), "float": None, "double": None}
+
 _NUMBER_KW = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _ARRAY_KW = ("items", "prefixItems", "additionalItems", "minItems", "maxItems", "contains", "minContains",
              "maxContains", "uniqueItems")
@@ -365,7 +371,7 @@ class Normalizer:
                 part = and_str(part, StrPart(self.pattern_dfa(s["pattern"], pointer=f"{ptr}/pattern"), True))
             except UnsupportedSchemaFeature as e:
                 self.refuse("pattern", f"{ptr}/pattern", e.message)
-        if "format" in s and part is not None:
+        if "format" in s and part is not None and s["format"] not in NUMERIC_FORMATS:
             from constrain.jsonschema.formats import format_dfa, format_is_exact
 
             f = s["format"]
@@ -378,14 +384,20 @@ class Normalizer:
 
     # ------------------------------------------------------------------ numbers
     def _number(self, loc: int, s, ptr: str):
-        if not any(k in s for k in _NUMBER_KW):
+        fmt = NUMERIC_FORMATS.get(s.get("format")) if isinstance(s.get("format"), str) else None
+        if not any(k in s for k in _NUMBER_KW) and fmt is None:
             return None
         from constrain.jsonschema.numbers import number_dfa
 
         kw = {}
+        if fmt:  # an OpenAPI integer format: an integer within its range
+            kw.update(integer=True, minimum=fmt[0], maximum=fmt[1])
         for key, arg in (("minimum", "minimum"), ("maximum", "maximum"), ("multipleOf", "multiple_of")):
             if key in s:
-                kw[arg] = to_fraction(s[key], f"{ptr}/{key}")
+                x = to_fraction(s[key], f"{ptr}/{key}")
+                if arg in kw:  # tightest of the format's range and the keyword
+                    x = max(x, kw[arg]) if arg == "minimum" else min(x, kw[arg])
+                kw[arg] = x
         for key, arg, incl in (("exclusiveMinimum", "exclusive_minimum", "minimum"),
                                ("exclusiveMaximum", "exclusive_maximum", "maximum")):
             if key in s:
