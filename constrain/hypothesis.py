@@ -222,6 +222,8 @@ class _Tables:
         self.lock = threading.Lock()
         self._words: dict[tuple, bytes] = {}
         self.shortest: bytes | None = None
+        self.basic_buckets: dict[int, list] = {}
+        self.trap_prone: dict[int, bool] = {}
         self._dist_np: dict[int, np.ndarray] = {}
 
     def word(self, t: int, q: int) -> bytes:
@@ -255,6 +257,7 @@ class _Run:
     def __init__(self, tables: _Tables, ascii_only: bool = False):
         self.T = tables
         self.ascii_only = ascii_only
+        self._in_trap_check = False
         self.p = ByteParser(tables.pt)
         self._U: dict[int, tuple] = {}
         self._after: dict[tuple, int] = {}
@@ -472,26 +475,31 @@ class _Run:
         table = lex.table
         step = lex.step
         live, accept = lex.live, lex.accept
-        s0 = T.start_state_basic()
         allowed_k = p._allowed(k)
-        buckets: dict[tuple, list[int]] = {}
-        for c, b in enumerate(T.reps):
-            nx = int(table[sid, b])
-            if nx == -2:
-                nx = step(sid, b)
-            if nx != DEAD:
-                key = (0, nx)
-            else:
-                n0 = int(table[s0, b])
-                if n0 == -2:
-                    n0 = step(s0, b)
-                if n0 == DEAD:
-                    continue
-                key = (1, n0)
-            buckets.setdefault(key, []).append(c)
+        buckets = T.basic_buckets.get(sid)
+        if buckets is None:
+            # which classes extend the lexeme to which state, and which end it and start which
+            # lexeme: a function of the lexer state alone (memoised per state)
+            s0 = T.start_state_basic()
+            buckets = {}
+            for c, b in enumerate(T.reps):
+                nx = int(table[sid, b])
+                if nx == -2:
+                    nx = step(sid, b)
+                if nx != DEAD:
+                    key = (0, nx)
+                else:
+                    n0 = int(table[s0, b])
+                    if n0 == -2:
+                        n0 = step(s0, b)
+                    if n0 == DEAD:
+                        continue
+                    key = (1, n0)
+                buckets.setdefault(key, []).append(c)
+            buckets = T.basic_buckets[sid] = list(buckets.items())
         out = []
         emitted = None
-        for (kind, nx), cs in buckets.items():
+        for (kind, nx), cs in buckets:
             if kind == 0:
                 th2 = (k, nx, pos + 1, nx) if accept[nx] else (k, nx, lap, las)
                 if live[nx] & allowed_k or (th2[2] >= 0 and not accept[nx]
@@ -524,9 +532,42 @@ class _Run:
                 continue
             q, rid, allowed_r = emitted
             if live[nx] & allowed_r:
+                if not (live[nx] & allowed_r & ~T.pt.ignore_mask) and not self._ignored_lexeme_can_end(p, T.reps[cs[0]], nx):
+                    continue  # e.g. a comment where no newline may follow: it could never end
                 th2 = (rid, nx, pos + 1, nx) if accept[nx] else (rid, nx, -1, -1)
                 out.append((min(self.cost(q, (th2,)), INF - 1), cs))
         return out
+
+    def _ignored_lexeme_can_end(self, p: ByteParser, b: int, nx: int) -> bool:
+        """Starting an ignored lexeme (a comment) with byte ``b``: after its shortest finish,
+        can some byte end it?  Maximal munch makes a comment run to its terminator (a newline),
+        which must then be allowed; the parser's viability check does not look that far."""
+        if self._in_trap_check:
+            return True
+        T = self.T
+        t, q = T.lex.keys[nx][0]
+        prone = T.trap_prone.get(nx)
+        if prone is None:
+            # comment-like: past its shortest finish it swallows almost every byte, so only a
+            # few bytes (a newline) can end it (whitespace, by contrast, ends on nearly any byte)
+            dfa = T.grammar.terminals[t].dfa
+            end = dfa.run(T.word(t, q), q)
+            prone = T.trap_prone[nx] = end >= 0 and int((dfa.trans[end] >= 0).sum()) >= 128
+        if not prone:
+            return True
+        mark = p.n_steps
+        self._in_trap_check = True
+        try:
+            if not p.feed(bytes((b,)) + T.word(t, q)) or len(p.threads) != 1:
+                return True  # let the regular paths decide
+            sid = p.threads[0][1]
+            for _, cs in self._groups_basic(p):
+                if T.lex.step(sid, T.reps[cs[0]]) == DEAD:
+                    return True  # some byte ends the lexeme validly
+            return False
+        finally:
+            self._in_trap_check = False
+            p.rollback_to(mark)
 
     def macros(self, p: ByteParser) -> list[tuple[int, bytes]]:
         """Multi-byte moves: for each terminal the current lexeme may still become, its
@@ -601,7 +642,7 @@ class _Run:
                 return None
             g = -ng + 1
             for cost, ms in self.groups(q):
-                heapq.heappush(heap, (g + cost, -g, counter, idx, ms[0]))
+                heapq.heappush(heap, (g + 2 * cost, -g, counter, idx, ms[0]))  # weighted: dives
                 counter += 1
         return None
 
@@ -610,7 +651,7 @@ class DocumentGenerator:
     """Byte-level document generator for one grammar; ``generate(choose)`` draws each choice
     with ``choose(n) -> int in [0, n)`` (hypothesis's data, or a ``random.Random``)."""
 
-    def __init__(self, grammar: Grammar, *, max_size: int = 256, max_search: int = 200, max_backtracks: int = 20,
+    def __init__(self, grammar: Grammar, *, max_size: int = 256, max_search: int = 200, max_backtracks: int = 60,
                  ascii_only: bool = False, macros: bool = True):
         if max_size < 0:
             raise ConfigError(f"max_size must be >= 0, got {max_size}")
