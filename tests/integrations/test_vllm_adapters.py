@@ -144,6 +144,19 @@ def test_restrict_vocabulary(smol_vocab):
     assert cache.base is smol_vocab and cache.get({0, 2}) is cache.get([2, 0])
 
 
+def test_vocabulary_disk_cache(tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file="tests/data/tokenizers/smollm2/tokenizer.json", eos_token="<|im_end|>")
+    v1 = _common.vocabulary_of(tok)
+    files = list((tmp_path / "cache" / "vocabularies").glob("*.pkl"))
+    assert len(files) == 1
+    v2 = _common.vocabulary_of(tok)  # loaded from disk, same bytes, kinds and stop ids
+    assert v2 is not v1 and v2.fingerprint == v1.fingerprint and v2.eos_ids == v1.eos_ids
+    files[0].write_bytes(b"garbage")  # a corrupt file is discarded and rebuilt
+    assert _common.vocabulary_of(tok).fingerprint == v1.fingerprint
+
+
 def test_apply_bitmask_rows():
     logits = torch.zeros(3, 70)
     bm = np.zeros((2, 2), np.int32)  # 64 ids; columns 64..69 are padding
@@ -229,12 +242,14 @@ def test_logits_processor_catches_up_and_rolls_back(smol_vocab):
     assert row.fed == len(out) and not row.dead
     allowed = torch.isfinite(logits[0])
     assert allowed.any() and not allowed[smol_vocab.eos_ids[0]]
-    out.append(-1)  # async-scheduling placeholder: not fed
-    proc.apply(torch.zeros(1, smol_vocab.n_vocab))
-    assert row.fed == len(out) - 1
-    del out[-3:]  # two real tokens discarded (KV-load failure) + the placeholder
+    del out[-2:]  # two tokens discarded (KV-load failure)
     proc.apply(torch.zeros(1, smol_vocab.n_vocab))
     assert row.fed == len(out) == row.matcher.n_tokens
+    out.append(-1)  # an unrepaired async-scheduling placeholder: never mask from a stale state
+    logits = torch.zeros(1, smol_vocab.n_vocab)
+    proc.apply(logits)
+    assert row.dead and "placeholder" in row.error
+    assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == list(smol_vocab.eos_ids)
 
 
 def test_logits_processor_bad_spec_only_stops(smol_vocab):
