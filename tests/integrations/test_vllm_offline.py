@@ -238,3 +238,37 @@ def test_openai_server_response_format(tmp_path):
         except Exception:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_speculative_decoding_uses_validate_and_rollback(monkeypatch):
+    """ngram drafts through the constrain backend: drafts are validated, masks filled after each
+    hypothetical accept, then rolled back; outputs stay valid.  The engine core runs in-process
+    so the calls can be counted."""
+    from vllm import LLM, SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams as SO
+
+    from constrain.integrations import vllm_backend as vb
+
+    calls = {"validate_tokens": 0, "rollback": 0}
+    for name in calls:
+        orig = getattr(vb.ConstrainGrammar, name)
+
+        def counted(self, *a, _orig=orig, _name=name, **k):
+            calls[_name] += 1
+            return _orig(self, *a, **k)
+
+        monkeypatch.setattr(vb.ConstrainGrammar, name, counted)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    engine = LLM(model=model_dir(), gpu_memory_utilization=0.2, max_model_len=1024, max_num_seqs=8, enforce_eager=True,
+                 structured_outputs_config=vb.structured_outputs_config(),
+                 speculative_config={"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4,
+                                     "prompt_lookup_min": 2})
+    try:
+        p = chat('Copy this JSON exactly: {"name":"Alice","age":31} {"name":"Bob","age":42}')
+        outs = engine.generate([p] * 4, [SamplingParams(max_tokens=48, temperature=0, structured_outputs=SO(json=PERSON))] * 4,
+                               use_tqdm=False)
+        for o in outs:
+            jsonschema.validate(json.loads(o.outputs[0].text), PERSON)
+        assert calls["validate_tokens"] > 0 and calls["rollback"] > 0, calls
+    finally:
+        del engine
