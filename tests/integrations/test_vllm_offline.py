@@ -240,35 +240,46 @@ def test_openai_server_response_format(tmp_path):
         log.close()
 
 
-def test_speculative_decoding_uses_validate_and_rollback(monkeypatch):
-    """ngram drafts through the constrain backend: drafts are validated, masks filled after each
-    hypothetical accept, then rolled back; outputs stay valid.  The engine core runs in-process
-    so the calls can be counted."""
-    from vllm import LLM, SamplingParams
-    from vllm.sampling_params import StructuredOutputsParams as SO
+_SPEC_SCRIPT = r"""
+import json, sys
+from vllm import LLM, SamplingParams
+from vllm.sampling_params import StructuredOutputsParams as SO
+from constrain.integrations import vllm_backend as vb
 
-    from constrain.integrations import vllm_backend as vb
-
-    calls = {"validate_tokens": 0, "rollback": 0}
-    for name in calls:
-        orig = getattr(vb.ConstrainGrammar, name)
-
-        def counted(self, *a, _orig=orig, _name=name, **k):
-            calls[_name] += 1
-            return _orig(self, *a, **k)
-
-        monkeypatch.setattr(vb.ConstrainGrammar, name, counted)
-    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    engine = LLM(model=model_dir(), gpu_memory_utilization=0.2, max_model_len=1024, max_num_seqs=8, enforce_eager=True,
+calls = {"validate_tokens": 0, "rollback": 0}
+for name in calls:
+    orig = getattr(vb.ConstrainGrammar, name)
+    def counted(self, *a, _orig=orig, _name=name, **k):
+        calls[_name] += 1
+        return _orig(self, *a, **k)
+    setattr(vb.ConstrainGrammar, name, counted)
+model, schema, prompt = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+if __name__ == "__main__":
+    engine = LLM(model=model, gpu_memory_utilization=0.2, max_model_len=1024, max_num_seqs=8, enforce_eager=True,
                  structured_outputs_config=vb.structured_outputs_config(),
                  speculative_config={"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4,
                                      "prompt_lookup_min": 2})
-    try:
-        p = chat('Copy this JSON exactly: {"name":"Alice","age":31} {"name":"Bob","age":42}')
-        outs = engine.generate([p] * 4, [SamplingParams(max_tokens=48, temperature=0, structured_outputs=SO(json=PERSON))] * 4,
-                               use_tqdm=False)
-        for o in outs:
-            jsonschema.validate(json.loads(o.outputs[0].text), PERSON)
-        assert calls["validate_tokens"] > 0 and calls["rollback"] > 0, calls
-    finally:
-        del engine
+    outs = engine.generate([prompt] * 4, [SamplingParams(max_tokens=48, temperature=0, structured_outputs=SO(json=schema))] * 4,
+                           use_tqdm=False)
+    print("RESULT " + json.dumps({"calls": calls, "texts": [o.outputs[0].text for o in outs]}), flush=True)
+"""
+
+
+def test_speculative_decoding_uses_validate_and_rollback(tmp_path):
+    """ngram drafts through the constrain backend: drafts are validated, masks filled after each
+    hypothetical accept, then rolled back; outputs stay valid.  The engine core runs in-process
+    (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) so the calls can be counted, in a fresh interpreter:
+    vLLM 0.32's CPU platform crashes at worker start-up if llvmlite (numba) is already imported in
+    that process (``'_lib_fn_wrapper' object has no attribute 'get'``, its Triton-override scan)."""
+    script = tmp_path / "spec.py"
+    script.write_text(_SPEC_SCRIPT)
+    p = chat('Copy this JSON exactly: {"name":"Alice","age":31} {"name":"Bob","age":42}')
+    env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0")
+    r = subprocess.run([sys.executable, str(script), model_dir(), json.dumps(PERSON), p], env=env,
+                       capture_output=True, text=True, timeout=400)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line, (r.stdout[-2000:], r.stderr[-3000:])
+    res = json.loads(line[len("RESULT "):])
+    for text in res["texts"]:
+        jsonschema.validate(json.loads(text), PERSON)
+    assert res["calls"]["validate_tokens"] > 0 and res["calls"]["rollback"] > 0, res["calls"]
