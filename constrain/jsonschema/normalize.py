@@ -158,7 +158,7 @@ class Normalizer:
             base = replace(base, objects=objs)
         out = base
         if "type" in s:
-            out = self.alg.and_(out, self._type(s["type"], f"{ptr}/type"))
+            out = self.alg.and_(out, self._type(s["type"], f"{ptr}/type", draft=L.draft))
         if "const" in s:
             out = self.alg.and_(out, self.const(s["const"], loc, f"{ptr}/const"))
         if "enum" in s:
@@ -267,7 +267,7 @@ class Normalizer:
         return False
 
     # ------------------------------------------------------------------ type, const
-    def _type(self, t, ptr: str) -> Val:
+    def _type(self, t, ptr: str, *, draft: int = 2020) -> Val:
         names = t if isinstance(t, list) else [t]
         out = NOTHING
         for n in names:
@@ -280,9 +280,11 @@ class Normalizer:
             elif n == "number":
                 v = Val(number=all_numbers())
             elif n == "integer":
-                from constrain.jsonschema.numbers import integer_literal_dfa
+                from constrain.jsonschema.numbers import integer_literal_dfa, plain_integer_dfa
 
-                v = Val(number=integer_literal_dfa())
+                # draft 4 counts only literals without fraction or exponent as integers (``5.0``
+                # is a number there); later drafts count every integral value
+                v = Val(number=plain_integer_dfa() if draft <= 4 else integer_literal_dfa())
             elif n == "string":
                 v = Val(string=all_strings())
             elif n == "array":

@@ -707,6 +707,13 @@ def number_literal_dfa() -> ByteDFA:
     return number_dfa()
 
 
+def plain_integer_dfa() -> ByteDFA:
+    """``-?(0|[1-9][0-9]*)``: what draft 4 calls an integer (no fraction, no exponent)."""
+    from constrain.grammar.regex import compile_regex
+
+    return compile_regex(r"-?(0|[1-9][0-9]*)")
+
+
 def integer_literal_dfa() -> ByteDFA:
     """JSON number literals accepted for ``"type": "integer"`` (sound; exact without exponent).
 
