@@ -15,6 +15,7 @@ of the attribute below and ``value`` to the cap.
   a JSON Schema document (checked before anything else, iteratively, with the JSON pointer).
 - ``max_string_length`` / ``max_count``: the largest ``minLength``/``maxLength`` and
   ``minItems``/``maxItems``/``minProperties``/``maxProperties`` counted exactly.
+- ``max_number_digits``: decimal exponent (digits) of a number in a schema (``1e999999999``).
 - ``max_grammar_bytes`` / ``max_grammar_depth``: size of Lark grammar text and nesting of its
   parentheses/brackets.
 - ``max_literal_bytes`` / ``max_enum_bytes``: one literal (a Lark string, a ``const`` string)
@@ -44,12 +45,13 @@ from constrain.errors import ConfigError, ConstrainError, LimitExceeded
 
 @dataclass(frozen=True)
 class Limits:
-    compile_time_s: float | None = 10.0
+    compile_time_s: float | None = 20.0
     max_memory_bytes: int | None = 4 << 30
     max_schema_depth: int = 256
     max_schema_nodes: int = 200_000
     max_string_length: int = 100_000
     max_count: int = 10_000
+    max_number_digits: int = 400
     max_grammar_bytes: int = 1 << 20
     max_grammar_depth: int = 100
     max_literal_bytes: int = 32 << 10

@@ -661,7 +661,16 @@ def compile_choices(choices: Iterable[bytes | str], *, minimize: bool = True) ->
     Built as a byte trie; with ``minimize=True`` (default) the trie is minimized into its
     canonical DAWG form (shared suffixes).  No choices → the empty language.
     """
-    words = {c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in choices}
+    if isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
+        raise ConfigError(f"choices must be a list of str/bytes, got {type(choices).__name__}")
+    words = set()
+    for i, c in enumerate(choices):
+        if isinstance(c, str):
+            words.add(c.encode("utf-8"))
+        elif isinstance(c, (bytes, bytearray)):
+            words.add(bytes(c))
+        else:
+            raise ConfigError(f"choice {i} is a {type(c).__name__} ({c!r:.40}), not str/bytes")
     from constrain.limits import current_limits
 
     cap = current_limits().max_enum_bytes

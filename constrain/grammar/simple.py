@@ -38,6 +38,10 @@ def from_regex(pattern: str, *, flags: str = "", ascii: bool = False) -> Grammar
 
 def from_choices(choices: Iterable[str | bytes]) -> Grammar:
     """Grammar for exactly one of ``choices``."""
+    if isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
+        from constrain.errors import ConfigError
+
+        raise ConfigError(f"choices must be a list of str/bytes, got {type(choices).__name__}")
     items = list(choices)
     if not items:
         raise GrammarError("choices: the list is empty, so no output could ever be valid")

@@ -163,9 +163,18 @@ def to_fraction(x, pointer: str = "") -> Fraction:
         if x != x or x in (float("inf"), float("-inf")):
             raise UnsupportedSchemaFeature(f"number {x!r} is not finite", pointer=pointer)
         return Fraction(Decimal(repr(x)))
+    from constrain.limits import current_limits
+
+    cap = current_limits().max_number_digits
     if isinstance(x, Decimal):
         if not x.is_finite():
             raise UnsupportedSchemaFeature(f"number {x} is not finite", pointer=pointer)
+        if x and abs(x.adjusted()) > cap:
+            raise LimitExceeded(f"number {x:.3e} has a decimal exponent beyond {cap}", limit="max_number_digits",
+                                value=cap, pointer=pointer)
+    elif isinstance(x, int) and x.bit_length() > cap * 3.33:
+        raise LimitExceeded(f"an integer of about {int(x.bit_length() / 3.32)} digits", limit="max_number_digits",
+                            value=cap, pointer=pointer)
     return Fraction(x)
 
 

@@ -349,12 +349,12 @@ class Normalizer:
         hi = s.get("maxLength")
         if not _is_count(lo) or (hi is not None and not _is_count(hi)):
             raise UnsupportedSchemaFeature("minLength/maxLength must be non-negative integers", pointer=ptr)
-        lo, hi = int(lo), (None if hi is None else int(hi))
+        lo, hi = _as_int(lo), _as_int(hi)
         cap = _limits().max_string_length
         for key, x in (("minLength", lo), ("maxLength", hi)):
             if x is not None and x > cap:
                 if self.strict:
-                    raise LimitExceeded(f"{key} {x} is larger than the largest length counted exactly",
+                    raise LimitExceeded(f"{key} {s[key]} is larger than the largest length counted exactly",
                                         limit="max_string_length", value=cap, pointer=f"{ptr}/{key}")
                 self.refuse(key, f"{ptr}/{key}", f"{key} {x} is over the limit max_string_length={cap}")
                 if key == "minLength":
@@ -478,11 +478,12 @@ class Normalizer:
         cap = _limits().max_count
         out = []
         for key, x in zip(keys, (lo, hi)):
-            if x is not None and int(x) > cap:
+            x = _as_int(x)
+            if x is not None and x > cap:
                 if self.strict:
-                    raise LimitExceeded(f"{key} {int(x)} is larger than the largest count enforced exactly",
+                    raise LimitExceeded(f"{key} {s.get(key, x)} is larger than the largest count enforced exactly",
                                         limit="max_count", value=cap, pointer=f"{ptr}/{key}")
-                self.refuse(key, f"{ptr}/{key}", f"{key} {int(x)} is over the limit max_count={cap}")
+                self.refuse(key, f"{ptr}/{key}", f"{key} {s.get(key, x)} is over the limit max_count={cap}")
                 x = 0 if key.startswith("min") else None
             out.append(x)
         return out[0], out[1]
@@ -557,9 +558,19 @@ def _limits():
     return current_limits()
 
 
+def _as_int(x):
+    """``int(x)`` for a count; a Decimal with an exponent beyond 18 digits (``1e999999999``)
+    becomes ``10**19`` (over every cap) instead of a billion-digit integer."""
+    if x is None:
+        return None
+    if isinstance(x, Decimal) and x.adjusted() > 18:
+        return 10 ** 19
+    return int(x)
+
+
 def _is_count(x) -> bool:
     if isinstance(x, bool):
         return False
     if isinstance(x, float) or isinstance(x, Decimal):
-        return x >= 0 and x == int(x)
+        return x >= 0 and (x == x.to_integral_value() if isinstance(x, Decimal) else x == int(x))
     return isinstance(x, int) and x >= 0

@@ -80,6 +80,9 @@ def check_size(schema) -> None:
             raise LimitExceeded(f"the schema has more than {max_nodes} objects and arrays", limit="max_schema_nodes",
                                 value=max_nodes, pointer=_ptr(path))
         for k, v in items:
+            if isinstance(x, dict) and not isinstance(k, str):
+                raise InvalidSchema(f"object keys must be strings, got {type(k).__name__} {k!r:.40}",
+                                    pointer=_ptr(path))
             if isinstance(v, (dict, list)):
                 stack.append((v, d + 1, path + (k,)))
 
@@ -98,7 +101,13 @@ def _plain_numbers(v):
     type checkers do not know ``Decimal``, and ``maxLength: 2.0`` is an integer to JSON Schema
     (since draft 6).  The compiler itself keeps the exact values."""
     if isinstance(v, Decimal):
-        return int(v) if v.is_finite() and v == v.to_integral_value() else float(v)
+        if not v.is_finite():
+            return float(v)
+        if v.adjusted() > 300:  # 1e999999999: int() would build a billion-digit number
+            return (-1 if v < 0 else 1) * 10 ** 301
+        if v and v.adjusted() < -300:  # a positive (negative) number too small for a float
+            return -5e-324 if v < 0 else 5e-324
+        return int(v) if v == v.to_integral_value() else float(v)
     if isinstance(v, dict):
         return {k: _plain_numbers(x) for k, x in v.items()}
     if isinstance(v, list):

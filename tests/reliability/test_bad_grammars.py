@@ -154,3 +154,13 @@ def test_huge_choice_list():
 def test_catastrophic_regex_is_linear():
     g, exc, _ = bounded(lambda: from_regex("(a|aa)*(b|bb)*(.*x){10}"), 30)
     assert exc is None or isinstance(exc, LimitExceeded)
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "abc", None, [b"a", 3.5]])
+def test_choices_that_are_not_strings(bad):
+    raises_clean(lambda: from_choices(bad), ConfigError, "str")
+
+
+@pytest.mark.parametrize("bad", [5, None, b"a+"])
+def test_regex_that_is_not_a_string(bad):
+    raises_clean(lambda: from_regex(bad), ConfigError, "str")

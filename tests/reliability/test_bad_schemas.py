@@ -244,3 +244,36 @@ def test_grammars_still_pickle():
 
     g = compile_json_schema(json.dumps({"type": "object", "properties": {"a": {"type": "integer"}}}))
     assert pickle.loads(pickle.dumps(g)) == g
+
+
+# ------------------------------------------------------------------ odd numbers and objects
+@pytest.mark.parametrize("text, pointer", [('{"type": "number", "maximum": 1e999999999}', "/maximum"),
+                                           ('{"type": "number", "multipleOf": 1e-999999999}', "/multipleOf"),
+                                           ('{"enum": [1, 2e-99999999]}', "/enum/1"),
+                                           ('{"maxLength": 1e999999999}', "/maxLength")])
+def test_numbers_with_huge_exponents(text, pointer):
+    e = raises_clean(C(text), LimitExceeded, seconds=10)
+    assert e.limit in ("max_number_digits", "max_string_length") and e.pointer == pointer
+
+
+def test_integer_with_thousands_of_digits():
+    raises_clean(C({"type": "integer", "minimum": 10 ** 5000}), LimitExceeded, "max_number_digits", "at /minimum")
+
+
+@pytest.mark.parametrize("x", [float("nan"), float("inf")])
+def test_non_finite_numbers(x):
+    raises_clean(C({"type": "number", "minimum": x}), UnsupportedSchemaFeature, "not finite")
+
+
+def test_non_string_keys():
+    e = raises_clean(C({"properties": {1: {}}}), InvalidSchema, "keys must be strings", "at /properties")
+    assert e.pointer == "/properties"
+
+
+def test_non_json_values():
+    raises_clean(C({"const": object()}), UnsupportedSchemaFeature, "not JSON", "at /const")
+
+
+def test_lookaround_pattern():
+    raises_clean(C({"type": "string", "pattern": "(?<=a)b"}), UnsupportedSchemaFeature, "lookbehind",
+                 "at /pattern")

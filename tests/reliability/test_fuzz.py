@@ -4,8 +4,9 @@ byte-level vocabulary (random allowed tokens, biased to finish).  Checked: nothi
 ``ConstrainError`` escapes, nothing runs past the caps, masks never dead-end, and every
 completed output validates with ``jsonschema`` (formats asserted) or parses with Lark.
 
-Profiles (tests/conftest.py): ``ci`` (default) is short; ``HYPOTHESIS_PROFILE=long`` runs many
-more cases.  Set ``CONSTRAIN_FUZZ_REPORT=path.json`` to write the counts (cases tried, errors by
+Profiles (tests/conftest.py): ``ci`` (default) is short (at most ~40 s per test);
+``HYPOTHESIS_PROFILE=long`` runs many more cases (at most ~270 s per test;
+``CONSTRAIN_FUZZ_SCHEMAS`` / ``CONSTRAIN_FUZZ_GRAMMARS`` / ``CONSTRAIN_FUZZ_BUDGET_S`` override).  Set ``CONSTRAIN_FUZZ_REPORT=path.json`` to write the counts (cases tried, errors by
 kind, completed and invalid outputs) there; they are printed at the end in any case.
 """
 
@@ -31,8 +32,11 @@ from constrain.limits import Limits
 from constrain.tokenizers import Vocabulary
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
-N_SCHEMAS = int(os.environ.get("CONSTRAIN_FUZZ_SCHEMAS", 1500 if LONG else 100))
-N_GRAMMARS = int(os.environ.get("CONSTRAIN_FUZZ_GRAMMARS", 700 if LONG else 60))
+N_SCHEMAS = int(os.environ.get("CONSTRAIN_FUZZ_SCHEMAS", 2500 if LONG else 100))
+N_GRAMMARS = int(os.environ.get("CONSTRAIN_FUZZ_GRAMMARS", 1200 if LONG else 60))
+# wall-clock budget per test function: past it the remaining examples return at once (counted)
+BUDGET_S = float(os.environ.get("CONSTRAIN_FUZZ_BUDGET_S", 270 if LONG else 40))
+_T0: dict = {}
 DOCS_PER_CASE = 4 if LONG else 3
 MAX_STEPS = 160
 LIMITS = Limits(compile_time_s=5.0, max_count=200, max_string_length=2000, max_mask_work=500_000)
@@ -214,6 +218,21 @@ def compile_timed(fn, *args, **kw):
         assert dt < LIMITS.compile_time_s + COMPILE_SLACK_S, f"compile ran {dt:.1f} s, past the cap"
 
 
+def over_budget(what: str) -> bool:
+    t0 = _T0.setdefault(what, time.monotonic())
+    if time.monotonic() - t0 > BUDGET_S:
+        STATS[f"{what}_cases_skipped_over_budget"] += 1
+        return True
+    return False
+
+
+def reason(e: ConstrainError) -> str:
+    """The message without values and location: a category for the report."""
+    msg = getattr(e, "message", str(e))
+    msg = re.sub(r"'[^']*'|\"[^\"]*\"|\(at [^)]*\)|-?\d+(\.\d+)?", "_", msg)
+    return ":".join(msg.split(":")[:2])[:70].strip()
+
+
 def kind(e: ConstrainError) -> str:
     return f"LimitExceeded:{e.limit}" if isinstance(e, LimitExceeded) else type(e).__name__
 
@@ -222,10 +241,13 @@ def kind(e: ConstrainError) -> str:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
 @given(schema=schemas(), seed=st.integers(0, 2 ** 32 - 1))
 def test_fuzz_schemas(schema, seed):
+    if over_budget("schema"):
+        return
     STATS["schema_cases"] += 1
     g, err = compile_timed(compile_json_schema, schema, limits=LIMITS)
     if err is not None:
         STATS[f"schema_error:{kind(err)}"] += 1
+        STATS[f"schema_error_reason:{reason(err)}"] += 1
         return
     STATS["schema_compiled"] += 1
     rng = np.random.default_rng(seed)
@@ -297,6 +319,8 @@ def test_fuzz_lark_grammars(text, seed):
     from lark import Lark
     from lark.exceptions import LarkError
 
+    if over_budget("grammar"):
+        return
     STATS["grammar_cases"] += 1
     g, err = compile_timed(from_lark, text, limits=LIMITS)
     if err is not None:
