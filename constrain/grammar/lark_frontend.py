@@ -134,7 +134,15 @@ def _terminal_dfa(tdef, name: str, text: str = ""):
     flags = "".join(sorted(pat.flags))
     if isinstance(pat, PatternStr):
         if "i" in pat.flags:
-            return compile_regex(re.escape(pat.value), flags="i"), "literal", pat.value
+            # an ASCII keyword ("select"i) folds ASCII case only.  Python's re (and so Lark) would
+            # also match Unicode folds (ſ for s, ı for i, K for k), and Lark's lexer, which takes
+            # the first regex alternative rather than the longest match, then reaches them only
+            # at some positions (``dıstinct`` lexes as d / ıs / tinct there): maximal munch over
+            # the full fold would accept such words where Lark rejects them.  Without the exotic
+            # folds constrain's language stays inside Lark's (it refuses ``ſelect``, which Lark
+            # takes), the safe side for generation.
+            return (compile_regex(re.escape(pat.value), flags="i", ascii=pat.value.isascii()), "literal",
+                    pat.value)
         try:
             return literal_dfa(pat.value), "literal", pat.value
         except LimitExceeded as e:
