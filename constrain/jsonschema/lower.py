@@ -156,9 +156,15 @@ class Lowering:
             self.norm.refuse("maxLength", "", f"a length bound together with pattern/format: {e}")
             return part.dfa
 
+    def _string_rule(self, n: int, dfa) -> None:
+        # a length bound together with a pattern/format can leave no string at all (found by the
+        # fuzz suite: minLength 3 with ^[0-9]{2}$); then this value has no string alternative
+        if not dfa.is_empty():
+            self.b.rule(n, [self._string_term(dfa)])
+
     def _string(self, n: int, part) -> None:
         if part.length is None:
-            self.b.rule(n, [self._string_term(part.dfa)])
+            self._string_rule(n, part.dfa)
             return
         if part.dfa is not any_string_dfa():
             lo, hi = part.length
@@ -166,9 +172,9 @@ class Lowering:
                 self.norm.refuse("maxLength" if hi is not None else "minLength", "",
                                  f"a length bound over {MAX_DFA_LENGTH} together with pattern/format/enum "
                                  "is not supported")
-                self.b.rule(n, [self._string_term(part.dfa)])
+                self._string_rule(n, part.dfa)
             else:
-                self.b.rule(n, [self._string_term(self._full(part))])
+                self._string_rule(n, self._full(part))
             return
         self._counted_string(n, *part.length)
 

@@ -277,3 +277,27 @@ def test_non_json_values():
 def test_lookaround_pattern():
     raises_clean(C({"type": "string", "pattern": "(?<=a)b"}), UnsupportedSchemaFeature, "lookbehind",
                  "at /pattern")
+
+
+# ------------------------------------------------------------------ found by the fuzz suite
+@pytest.mark.parametrize("schema, ok, bad", [
+    ({"anyOf": [{"type": "integer"}, {"type": "string", "minLength": 3, "pattern": "^[0-9]{2}$"}]}, b"12", b'"12"'),
+    ({"type": ["string", "null"], "format": "date", "maxLength": 3}, b"null", b'"2020-01-01"'),
+    ({"type": "object", "patternProperties": {"^a": {"type": "string", "format": "ipv4", "maxLength": 2}}},
+     b'{"b":1}', b'{"a":"1"}'),
+])
+def test_empty_string_part_leaves_the_other_alternatives(schema, ok, bad):
+    # a length bound with a pattern/format that leaves no string used to raise
+    # GrammarError("terminal ... matches nothing") for a satisfiable schema
+    from constrain.engine.earley import accepts
+
+    g = compile_json_schema(schema)
+    assert accepts(g, ok) and not accepts(g, bad)
+
+
+def test_format_date_year_zero_is_left_out():
+    # RFC 3339 allows 0000, jsonschema's date checker does not: outputs must pass jsonschema
+    from constrain.engine.earley import accepts
+
+    g = compile_json_schema({"type": "string", "format": "date"})
+    assert accepts(g, b'"0001-01-01"') and not accepts(g, b'"0000-01-12"')
