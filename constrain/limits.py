@@ -47,7 +47,7 @@ from constrain.errors import ConfigError, ConstrainError, LimitExceeded
 class Limits:
     compile_time_s: float | None = 20.0
     max_memory_bytes: int | None = 4 << 30
-    max_schema_depth: int = 256
+    max_schema_depth: int = 100
     max_schema_nodes: int = 200_000
     max_string_length: int = 100_000
     max_count: int = 10_000

@@ -24,7 +24,7 @@ def test_defaults_suit_a_server():
     d = DEFAULT_LIMITS
     assert 1 <= d.compile_time_s <= 60
     assert d.max_memory_bytes <= 16 << 30
-    assert d.max_schema_depth >= 64 and d.max_count >= 1000 and d.max_string_length >= 10_000
+    assert d.max_schema_depth >= 50 and d.max_count >= 1000 and d.max_string_length >= 10_000
     assert current_limits() == d
 
 
