@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from constrain import __version__
-from constrain._cache import CACHE_FORMAT, atomic_write, cache_path, discard
+from constrain._cache import CACHE_FORMAT, cache_path, discard, read_verified, write_verified
 from constrain.errors import ConstrainError, GrammarError
 from constrain.grammar.ir import Grammar
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -225,23 +225,13 @@ class GrammarCache:
 
     def _load_or_compile(self, key, kind, payload, options) -> Grammar:
         path = self._disk_path(key)
-        if path is not None and path.is_file():
-            try:
-                with open(path, "rb") as f:
-                    g = pickle.load(f)
-                if isinstance(g, Grammar):
-                    self.disk_hits += 1
-                    return g
-                discard(path, f"holds a {type(g).__name__}, not a Grammar")
-            except Exception as e:  # corrupt or stale file: rebuild
-                discard(path, f"{type(e).__name__}: {e}")
+        g = _read_pickle(path, f"grammar:{key}", Grammar)
+        if g is not None:
+            self.disk_hits += 1
+            return g
         self.compiles += 1
         g = _compile_uncached(kind, payload, options)
-        if path is not None:
-            try:
-                atomic_write(path, lambda f: pickle.dump(g, f, protocol=pickle.HIGHEST_PROTOCOL))
-            except OSError as e:  # caching is an optimisation
-                log.warning("constrain: cannot write grammar cache %s: %s", path, e)
+        _write_pickle(path, f"grammar:{key}", g)
         return g
 
 
@@ -305,23 +295,43 @@ def vocabulary_of(tokenizer) -> Vocabulary:
     if isinstance(tokenizer, Vocabulary):
         return tokenizer
     path = _tokenizer_cache_path(tokenizer)
-    if path is not None and path.is_file():
-        try:
-            with open(path, "rb") as f:
-                v = pickle.load(f)
-            if isinstance(v, Vocabulary):
-                return v
-            discard(path, f"holds a {type(v).__name__}, not a Vocabulary")
-        except Exception as e:  # noqa: BLE001 - corrupt or stale: rebuild
-            discard(path, f"{type(e).__name__}: {e}")
+    key = f"vocabulary:{path.name}" if path is not None else ""
+    v = _read_pickle(path, key, Vocabulary)
+    if v is not None:
+        return v
     v = _build_vocabulary(tokenizer)
-    if path is not None:
-        try:
-            v.fingerprint  # computed once, stored with it
-            atomic_write(path, lambda f: pickle.dump(v, f, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError as e:
-            log.warning("constrain: cannot write vocabulary cache %s: %s", path, e)
+    v.fingerprint  # computed once, stored with it
+    _write_pickle(path, key, v)
     return v
+
+
+def _read_pickle(path, key: str, cls):
+    """The object cached at ``path`` for ``key``, or ``None``.  The file is checked (format,
+    version, key, sha256: :func:`constrain._cache.read_verified`) *before* it is unpickled, so
+    a truncated, corrupted or foreign file is discarded and rebuilt, never loaded."""
+    if path is None:
+        return None
+    data = read_verified(path, key)
+    if data is None:
+        return None
+    try:
+        obj = pickle.loads(data)
+    except Exception as e:  # noqa: BLE001 - a stale class layout: rebuild
+        discard(path, f"{type(e).__name__}: {e}")
+        return None
+    if not isinstance(obj, cls):
+        discard(path, f"holds a {type(obj).__name__}, not a {cls.__name__}")
+        return None
+    return obj
+
+
+def _write_pickle(path, key: str, obj) -> None:
+    if path is None:
+        return
+    try:
+        write_verified(path, key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError as e:  # caching is an optimisation
+        log.warning("constrain: cannot write cache %s: %s", path, e)
 
 
 def _build_vocabulary(tokenizer) -> Vocabulary:

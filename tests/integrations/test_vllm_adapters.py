@@ -394,3 +394,18 @@ def test_backend_compile_is_thread_safe(smol_vocab):
     for i, g in enumerate(res):
         assert g.accept_tokens("r", _ids(f'{{"k{i % 3}":{i}}}')) and g.accept_tokens("r", [2])
     assert res[0].matcher.store is res[3].matcher.store  # one store per (grammar, vocabulary)
+
+
+def test_grammar_disk_cache_never_unpickles_a_damaged_file(tmp_path):
+    c = GrammarCache()
+    g = c.get("regex", "a+b", {})
+    files = list((tmp_path / "cache").rglob("*.pkl"))
+    assert len(files) == 1
+    data = files[0].read_bytes()
+    for damaged in (data[: len(data) // 2], data[:-3] + b"zzz", b"\x80\x04garbage"):
+        files[0].write_bytes(damaged)
+        fresh = GrammarCache()
+        assert fresh.get("regex", "a+b", {}) == g  # rebuilt, not loaded
+        assert fresh.disk_hits == 0 and fresh.compiles == 1
+    fresh = GrammarCache()  # the rebuilt file is good again
+    assert fresh.get("regex", "a+b", {}) == g and fresh.disk_hits == 1 and fresh.compiles == 0
