@@ -99,6 +99,21 @@ def _decoding_opts(args) -> dict:
     return opts
 
 
+def _run_decoding(call):
+    """The result of ``call()``, or the exit code after printing why it failed: 2 for a bad
+    option (``--max-new-tokens 0``, ``--top-p 2``), 1 for a generation that failed."""
+    from constrain.errors import ConfigError, ConstrainError
+
+    try:
+        return call()
+    except ConfigError as e:
+        print(f"constrain: {e}", file=sys.stderr)
+        return 2
+    except ConstrainError as e:
+        print(f"\nconstrain: {e}", file=sys.stderr)
+        return 1
+
+
 def _report(args, result, extra: dict, summary: str) -> None:
     if args.json:
         d = {**result.as_dict(), **extra}
@@ -112,7 +127,7 @@ def _report(args, result, extra: dict, summary: str) -> None:
 
 def cmd_json(args) -> int:
     from constrain.decoding.generate import compile_schema, generate_json
-    from constrain.errors import ConfigError, ConstrainError, GrammarError
+    from constrain.errors import ConstrainError, GrammarError
 
     try:
         with open(args.schema, encoding="utf-8") as f:
@@ -137,15 +152,10 @@ def cmd_json(args) -> int:
         _progress(f"lenient: {kw} at {ptr or '/'} is not enforced ({why})")
     model, tok = _load_model(args)
     _warm_store(compiled.grammar, tok)
-    try:
-        result = generate_json(model, tok, compiled, args.prompt, stream=_stream_to_terminal(args),
-                               **_decoding_opts(args))
-    except ConfigError as e:  # a bad option (--max-new-tokens 0, --top-p 2)
-        print(f"constrain: {e}", file=sys.stderr)
-        return 2
-    except ConstrainError as e:
-        print(f"\nconstrain: {e}", file=sys.stderr)
-        return 1
+    result = _run_decoding(lambda: generate_json(model, tok, compiled, args.prompt, stream=_stream_to_terminal(args),
+                                                 **_decoding_opts(args)))
+    if isinstance(result, int):
+        return result
     if result.finish_reason == "stop":
         summary = "schema-valid: " + ("yes" if result.valid else "no (lenient): " + "; ".join(result.errors[:3]))
     else:
@@ -156,7 +166,7 @@ def cmd_json(args) -> int:
 
 def cmd_generate(args) -> int:
     from constrain.decoding.generate import _text_grammar, generate
-    from constrain.errors import ConfigError, ConstrainError
+    from constrain.errors import ConstrainError
 
     choices = None
     if args.choices is not None:
@@ -176,15 +186,10 @@ def cmd_generate(args) -> int:
     _warm_store(g, tok)
     # a choice list is spelled out for the model; a grammar or regex is the user's to describe
     instruction = ("Answer with one of: " + ", ".join(choices) + ".") if choices is not None else False
-    try:
-        result = generate(model, tok, args.prompt, grammar=g, stream=_stream_to_terminal(args),
-                          instruction=instruction, **_decoding_opts(args))
-    except ConfigError as e:  # a bad option (--max-new-tokens 0, --top-p 2)
-        print(f"constrain: {e}", file=sys.stderr)
-        return 2
-    except ConstrainError as e:
-        print(f"\nconstrain: {e}", file=sys.stderr)
-        return 1
+    result = _run_decoding(lambda: generate(model, tok, args.prompt, grammar=g, stream=_stream_to_terminal(args),
+                                            instruction=instruction, **_decoding_opts(args)))
+    if isinstance(result, int):
+        return result
     complete = result.finish_reason == "stop"
     errors = [] if complete else [f"output truncated: max_new_tokens={args.max_new_tokens} ran out first"]
     _report(args, result, {"constrained": True, "valid": complete, "errors": errors},

@@ -192,12 +192,9 @@ class _TextDecoder:
 
 
 def _check_sampling(max_new_tokens, temperature, top_p, num_beams) -> None:
-    if max_new_tokens < 1:
-        raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+    from constrain.decoding.loop import check_options
+
+    check_options(max_new_tokens, temperature, top_p)
     if num_beams < 1:
         raise ConfigError(f"num_beams must be >= 1, got {num_beams}")
 

@@ -59,7 +59,8 @@ class DecodeStats:
         return self.forced_tokens / self.new_tokens if self.new_tokens else 0.0
 
 
-def _check_options(max_new_tokens, temperature, top_p) -> None:
+def check_options(max_new_tokens, temperature, top_p) -> None:
+    """``ConfigError`` for a decoding option out of range (shared by every decoding entry point)."""
     if max_new_tokens < 1:
         raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if temperature < 0:
@@ -126,7 +127,7 @@ def decode(model, matcher, input_ids, *, encode: Callable[[str], list] | None, m
     """
     import torch
 
-    _check_options(max_new_tokens, temperature, top_p)
+    check_options(max_new_tokens, temperature, top_p)
     if input_ids.ndim != 2 or input_ids.shape[0] != 1:
         raise ConfigError(f"decode() takes one sequence ([1, n] input_ids), got shape {tuple(input_ids.shape)}")
     st = stats if stats is not None else DecodeStats()

@@ -232,7 +232,6 @@ def test_random_walks_with_reordering_match_reference(data, smol_vocab):
     proc = GrammarLogitsProcessor(grammar, smol_vocab)
     p = [3, 4]
     n_rows = data.draw(st.integers(1, 3))
-    rows: list[list[int] | None] = [[] for _ in range(n_rows)]  # None = dead
     dead: set[int] = set()
     width = smol_vocab.n_vocab + PAD
     eos = smol_vocab.eos_ids[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.engine.earley import ByteParser
 from constrain.engine.matcher import Matcher
 from constrain.grammar import from_lark
 from constrain.jsonschema import compile_json_schema
