@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from constrain.engine.matcher import Matcher
 from constrain.grammar import from_lark
@@ -33,8 +32,8 @@ SCHEMA = {"type": "object", "properties": {
 def walk(grammar_or_matcher, vocab, hf, text: str):
     m = grammar_or_matcher
     ids = hf.encode(text, add_special_tokens=False).ids
-    if vocab.decode(ids) != text.encode():
-        pytest.skip("the tokenizer does not spell this text exactly")  # (it drops some rare bytes)
+    # SmolLM2's tokenizer drops a few rare bytes (no token for them): such texts say nothing here
+    assume(vocab.decode(ids) == text.encode())
     done = b""
     for i, t in enumerate(ids):
         allowed = m.next_token_mask()
