@@ -276,7 +276,7 @@ def _run_generate(model, tokenizer, processor, input_ids, *, max_new_tokens: int
     finished = m.is_finished()
     if not finished and m.is_complete():
         # the limit was hit exactly when the grammar could only end: nothing is missing
-        finished = not m.parser.next_bytes()
+        finished = not m.parser.next_bytes(limit=1)
     n_new = m.n_tokens if m.is_finished() else len(new)
     return {"matcher": m, "finished": finished, "prompt_tokens": n_prompt, "new_tokens": n_new,
             "seconds": seconds, "token_ids": new[:n_new], "stats": None}

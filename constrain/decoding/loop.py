@@ -162,7 +162,7 @@ def decode(model, matcher, input_ids, *, encode: Callable[[str], list] | None, m
     try:
         while True:
             budget = max_new_tokens - st.new_tokens
-            if matcher.is_complete() and not matcher.parser.next_bytes():
+            if matcher.is_complete() and not matcher.parser.next_bytes(limit=1):
                 # only a stop id can follow: end without running the model (and without a stop
                 # token when the budget is spent: nothing is missing from the output)
                 st.finished = True

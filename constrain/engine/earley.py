@@ -283,37 +283,42 @@ class ByteParser:
                 names.add(self.t.grammar.terminals[t].name)
         return names
 
-    def next_bytes(self) -> list[int]:
-        """The bytes ``b`` for which ``feed(bytes([b]))`` would succeed, in increasing order.
+    def next_bytes(self, limit: int | None = None) -> list[int]:
+        """The bytes ``b`` for which ``feed(bytes([b]))`` would succeed, in increasing order
+        (with ``limit``: at most that many of them, found first; callers that only ask "none?"
+        or "exactly one?" pass 1 or 2 and skip the rest of the work).
 
         Under ``lexing="all"`` without an indenter this is read off the lexer threads (a byte is
         viable iff it extends some thread's lexeme: every thread's terminals are ones its row
         accepts, and a new row spawns its own threads).  Under maximal munch a lexeme that has
         passed an accepting point may end there and the byte start a new lexeme, so such states
-        are probed by feeding each byte and rolling back (exact, slower).
+        are probed by feeding bytes and rolling back (exact, slower): the bytes that extend a
+        thread first, since they are the likely ones, then the others.
         """
         lex = self.t.lexer
+        ext = np.zeros(256, bool)  # bytes that extend some thread's lexeme
+        for th in self.threads:
+            sid = th[1]
+            for b in np.flatnonzero(lex.table[sid] == NOT_COMPUTED).tolist():  # build those transitions now
+                lex.step(sid, b)
+            ext |= lex.table[sid] != DEAD
         if not self.t.longest and self.t.indenter is None:
-            out = np.zeros(256, bool)
-            for th in self.threads:
-                sid = th[1]
-                row = lex.table[sid]
-                todo = np.flatnonzero(row == NOT_COMPUTED)  # build those transitions now
-                for b in todo.tolist():
-                    lex.step(sid, b)
-                out |= lex.table[sid] != DEAD
-            return np.flatnonzero(out).tolist()
-        probe = range(256)
-        if all(th[2] < 0 and not lex.accept[th[1]] for th in self.threads) and self.t.indenter is None:
-            # no lexeme can end here: only bytes that extend some thread can be viable
-            probe = [b for b in range(256) if any(lex.step(th[1], b) != DEAD for th in self.threads)]
+            found = np.flatnonzero(ext).tolist()
+            return found if limit is None else found[:limit]
+        can_end = self.t.indenter is not None or any(th[2] >= 0 or lex.accept[th[1]] for th in self.threads)
+        # when no lexeme can end here, only bytes that extend some thread can be viable
+        probe = np.flatnonzero(ext).tolist()
+        if can_end:
+            probe += np.flatnonzero(~ext).tolist()
         mark = len(self._history)
         out = []
         for b in probe:
             if self._feed_byte(b):
                 out.append(b)
                 self.rollback_to(mark)
-        return out
+                if limit is not None and len(out) >= limit:
+                    break
+        return sorted(out)
 
     # -------------------------------------------------------------- updates
     def feed(self, data: bytes) -> bool:

@@ -146,7 +146,7 @@ class Matcher:
         out = bytearray()
         try:
             while len(out) < max_bytes and not p.is_complete():
-                nb = p.next_bytes()
+                nb = p.next_bytes(limit=2)  # forced iff exactly one
                 if len(nb) != 1:
                     break
                 if not p.feed(bytes(nb)):  # cannot happen: next_bytes is exact
@@ -189,10 +189,9 @@ class Matcher:
         spans = self.vocab.extends_prefix
         while j > 0 and any(spans(f[s:]) for s in range(bounds[j - 1], bounds[j])):
             j -= 1
-        ids = ids[:j]
-        if ids and self.validate_tokens(ids) != len(ids):  # pragma: no cover - bytes are forced
-            return []
-        return ids
+        # the tokens spell a prefix of the forced bytes, so the matcher accepts them (the caller's
+        # accept_tokens is the check; no second parse here)
+        return ids[:j]
 
     # ------------------------------------------------------------- updates
     def _advance(self, token_id: int) -> bool:

@@ -74,7 +74,11 @@ def test_next_bytes_and_forced_bytes_equal_the_oracle(cases, data, which):
     m = Matcher(grammar, Vocabulary.byte_level())
     assert m.accept_bytes(doc[:cut])
     before = (m.output, m.parser.n_steps)
-    assert m.parser.next_bytes() == oracle_next(m.parser)
+    want = oracle_next(m.parser)
+    assert m.parser.next_bytes() == want
+    for k in (1, 2):  # a limit stops early: some k of the viable bytes, never a wrong one
+        got = m.parser.next_bytes(limit=k)
+        assert len(got) == min(k, len(want)) and set(got) <= set(want)
     assert m.forced_bytes() == oracle_forced(m.parser)
     assert (m.output, m.parser.n_steps) == before  # queries leave the state unchanged
 
