@@ -255,33 +255,9 @@ def _compile_source(spec: str, *, regex: bool, lenient_walk: bool = True) -> _So
     return _Source(g, "json-schema", str(p), time.perf_counter() - t0, refused, error=str(first))
 
 
-def _percentiles(xs: list[float]) -> dict:
-    import numpy as np
-
-    if not xs:
-        return {}
-    a = np.asarray(xs) * 1e6
-    return {"p50_us": round(float(np.percentile(a, 50)), 1), "p90_us": round(float(np.percentile(a, 90)), 1),
-            "p99_us": round(float(np.percentile(a, 99)), 1), "max_us": round(float(a.max()), 1),
-            "mean_us": round(float(a.mean()), 1), "n": len(xs)}
-
-
-def _example_document(grammar, seed: int, max_size: int) -> bytes | None:
-    import random
-
-    try:
-        from constrain.hypothesis import DocumentGenerator
-    except ImportError:  # the generator lives with the hypothesis strategies (test extra)
-        return None
-    gen = DocumentGenerator(grammar, max_size=max_size)
-    rng = random.Random(seed)
-    # choice 0 is the simplest continuation: mostly simple, sometimes anything
-    return gen.generate(lambda n: min(int(rng.expovariate(0.8)), n - 1))
-
-
-def cmd_check(args) -> int:
-    from constrain.engine.bitmask import allocate_token_bitmask
-    from constrain.engine.matcher import Matcher, get_store
+def _load_inputs(args):
+    """``(source, tokenizer, tokenizer name, vocabulary)`` for ``check`` / ``explain``, or exit
+    code 2 after saying what could not be read or compiled."""
     from constrain.errors import ConstrainError
     from constrain.tokenizers import Vocabulary
     from constrain.tokenizers.audit import load_named
@@ -296,10 +272,42 @@ def cmd_check(args) -> int:
         return 2
     try:
         tok, tname, eos = load_named(args.tokenizer)
-        vocab = Vocabulary.from_tokenizer(tok, eos_ids=eos)
+        return src, tok, tname, Vocabulary.from_tokenizer(tok, eos_ids=eos)
     except ConstrainError as e:
         print(f"constrain: {e}", file=sys.stderr)
         return 2
+
+
+def _percentiles(xs: list[float]) -> dict:
+    import numpy as np
+
+    if not xs:
+        return {}
+    a = np.asarray(xs) * 1e6
+    return {"p50_us": round(float(np.percentile(a, 50)), 1), "p90_us": round(float(np.percentile(a, 90)), 1),
+            "p99_us": round(float(np.percentile(a, 99)), 1), "max_us": round(float(a.max()), 1),
+            "mean_us": round(float(a.mean()), 1), "n": len(xs)}
+
+
+def _example_document(grammar, seed: int, max_size: int) -> bytes | None:
+    import random
+
+    from constrain.hypothesis import DocumentGenerator
+
+    gen = DocumentGenerator(grammar, max_size=max_size)
+    rng = random.Random(seed)
+    # choice 0 is the simplest continuation: mostly simple, sometimes anything
+    return gen.generate(lambda n: min(int(rng.expovariate(0.8)), n - 1))
+
+
+def cmd_check(args) -> int:
+    from constrain.engine.bitmask import allocate_token_bitmask
+    from constrain.engine.matcher import Matcher, get_store
+
+    loaded = _load_inputs(args)
+    if isinstance(loaded, int):
+        return loaded
+    src, tok, tname, vocab = loaded
     report: dict = {"source": src.label, "kind": src.kind, "enforced": not src.refused,
                     "refused": [{"keyword": k, "pointer": p, "reason": w} for k, p, w in src.refused],
                     "compile_ms": round(src.seconds * 1e3, 2), "tokenizer": tname, "n_vocab": vocab.n_vocab}
@@ -351,7 +359,7 @@ def cmd_check(args) -> int:
                       f"max {mk.get('max_us')}" + ("  (first visits build store entries)" if label == "cold" else ""))
             print(f"example      {report['example']}")
         else:
-            print("example      (needs the test extra: pip install 'constrain[test]')")
+            print("example      (none found within --max-size; raise it)")
     return 1 if src.refused else 0
 
 
@@ -373,20 +381,11 @@ def _show_bytes(b: bytes, limit: int = 40) -> str:
 def cmd_explain(args) -> int:
     from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
     from constrain.engine.matcher import Matcher
-    from constrain.errors import ConstrainError
-    from constrain.tokenizers import Vocabulary
-    from constrain.tokenizers.audit import load_named
 
-    try:
-        src = _compile_source(args.source, regex=args.regex)
-        tok, tname, eos = load_named(args.tokenizer)
-        vocab = Vocabulary.from_tokenizer(tok, eos_ids=eos)
-    except (OSError, ValueError) as e:
-        print(f"constrain: cannot read {args.source}: {e}", file=sys.stderr)
-        return 2
-    except ConstrainError as e:
-        print(f"constrain: {e}", file=sys.stderr)
-        return 2
+    loaded = _load_inputs(args)
+    if isinstance(loaded, int):
+        return loaded
+    src, tok, tname, vocab = loaded
     text = args.text
     if args.text_file:
         text = Path(args.text).read_text(encoding="utf-8")
