@@ -142,9 +142,8 @@ def decode(model, matcher, input_ids, *, encode: Callable[[str], list] | None, m
         gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % (1 << 62)))
     device = getattr(model, "device", None)
     words = np.zeros(matcher.store.n_words, np.int32)
-    vocab.check_logits_width(int(model.get_output_embeddings().weight.shape[0])
-                             if hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None
-                             else n_vocab)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    vocab.check_logits_width(int(head.weight.shape[0]) if head is not None else n_vocab)
 
     def fill() -> float:
         t0 = time.perf_counter()
