@@ -60,6 +60,20 @@ class TokenTrie:
     def max_depth(self) -> int:
         return int(self.depth.max()) if self.depth.size else 0
 
+    def find(self, prefix: bytes) -> int:
+        """The node whose bytes are ``prefix`` (``-1`` when no token starts with it): a walk down
+        the DFS layout, skipping sibling subtrees."""
+        node = 0
+        byte, end = self.byte, self.subtree_end
+        for b in prefix:
+            child, stop = node + 1, int(end[node])
+            while child < stop and byte[child] != b:
+                child = int(end[child])
+            if child >= stop:
+                return -1
+            node = child
+        return node
+
     def node_bytes(self, i: int, from_depth: int = 0) -> bytes:
         """Bytes on the path to node ``i``, after its ancestor at depth ``from_depth``."""
         out = bytearray()

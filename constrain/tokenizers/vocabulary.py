@@ -250,7 +250,6 @@ class Vocabulary:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_trie"] = None  # rebuilt (or loaded from the disk cache) on demand
-        state.pop("_sorted_text", None)
         return state
 
     # ------------------------------------------------------------------ trie
@@ -264,17 +263,11 @@ class Vocabulary:
         return self._trie
 
     def extends_prefix(self, prefix: bytes) -> bool:
-        """Whether some text token's bytes start with ``prefix`` and are longer than it
-        (a token that would span the end of ``prefix``).  O(log V) after a one-time sort."""
-        srt = self.__dict__.get("_sorted_text")
-        if srt is None:
-            srt = sorted(b for b, k in zip(self._bytes, self._kinds) if k == TokenKind.TEXT and b)
-            self.__dict__["_sorted_text"] = srt
-        import bisect
-
-        p = bytes(prefix)
-        i = bisect.bisect_right(srt, p)  # first token > prefix: the shortest strict extension if any
-        return i < len(srt) and srt[i].startswith(p)
+        """Whether some text token's bytes start with ``prefix`` and are longer than it (a
+        token that would span the end of ``prefix``): the prefix's trie node has children."""
+        trie = self.trie
+        node = trie.find(prefix)
+        return node >= 0 and int(trie.subtree_end[node]) > node + 1
 
     # ------------------------------------------------------------ factories
     @classmethod

@@ -142,3 +142,15 @@ def test_extends_prefix(smol_vocab):
     assert not smol_vocab.extends_prefix(b"\x00\x00\x00zzqx")
     v = Vocabulary.byte_level([b"ab"])
     assert v.extends_prefix(b"a") and not v.extends_prefix(b"ab") and not v.extends_prefix(b"b")
+
+
+def test_extends_prefix_equals_a_scan_of_the_vocabulary(smol_vocab):
+    import random
+
+    rng = random.Random(0)
+    texts = [b for b, k in zip(smol_vocab.all_token_bytes, smol_vocab.kinds) if k == 0 and b]
+    prefixes = [t[: rng.randrange(len(t) + 1)] for t in rng.sample(texts, 200)]
+    prefixes += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4))) for _ in range(100)]
+    for p in prefixes:
+        want = any(len(t) > len(p) and t.startswith(p) for t in texts)
+        assert smol_vocab.extends_prefix(p) == want, p
