@@ -134,6 +134,28 @@ def terminal_edges(e_ptr, e_lab, e_dst, order, start, ctrans, cacc, cterm, tstar
 
 
 @njit
+def _push(stack, sp, k):
+    """Append ``k`` to the worklist ``stack[:sp]``, doubling its storage when full."""
+    if sp == stack.shape[0]:
+        grown = np.empty(2 * stack.shape[0], np.int64)
+        grown[:sp] = stack[:sp]
+        stack = grown
+    stack[sp] = k
+    return stack, sp + 1
+
+
+@njit
+def _bit_index(low):
+    """Index of the single set bit of the uint64 ``low``."""
+    i = 0
+    one = np.uint64(1)
+    while low > one:
+        low >>= one
+        i += 1
+    return i
+
+
+@njit
 def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nullable,
                term_ptr, term_nt, un_ptr, un_par, l_ptr, l_par, l_oth, l_rid, r_ptr, r_par, r_oth, r_rid,
                budget, want_bp, bp_kind, bp_a, bp_mid):  # pragma: no cover - compiled
@@ -164,8 +186,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
     nw = (n_q + 63) // 64
     row = np.zeros((n_nt * n_q, nw), np.uint64)
     col = np.zeros((n_nt * n_q, nw), np.uint64)
-    cap = 4096
-    stack = np.empty(cap, np.int64)
+    stack = np.empty(4096, np.int64)
     sp = 0
     work = 0
     one = np.uint64(1)
@@ -186,13 +207,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                 bp_a[key] = a
             if x == start_nt and is_start[p] and is_final[q]:
                 return 1, p, q, work
-            if sp == cap:
-                cap *= 2
-                ns = np.empty(cap, np.int64)
-                ns[:sp] = stack[:sp]
-                stack = ns
-            stack[sp] = key
-            sp += 1
+            stack, sp = _push(stack, sp, key)
     for x in range(n_nt):
         if nullable[x]:
             for p in range(n_q):
@@ -205,13 +220,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                     bp_kind[key] = 4
                 if x == start_nt and is_start[p] and is_final[p]:
                     return 1, p, p, work
-                if sp == cap:
-                    cap *= 2
-                    ns = np.empty(cap, np.int64)
-                    ns[:sp] = stack[:sp]
-                    stack = ns
-                stack[sp] = key
-                sp += 1
+                stack, sp = _push(stack, sp, key)
     while sp > 0:
         sp -= 1
         key = stack[sp]
@@ -235,13 +244,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                 bp_a[k2] = b
             if x == start_nt and is_start[p] and is_final[q]:
                 return 1, p, q, work
-            if sp == cap:
-                cap *= 2
-                ns = np.empty(cap, np.int64)
-                ns[:sp] = stack[:sp]
-                stack = ns
-            stack[sp] = k2
-            sp += 1
+            stack, sp = _push(stack, sp, k2)
         # X -> B C with B = b popped on the left: the r with (q, C, r), new for (p, X, .)
         for i in range(l_ptr[b], l_ptr[b + 1]):
             x = l_par[i]
@@ -254,11 +257,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                 while new:
                     low = new & (~new + one)
                     new ^= low
-                    r = w * 64
-                    t = low
-                    while t > one:
-                        t >>= one
-                        r += 1
+                    r = w * 64 + _bit_index(low)
                     row[dst_row, w] |= low
                     col[x * n_q + r, p >> 6] |= one << np.uint64(p & 63)
                     k2 = x * qq + p * n_q + r
@@ -268,13 +267,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                         bp_mid[k2] = q
                     if x == start_nt and is_start[p] and is_final[r]:
                         return 1, p, r, work
-                    if sp == cap:
-                        cap *= 2
-                        ns = np.empty(cap, np.int64)
-                        ns[:sp] = stack[:sp]
-                        stack = ns
-                    stack[sp] = k2
-                    sp += 1
+                    stack, sp = _push(stack, sp, k2)
         # X -> B C with C = b popped on the right: the o with (o, B, p), new for (., X, q)
         for i in range(r_ptr[b], r_ptr[b + 1]):
             x = r_par[i]
@@ -287,11 +280,7 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                 while new:
                     low = new & (~new + one)
                     new ^= low
-                    o = w * 64
-                    t = low
-                    while t > one:
-                        t >>= one
-                        o += 1
+                    o = w * 64 + _bit_index(low)
                     col[dst_col, w] |= low
                     row[x * n_q + o, q >> 6] |= one << np.uint64(q & 63)
                     k2 = x * qq + o * n_q + q
@@ -301,11 +290,5 @@ def bar_hillel(n_q, is_start, is_final, e_src, e_term, e_dst, n_nt, start_nt, nu
                         bp_mid[k2] = p
                     if x == start_nt and is_start[o] and is_final[q]:
                         return 1, o, q, work
-                    if sp == cap:
-                        cap *= 2
-                        ns = np.empty(cap, np.int64)
-                        ns[:sp] = stack[:sp]
-                        stack = ns
-                    stack[sp] = k2
-                    sp += 1
+                    stack, sp = _push(stack, sp, k2)
     return 0, -1, -1, work
