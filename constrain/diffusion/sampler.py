@@ -135,28 +135,21 @@ class DiffusionConstraint:
         ``lengths``: "default" (bounded under the cap when ``length_aware``), "exact" (always
         bounded) or "unbounded" (only the lower bounds: a text token has at least one byte)."""
         ids = self.ids if ids is None else ids
-        end = self._end(ids)
         segs: list = []
         i = 0
-        while i < end:
-            if ids[i] == MASK:
-                j = i
-                while j < end and ids[j] == MASK:
-                    j += 1
-                k = j - i
-                trailing = j == end
-                mn = 0 if trailing else k
-                mx = k * self.max_token_bytes
-                if lengths != "unbounded" and k <= self.token_exact_max:
-                    segs.append(TokenGap(self._token_strings, max_tokens=k, min_tokens=mn))
-                elif lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
-                    segs.append(Gap(max_bytes=mx, min_bytes=mn))
-                else:
-                    segs.append(Gap(min_bytes=mn))
-                i = j
+        for a, j, trailing in self._runs(ids):  # fixed tokens between runs, then the run's gap
+            segs.extend(self._tb[int(t)] for t in ids[i:a])
+            k = j - a
+            mn = 0 if trailing else k
+            mx = k * self.max_token_bytes
+            if lengths != "unbounded" and k <= self.token_exact_max:
+                segs.append(TokenGap(self._token_strings, max_tokens=k, min_tokens=mn))
+            elif lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
+                segs.append(Gap(max_bytes=mx, min_bytes=mn))
             else:
-                segs.append(self._tb[int(ids[i])])
-                i += 1
+                segs.append(Gap(min_bytes=mn))
+            i = j
+        segs.extend(self._tb[int(t)] for t in ids[i:self._end(ids)])
         return segs
 
     def _check(self, ids, *, lengths="default"):
@@ -332,7 +325,7 @@ class DiffusionConstraint:
             r = self._check(self.ids, lengths="exact")
             if r.status != "nonempty":
                 break
-            (i, j, trailing), f = runs[0], r.fills()[0]
+            (i, _, trailing), f = runs[0], r.fills()[0]
             cands = [self._by_bytes[f[:ln]] for ln in range(min(len(f), self.max_token_bytes), 0, -1)
                      if f[:ln] in self._by_bytes]
             if trailing and not f and self.eos_id is not None:
