@@ -152,6 +152,17 @@ class ASApSampler:
             self._recompute(u)
             u = int(self._parent[u])
 
+    def _proposal(self, u: int):
+        """Node ``u``'s proposal over its sampled children and the not-yet-sampled rest:
+        ``(child nodes, their weights p * theta, the fresh mass, the total)``.  The fresh mass is
+        the allowed mass not yet assigned to a child (its children's theta start at 1)."""
+        kids = self._kids[u]
+        k = np.asarray(kids, np.int64)
+        pk = np.exp(self._logp[k])
+        wk = pk * self._theta[k]
+        fresh = 0.0 if len(kids) >= self._nallowed[u] else max(0.0, float(self._amass[u] - pk.sum()))
+        return k, wk, fresh, fresh + float(wk.sum())
+
     def _expand(self, u: int, ids: list[int], m, synced: int):
         """Ask the model and the mask at node ``u``; returns (logp, allowed, synced)."""
         if synced < len(ids):
@@ -190,11 +201,7 @@ class ASApSampler:
                 here = self._expand(u, ids, m, synced)
                 synced = here[2]
             kids = self._kids[u]
-            k = np.asarray(kids, np.int64)
-            pk = np.exp(self._logp[k])
-            wk = pk * self._theta[k]
-            fresh = 0.0 if len(kids) >= self._nallowed[u] else max(0.0, float(self._amass[u] - pk.sum()))
-            total = fresh + float(wk.sum())
+            k, wk, fresh, total = self._proposal(u)
             if total <= 0.0:
                 return False, u, ids, log_p, log_q, m, synced
             r = rng.random() * total
@@ -320,11 +327,7 @@ class ASApSampler:
             t = int(t)
             if u >= 0 and not np.isnan(self._amass[u]) and not self._terminal[u]:
                 kids = self._kids[u]
-                k = np.asarray(kids, np.int64)
-                pk = np.exp(self._logp[k])
-                wk = pk * self._theta[k]
-                fresh = 0.0 if len(kids) >= self._nallowed[u] else max(0.0, float(self._amass[u] - pk.sum()))
-                total = fresh + float(wk.sum())
+                k, wk, fresh, total = self._proposal(u)
                 hit = [j for j, c in enumerate(kids) if self._token[c] == t]
                 if total <= 0.0:
                     return -math.inf
