@@ -661,7 +661,20 @@ class StreamChunk:
     tokens: list[int]
     #: how many of ``tokens`` were fast-forwarded (forced by the grammar)
     forced: int
-    partial: Any = None
+    #: whether ``partial`` reads ``output`` as JSON (JSON streams) or is ``None``
+    is_json: bool = False
+
+    @property
+    def partial(self) -> Any:
+        # parsed on first access only: re-reading the whole output at every step would make a
+        # stream quadratic for consumers that never look at the value
+        if not self.is_json:
+            return None
+        if "_partial" not in self.__dict__:
+            from constrain.decoding.partial_json import parse_partial
+
+            self.__dict__["_partial"] = parse_partial(self.output)
+        return self.__dict__["_partial"]
 
 
 class GenerationStream:
@@ -680,20 +693,17 @@ class GenerationStream:
         self.output = ""
 
     def __iter__(self):
-        from constrain.decoding.partial_json import parse_partial
-
         forced_before = 0
         for step in self._steps:
             piece = self._text.push(step)
             self.output += piece
             forced_now = self._run["stats"].forced_tokens
             forced, forced_before = forced_now - forced_before, forced_now
-            yield StreamChunk(piece, self.output, list(step), forced,
-                              parse_partial(self.output) if self._partial else None)
+            yield StreamChunk(piece, self.output, list(step), forced, self._partial)
         tail = self._text.flush()
         if tail:
             self.output += tail
-            yield StreamChunk(tail, self.output, [], 0, parse_partial(self.output) if self._partial else None)
+            yield StreamChunk(tail, self.output, [], 0, self._partial)
         self.result = self._finish()
 
 
