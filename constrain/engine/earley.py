@@ -97,6 +97,25 @@ class CompiledParserTables:
         self.sig_scans: dict[tuple[int, int], int] = {}
         self.synthetic_rids = itertools.count(1 << 40)
 
+    def __getstate__(self):
+        # copies are taken oldest-dependency last: scans refer to sigs, sigs to interned keys,
+        # and every table only grows, so a copy taken while matchers run is consistent
+        d = self.__dict__.copy()
+        d["sig_scans"] = dict(self.sig_scans)
+        d["sig_rows"] = dict(self.sig_rows)
+        d["_choice_cache"] = dict(self._choice_cache)
+        with self._sig_lock:
+            d["_sig_ids"] = dict(self._sig_ids)
+        d["synthetic_rids"] = next(self.synthetic_rids)
+        del d["_sig_lock"]
+        return d
+
+    def __setstate__(self, d):
+        d = dict(d)
+        d["synthetic_rids"] = itertools.count(d["synthetic_rids"])
+        self.__dict__.update(d)
+        self._sig_lock = threading.Lock()
+
     def longest_choice(self, acc: int) -> int:
         """Terminals a maximal-munch lexer picks among the accepting set ``acc`` (priority, then literal)."""
         c = self._choice_cache.get(acc)

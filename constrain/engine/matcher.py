@@ -52,14 +52,37 @@ def compile_grammar(grammar: Grammar | CompiledParserTables) -> CompiledParserTa
         return t
 
 
-def get_store(grammar: Grammar | CompiledParserTables, vocab: Vocabulary) -> TokenStore:
-    """The shared mask store of a (grammar, vocabulary) pair."""
-    tables = compile_grammar(grammar)
-    key = (tables.grammar.fingerprint, vocab.fingerprint)
+def get_store(grammar: Grammar | CompiledParserTables, vocab: Vocabulary, *, persist: bool = False) -> TokenStore:
+    """The shared mask store of a (grammar, vocabulary) pair.
+
+    With ``persist`` a store saved on disk (:meth:`TokenStore.save`, e.g. by another worker
+    process, or after :meth:`TokenStore.precompute`) is loaded instead of starting empty; it
+    brings its own copy of the grammar's lazily built tables, which then serve this grammar in
+    this process (a store and the tables it was built with always travel together).  Servers
+    call :meth:`TokenStore.maybe_save` as requests finish."""
+    explicit = grammar if isinstance(grammar, CompiledParserTables) else None
+    g = explicit.grammar if explicit is not None else grammar
+    if not isinstance(g, Grammar):
+        compile_grammar(g)  # raises the ConfigError
+    key = (g.fingerprint, vocab.fingerprint)
     with _cache_lock:
         s = _store_cache.get(key)
-        if s is None or s.tables is not tables:
-            s = _store_cache[key] = TokenStore(tables, vocab)
+        if s is not None and (explicit is None or s.tables is explicit):
+            return s
+    loaded = TokenStore.load(g, vocab) if persist and explicit is None else None
+    with _cache_lock:
+        s = _store_cache.get(key)
+        if s is not None and (explicit is None or s.tables is explicit):
+            return s
+        if loaded is not None:
+            _tables_cache.setdefault(g.fingerprint, loaded.tables)
+            s = loaded
+        else:
+            tables = explicit if explicit is not None else _tables_cache.get(g.fingerprint)
+            if tables is None:
+                tables = _tables_cache[g.fingerprint] = CompiledParserTables(g)
+            s = TokenStore(tables, vocab)
+        _store_cache[key] = s
         return s
 
 

@@ -26,9 +26,12 @@ thread-safe (entries are built under a lock; a built entry is immutable).  Memor
 
 from __future__ import annotations
 
+import pickle
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -66,6 +69,21 @@ class StoreStats:
     mask_hits: int = 0
     feeds: int = 0
     bytes: int = 0
+
+
+@dataclass
+class PrecomputeReport:
+    """What :meth:`TokenStore.precompute` built; ``complete`` is ``False`` when a budget cut
+    the walk short (the rest is built lazily on first visit)."""
+
+    seconds: float
+    rows: int
+    lexer_states: int
+    entries_built: int
+    entry_bytes: int
+    masks: int
+    mask_bytes: int
+    complete: bool
 
 
 class TokenStore:
@@ -118,6 +136,8 @@ class TokenStore:
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
         self._eos_words = eos
+        self._saved_entries = 0  # entries at the last save / load (maybe_save)
+        self._saved_at = float("-inf")
 
     # ------------------------------------------------------------ entries
     def _state_flags(self, A: int):
@@ -153,6 +173,16 @@ class TokenStore:
             if lex.accept[r]:
                 return -3
         return r
+
+    def _relex_step(self, r: int, b: int) -> int:
+        """One byte of :meth:`root_relex`'s run (``-1`` dead and ``-3`` accepted absorb)."""
+        if r < 0:
+            return r
+        lex = self.tables.lexer
+        r = lex.step(r, b)
+        if r < 0:
+            return -1
+        return -3 if lex.accept[r] else r
 
     def _build(self, sid: int, A: int, roots: np.ndarray, filters: np.ndarray, lap_before_root: bool,
                root_relex: int = -3) -> _Entry:
@@ -234,6 +264,197 @@ class TokenStore:
         with self._lock:
             self._masks.clear()
             self._mask_bytes = 0
+
+    # ---------------------------------------------------------- precompute
+    def precompute(self, *, max_rows: int = 2000, max_states_per_row: int = 4096, max_seconds: float = 60.0,
+                   max_entry_bytes: int | None = None, masks: bool = True) -> "PrecomputeReport":
+        """Build ahead of time what masks would build on first visit (SynCode's offline store,
+        here bounded): breadth first over the parser configurations reachable from the start
+        (rows known by their structural id, successors by scanning each terminal set a lexeme
+        can end with), and for each row every lexer state reachable inside a lexeme, the root
+        entry of that reading, its child entries and the scans they need; with ``masks`` also
+        the whole mask of each single-reading configuration (bounded by ``max_mask_bytes``).
+
+        Recursion makes the configurations infinite (each nesting depth is a new row id), so
+        the walk is breadth first and stops at ``max_rows`` rows, ``max_entry_bytes`` of
+        entries (default half the store's cap, so precompute never evicts its own work), ``max_states_per_row`` lexer
+        states per row or ``max_seconds``; what it does not reach is still built lazily.  Not
+        precomputed: readings past an accepting point under maximal munch (visited for the rows
+        they lead to, but their entries and masks are keyed by the bytes since that point, so
+        there are as many as texts), and the reference-parser feeds (they depend on the text).  Save the
+        result with :meth:`save`; servers load it with :meth:`load`.
+        """
+        t0 = time.perf_counter()
+        tables, lex = self.tables, self.tables.lexer
+        built0, bytes0, masks0 = self.stats.entries_built, self.stats.bytes, len(self._masks)
+        byte_cap = bytes0 + (self.max_bytes // 2 if max_entry_bytes is None else int(max_entry_bytes))
+        p = ByteParser(tables)
+        walk = _PrecomputeWalk(self, p, np.zeros(self.n_words, np.uint32))
+        sig0 = walk._register(p.chart, 0)
+        seen, queue = {sig0}, [sig0]
+        rows = states = 0
+        complete = True
+        head = 0
+        while head < len(queue):
+            if rows >= max_rows or time.perf_counter() - t0 > max_seconds or self.stats.bytes > byte_cap:
+                complete = False
+                break
+            sig = queue[head]
+            head += 1
+            rows += 1
+            A = tables.sig_rows[sig][2]
+            s0 = lex.start(walk._candidates(A))
+            if s0 == DEAD:
+                continue
+            # lexer readings inside a lexeme: (state, munch relex run) as readings() keys them
+            order, known = [(s0, None)], {(s0, None)}
+            i = 0
+            while i < len(order) and len(order) < max_states_per_row:
+                sid, rr = order[i]
+                i += 1
+                acc = lex.accept[sid]
+                if acc and i > 1:
+                    T = tables.longest_choice(acc) if self.longest else acc & A
+                    nsig = sig if T & ~tables.ignore_mask == 0 else walk._scan(sig, T)
+                    if nsig is not None and nsig not in seen:
+                        seen.add(nsig)
+                        queue.append(nsig)
+                for b in range(256):
+                    nxt = lex.step(sid, b)
+                    if nxt < 0 or not lex.live[nxt] & A:
+                        continue
+                    nrr = None
+                    if self.longest and not lex.accept[nxt]:
+                        if acc:  # the lexeme passed an accepting point just before ``b``
+                            nrr = self._relex_step(self.relex_start if self.relex_start >= 0 else -3, b)
+                        elif rr is not None:
+                            nrr = self._relex_step(rr, b)
+                    if (nxt, nrr) not in known:
+                        known.add((nxt, nrr))
+                        order.append((nxt, nrr))
+            if i < len(order):
+                complete = False
+            for sid, rr in order:
+                if rr is not None:
+                    continue  # visited for the rows it leads to; its entry is keyed by the text
+                self._expand(sid)
+                states += 1
+                work = np.zeros(self.n_words, np.uint32)
+                walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False
+                walk._apply(self.root_entry(sid, A, 0, rr), sig, A, 0)
+                if masks and self.split_ok and rr is None and not walk.fed:
+                    key = frozenset([(sid, sig)])
+                    with self._lock:
+                        if key not in self._masks and self._mask_bytes + work.nbytes <= self.max_mask_bytes:
+                            self._masks[key] = work
+                            self._mask_bytes += work.nbytes
+        return PrecomputeReport(
+            seconds=time.perf_counter() - t0, rows=rows, lexer_states=states,
+            entries_built=self.stats.entries_built - built0, entry_bytes=self.stats.bytes - bytes0,
+            masks=len(self._masks) - masks0, mask_bytes=self._mask_bytes, complete=complete and head == len(queue))
+
+    # --------------------------------------------------------- persistence
+    def snapshot(self) -> bytes:
+        """The store as bytes: entries, whole masks, and the grammar's lazily built tables they
+        refer to (lexer states, row ids, scans), so :meth:`from_snapshot` in another process
+        starts warm.  Safe while other threads use the store: every table only grows, and each
+        is copied after the ones that refer to it."""
+        with self._lock:
+            state = {
+                "grammar": self.tables.grammar.fingerprint,
+                "vocab": self.vocab.fingerprint,
+                "entries": list(self._entries.items()),
+                "masks": list(self._masks.items()),
+                "serial": self._serial,
+                "expanded": set(self._expanded),
+                "limits": (self.max_bytes, self.max_mask_bytes, self.max_mask_work),
+            }
+            state["tables"] = self.tables  # pickled last: its copies postdate the entries'
+            return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_snapshot(cls, data: bytes, vocab: Vocabulary, grammar=None) -> "TokenStore":
+        """A store rebuilt from :meth:`snapshot` bytes for ``vocab`` (and, when given, checked
+        to belong to ``grammar``); raises :class:`~constrain.errors.CacheVersionError` when the
+        snapshot is of another vocabulary or grammar."""
+        from constrain.errors import CacheVersionError as CacheError
+
+        state = pickle.loads(data)
+        if state.get("vocab") != vocab.fingerprint:
+            raise CacheError(f"store snapshot is of vocabulary {str(state.get('vocab'))[:16]}, "
+                             f"not {vocab.fingerprint[:16]} ({vocab.name})")
+        if grammar is not None and state.get("grammar") != grammar.fingerprint:
+            raise CacheError(f"store snapshot is of grammar {str(state.get('grammar'))[:16]}, "
+                             f"not {grammar.fingerprint[:16]}")
+        max_bytes, max_mask_bytes, max_mask_work = state["limits"]
+        st = cls(state["tables"], vocab, max_bytes=max_bytes, max_mask_bytes=max_mask_bytes,
+                 max_mask_work=max_mask_work)
+        for k, e in state["entries"]:
+            st._entries[k] = e
+            st.stats.bytes += e.nbytes
+        for k, w in state["masks"]:
+            st._masks[k] = w
+            st._mask_bytes += w.nbytes
+        st._serial = max(st._serial, state["serial"])
+        st._expanded |= state["expanded"]
+        st._saved_entries = len(st._entries)
+        return st
+
+    def disk_path(self):
+        """Where :meth:`save` writes this store (``None`` when disk caching is off)."""
+        return store_cache_path(self.tables.grammar, self.vocab)
+
+    def save(self, path=None):
+        """Write :meth:`snapshot` to the disk cache (or ``path``), atomically and checksummed;
+        returns the path, or ``None`` when caching is off or the write failed (logged: a cache
+        is an optimisation, never a failure)."""
+        from constrain._cache import log, write_verified
+
+        path = self.disk_path() if path is None else Path(path)
+        if path is None:
+            return None
+        n = len(self._entries)
+        try:
+            write_verified(path, _store_key(self.tables.grammar, self.vocab), self.snapshot())
+        except OSError as e:
+            log.warning("constrain: cannot write store cache %s: %s", path, e)
+            return None
+        self._saved_entries = n
+        self._saved_at = time.monotonic()
+        return path
+
+    def save_due(self, *, min_new_entries: int = 1, min_interval_s: float = 30.0) -> bool:
+        """Whether :meth:`maybe_save` would save now: at least ``min_new_entries`` entries were
+        built since the last save (or load) and ``min_interval_s`` seconds passed."""
+        return (len(self._entries) - self._saved_entries >= min_new_entries
+                and time.monotonic() - self._saved_at >= min_interval_s)
+
+    def maybe_save(self, *, min_new_entries: int = 1, min_interval_s: float = 30.0) -> bool:
+        """:meth:`save` when :meth:`save_due` (servers call this as requests finish, so a store
+        that grew reaches the other workers); ``True`` if it saved."""
+        if not self.save_due(min_new_entries=min_new_entries, min_interval_s=min_interval_s):
+            return False
+        self._saved_at = time.monotonic()  # one saver per interval, even if this one fails
+        return self.save() is not None
+
+    @classmethod
+    def load(cls, grammar, vocab: Vocabulary, path=None) -> "TokenStore | None":
+        """The store saved for (``grammar``, ``vocab``), or ``None`` if there is none.  The file
+        is verified (format, version, key, sha256) before it is unpickled; a bad one is
+        discarded."""
+        from constrain._cache import discard, read_verified
+
+        path = store_cache_path(grammar, vocab) if path is None else Path(path)
+        if path is None:
+            return None
+        data = read_verified(path, _store_key(grammar, vocab))
+        if data is None:
+            return None
+        try:
+            return cls.from_snapshot(data, vocab, grammar)
+        except Exception as e:  # noqa: BLE001 - another vocabulary, a stale layout: rebuild
+            discard(path, f"{type(e).__name__}: {e}")
+            return None
 
     @property
     def n_entries(self) -> int:
@@ -425,6 +646,30 @@ class _MaskWalk:
                 self.fill_from(x)
         finally:
             p.rollback_to(mark)
+
+
+def _store_key(grammar, vocab: Vocabulary) -> str:
+    return f"store:{grammar.fingerprint}:{vocab.fingerprint}"
+
+
+def store_cache_path(grammar, vocab: Vocabulary):
+    """Disk-cache path of the store of (``grammar``, ``vocab``); ``None`` when caching is off."""
+    from constrain._cache import cache_path, version_tag
+
+    return cache_path("stores", f"{grammar.fingerprint[:24]}-{vocab.fingerprint[:24]}-{version_tag()}.pkl")
+
+
+class _PrecomputeWalk(_MaskWalk):
+    """A mask walk without a sequence: reference-parser feeds depend on the text, so they are
+    skipped and the configuration's whole mask is not cached (``fed``)."""
+
+    fed = False
+
+    def _tick(self) -> None:
+        pass  # precompute has its own budget
+
+    def _feed(self, x: int, root: int) -> None:
+        self.fed = True
 
 
 def _concat_closed(dfa) -> bool:

@@ -48,6 +48,24 @@ class LexerAutomaton:
         # readers of ``table`` never lock; creating a state or a transition does
         self._lock = threading.RLock()
 
+    def __getstate__(self):
+        # a snapshot (TokenStore.snapshot) copies the lazily built states under the lock: the
+        # state ids that store entries refer to stay valid in the copy
+        with self._lock:
+            d = self.__dict__.copy()
+            d["_key_to_id"] = dict(self._key_to_id)
+            d["keys"] = list(self.keys)
+            d["live"] = list(self.live)
+            d["accept"] = list(self.accept)
+            d["table"] = self.table.copy()
+            d["_start_cache"] = dict(self._start_cache)
+        del d["_lock"]
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._lock = threading.RLock()
+
     @property
     def n_states(self) -> int:
         return len(self.keys)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import pickle
 import threading
 from collections import OrderedDict
@@ -34,7 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from constrain import __version__
-from constrain._cache import CACHE_FORMAT, cache_path, discard, read_verified, write_verified
+from constrain._cache import CACHE_FORMAT, cache_path, cache_root, discard, read_verified, write_verified
 from constrain.errors import ConstrainError, GrammarError
 from constrain.grammar.ir import Grammar
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -237,6 +238,35 @@ class GrammarCache:
 
 #: the process-wide grammar cache used by the adapters
 GRAMMARS = GrammarCache()
+
+
+# ----------------------------------------------------------------------------- mask stores
+def store_save_interval() -> float:
+    """Seconds between two saves of one mask store (``$CONSTRAIN_STORE_SAVE_INTERVAL``, 30)."""
+    try:
+        return float(os.environ.get("CONSTRAIN_STORE_SAVE_INTERVAL", "30"))
+    except ValueError:
+        return 30.0
+
+
+def shared_store(grammar: Grammar, vocab: Vocabulary):
+    """The mask store of (``grammar``, ``vocab``) for a serving process: loaded from the disk
+    cache when another worker or replica saved one (``$CONSTRAIN_CACHE_DIR/stores/``), so it
+    starts with their entries instead of empty."""
+    from constrain.engine.matcher import get_store
+
+    return get_store(grammar, vocab, persist=True)
+
+
+def request_finished(store) -> None:
+    """A request of ``store`` ended: save the store on a daemon thread if it grew and the last
+    save is older than :func:`store_save_interval` (the engine's step never waits for it)."""
+    if store is None or cache_root() is None:
+        return
+    interval = store_save_interval()
+    if store.save_due(min_interval_s=interval):
+        threading.Thread(target=store.maybe_save, kwargs={"min_interval_s": interval}, daemon=True,
+                         name="constrain-store-save").start()
 
 
 # ----------------------------------------------------------------------------- vocabularies

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constrain.errors import ConstrainError, GrammarError
-from constrain.integrations._common import GRAMMARS, VocabularyCache, spec_digest
+from constrain.integrations._common import GRAMMARS, VocabularyCache, request_finished, shared_store, spec_digest
 
 log = logging.getLogger("constrain.integrations.vllm")
 
@@ -134,6 +134,7 @@ class ConstrainGrammar(_GrammarBase):
                 return False
             self.num_processed_tokens += 1
             if m.is_finished():
+                request_finished(m.store)  # a store that grew reaches the other workers
                 break
         return True
 
@@ -167,12 +168,12 @@ class ConstrainBackend(_BackendBase):
         self._lock = threading.Lock()
 
     def compile_grammar(self, request_type, grammar_spec: str, stop_token_ids=None) -> ConstrainGrammar:
-        from constrain.engine.matcher import Matcher, get_store
+        from constrain.engine.matcher import Matcher
 
         kind, payload, options = spec_of(request_type, grammar_spec)
         g = GRAMMARS.get(kind, payload, options)
         vocab = self._vocabs.get(stop_token_ids if stop_token_ids else None)
-        m = Matcher(g, vocab, store=get_store(g, vocab))
+        m = Matcher(g, vocab, store=shared_store(g, vocab))
         return ConstrainGrammar(m, spec_key=spec_digest(kind, payload, options)[:12])
 
     def allocate_token_bitmask(self, max_num_seqs: int):

@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 
 from constrain.errors import ConstrainError
-from constrain.integrations._common import GRAMMARS, VocabularyCache, apply_bitmask_rows, parse_spec
+from constrain.integrations._common import (GRAMMARS, VocabularyCache, apply_bitmask_rows, parse_spec,
+                                             request_finished, shared_store)
 
 try:  # the real base class when vLLM is installed, so vLLM's issubclass check passes
     from vllm.v1.sample.logits_processor import LogitsProcessor as _LogitsProcessorBase
@@ -176,7 +177,9 @@ class ConstrainLogitsProcessor(_LogitsProcessorBase):
             return
         rows = self.rows
         for index in batch_update.removed:
-            rows.pop(index, None)
+            row = rows.pop(index, None)
+            if row is not None and row.matcher is not None:
+                request_finished(row.matcher.store)  # a store that grew reaches the other workers
         for index, params, _prompt, output in batch_update.added:
             try:
                 spec = spec_from_params(params)
@@ -242,12 +245,12 @@ class ConstrainLogitsProcessor(_LogitsProcessorBase):
         return self._pool.submit(self._compile, spec, stops)
 
     def _compile(self, spec, stops):
-        from constrain.engine.matcher import Matcher, get_store
+        from constrain.engine.matcher import Matcher
 
         kind, payload, options = parse_spec(spec)
         g = GRAMMARS.get(kind, payload, options)
         vocab = self._vocab_cache().get(stops)
-        return Matcher(g, vocab, store=get_store(g, vocab))
+        return Matcher(g, vocab, store=shared_store(g, vocab))
 
     def _dead_stops(self, row: _Row):
         if row.stops:
