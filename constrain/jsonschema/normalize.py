@@ -183,12 +183,16 @@ class Normalizer:
             for i, sub in enumerate(self._list(s, "anyOf", ptr)):
                 u = self.alg.or_(u, self.loc(doc.child(loc, sub, "anyOf", i)))
             out = self.alg.and_(out, u)
+        # oneOf / not / if need complements; they are taken only over the JSON types the sibling
+        # keywords still allow (exact: ``out ∩ op(B) = out ∩ op(B ∩ types(out))``), so a branch's
+        # object part, say, is never complemented when the siblings already rule objects out
         if "oneOf" in s:
-            out = self.alg.and_(out, self._one_of(loc, s, ptr))
+            out = self.alg.and_(out, self._one_of(loc, s, ptr, out))
         if "not" in s:
-            out = self.alg.and_(out, self.negate(self.loc(doc.child(loc, s["not"], "not")), f"{ptr}/not"))
+            n_v = restrict_types(self.loc(doc.child(loc, s["not"], "not")), out)
+            out = self.alg.and_(out, self.negate(n_v, f"{ptr}/not"))
         if "if" in s and ("then" in s or "else" in s):
-            i_v = self.loc(doc.child(loc, s["if"], "if"))
+            i_v = restrict_types(self.loc(doc.child(loc, s["if"], "if")), out)
             t_v = self.loc(doc.child(loc, s["then"], "then")) if "then" in s else any_val()
             e_v = self.loc(doc.child(loc, s["else"], "else")) if "else" in s else any_val()
             not_i = self.negate(i_v, f"{ptr}/if")
@@ -208,28 +212,37 @@ class Normalizer:
             raise UnsupportedSchemaFeature(f"{key} must be a non-empty array", pointer=f"{ptr}/{key}")
         return v
 
-    def _one_of(self, loc: int, s, ptr: str) -> Val:
+    def _one_of(self, loc: int, s, ptr: str, mask: Val | None = None) -> Val:
+        """Exactly one branch, type by type: a JSON value has one type, so ``oneOf`` is the union
+        over the types ``T`` of ``oneOf(B₁ ∩ T, …)``.  Per type, pairwise disjoint branches are a
+        plain union; otherwise ``∪ᵢ (Aᵢ ∩ ⋂ⱼ≠ᵢ ¬Aⱼ)``, which needs complements of that type only
+        (so an overlap between the branches' strings never asks for the complement of their
+        objects' additionalProperties).  ``mask``: the sibling keywords' value set, whose types
+        alone are kept (the caller intersects with it)."""
         vals = [self.loc(self.doc.child(loc, sub, "oneOf", i)) for i, sub in enumerate(self._list(s, "oneOf", ptr))]
-        if all(self.is_empty(self.alg.and_(a, b)) for i, a in enumerate(vals) for b in vals[i + 1:]):
-            u = NOTHING
-            for v in vals:
-                u = self.alg.or_(u, v)
-            return u
-        try:
-            negs = [self.alg.not_(v, f"{ptr}/oneOf") for v in vals]
-        except UnsupportedSchemaFeature as e:
-            self.refuse("oneOf", f"{ptr}/oneOf", "branches may overlap and cannot be made disjoint: " + e.message)
-            u = NOTHING
-            for v in vals:
-                u = self.alg.or_(u, v)
-            return u
-        u = NOTHING
-        for i, v in enumerate(vals):
-            for j, n in enumerate(negs):
-                if j != i:
-                    v = self.alg.and_(v, n)
-            u = self.alg.or_(u, v)
-        return u
+        if mask is not None:
+            vals = [restrict_types(v, mask) for v in vals]
+        out = NOTHING
+        for kind in _KINDS:
+            parts = [p for p in (only_kind(v, kind) for v in vals) if not _trivially_empty(p)]
+            if len(parts) <= 1 or all(self.is_empty(self.alg.and_(a, b))
+                                      for i, a in enumerate(parts) for b in parts[i + 1:]):
+                for p in parts:
+                    out = self.alg.or_(out, p)
+                continue
+            try:
+                negs = [self.alg.not_(p, f"{ptr}/oneOf") for p in parts]
+            except UnsupportedSchemaFeature as e:
+                self.refuse("oneOf", f"{ptr}/oneOf", "branches may overlap and cannot be made disjoint: " + e.message)
+                for p in parts:
+                    out = self.alg.or_(out, p)
+                continue
+            for i, p in enumerate(parts):
+                for j, n in enumerate(negs):
+                    if j != i:
+                        p = self.alg.and_(p, n)
+                out = self.alg.or_(out, p)
+        return out
 
     # ------------------------------------------------------------------ emptiness
     def is_empty(self, v: Val, depth: int = 3) -> bool:
@@ -550,6 +563,29 @@ class Normalizer:
                 break
             shapes = new
         return tuple(shapes)
+
+
+_KINDS = ("null", "bools", "number", "string", "arrays", "objects")
+
+
+def only_kind(v: Val, kind: str) -> Val:
+    """The part of ``v`` of one JSON type (``_KINDS``)."""
+    if kind == "null":
+        return Val(null=v.null)
+    if kind == "bools":
+        return Val(bools=v.bools)
+    return Val(**{kind: getattr(v, kind)})
+
+
+def _trivially_empty(v: Val) -> bool:
+    return not (v.null or v.bools or v.number is not None or v.string is not None or v.arrays or v.objects)
+
+
+def restrict_types(v: Val, mask: Val) -> Val:
+    """``v`` without the JSON types ``mask`` has no value of (a superset of ``v ∩ mask``)."""
+    return Val(v.null and mask.null, v.bools & mask.bools, v.number if mask.number is not None else None,
+               v.string if mask.string is not None else None, v.arrays if mask.arrays else (),
+               v.objects if mask.objects else ())
 
 
 def _limits():
