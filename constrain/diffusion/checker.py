@@ -92,6 +92,8 @@ class _Tables:
         self.grammar = g
         self.n_terms = g.n_terminals
         self.ignore = set(g.ignore)
+        self.ign_mask = np.zeros(self.n_terms, dtype=bool)
+        self.ign_mask[list(self.ignore)] = True
         self.exact = True
         self.longest_conflict = None
         if g.lexing == "longest":
@@ -411,31 +413,37 @@ class _RGraph:
         cur = node()
         self.start = cur
         gi = 0
+        seg_end = []
+        # nodes are numbered in a topological order: every edge goes to a larger id (or loops)
         for seg in segments:
             if isinstance(seg, (bytes, bytearray)):
                 for b in seg:
                     n = node()
                     edge(cur, b, n)
                     cur = n
+                seg_end.append(cur)
                 continue
             if isinstance(seg, TokenGap):
-                end = node()
-                if seg.min_tokens == 0:
-                    edge(cur, K.EPS, end)
+                to_end = [cur] if seg.min_tokens == 0 else []
                 for k in range(seg.max_tokens):
-                    slot_end = end if k == seg.max_tokens - 1 else node()
                     trie = {b"": cur}
+                    last: list = []
                     for tok in seg.tokens:
                         for ln in range(1, len(tok)):
                             pre = tok[:ln]
                             if pre not in trie:
                                 trie[pre] = node()
                                 edge(trie[tok[:ln - 1]], tok[ln - 1], trie[pre], gi)
-                        edge(trie[tok[:-1]], tok[-1], slot_end, gi)
+                        last.append((trie[tok[:-1]], tok[-1]))
+                    slot_end = node()
+                    for u, b in last:
+                        edge(u, b, slot_end, gi)
                     cur = slot_end
-                    if k + 1 >= seg.min_tokens and slot_end != end:
-                        edge(cur, K.EPS, end)
-                cur = end
+                    if k + 1 >= seg.min_tokens and k + 1 < seg.max_tokens:
+                        to_end.append(cur)
+                for u in to_end:          # a shorter run of tokens ends at the last slot's end
+                    edge(u, K.EPS, cur)
+                seg_end.append(cur)
                 gi += 1
                 continue
             gap: Gap = seg
@@ -446,15 +454,19 @@ class _RGraph:
             if gap.max_bytes is None:
                 edge(cur, K.ANY, cur, gi)
             elif gap.max_bytes > gap.min_bytes:
-                c = node()
-                edge(cur, K.EPS, c)
+                chain = [cur]
                 for _ in range(gap.max_bytes - gap.min_bytes):
                     n = node()
                     edge(cur, K.ANY, n, gi)
-                    edge(n, K.EPS, c)
+                    chain.append(n)
                     cur = n
+                c = node()
+                for u in chain:
+                    edge(u, K.EPS, c)
                 cur = c
+            seg_end.append(cur)
             gi += 1
+        self.seg_end = seg_end
         self.final = cur
         self.n_gaps = gi
         self.n = len(out)
@@ -465,24 +477,7 @@ class _RGraph:
         self.e_ptr = ptr
         self.e_lab = np.asarray([e[0] for e in flat], dtype=np.int32)
         self.e_dst = np.asarray([e[1] for e in flat], dtype=np.int32)
-        # topological order, self-loops aside (Kahn)
-        indeg = [0] * self.n
-        for u, o in enumerate(out):
-            for _, v, _ in o:
-                if v != u:
-                    indeg[v] += 1
-        order = [u for u in range(self.n) if indeg[u] == 0]
-        i = 0
-        while i < len(order):
-            u = order[i]
-            i += 1
-            for _, v, _ in out[u]:
-                if v != u:
-                    indeg[v] -= 1
-                    if indeg[v] == 0:
-                        order.append(v)
-        assert len(order) == self.n, "R graph has a cycle"
-        self.order = np.asarray(order, dtype=np.int32)
+        self.order = np.arange(self.n, dtype=np.int32)
         src = np.repeat(np.arange(self.n, dtype=np.int32), np.diff(ptr))
         is_eps = self.e_lab == K.EPS
         self.eps_src, self.eps_dst = src[is_eps], self.e_dst[is_eps]
@@ -637,6 +632,17 @@ def _run_bh(t: _Tables, auto, budget, want_bp, bp_kind, bp_a, bp_mid):
 
 _EMPTY8 = np.zeros(1, np.int8)
 _EMPTY32 = np.zeros(1, np.int32)
+_EMPTY_BITS = np.zeros((0, 1), np.uint64)
+
+
+class _Snap:
+    """The lexing sweep's state at the end node of a segment prefix (see ``InfillChecker._lex``)."""
+
+    __slots__ = ("prefix", "node", "states", "bits", "bound", "edges", "nbytes")
+
+    def __init__(self, prefix, node, states, bits, bound, edges):
+        self.prefix, self.node, self.states, self.bits, self.bound, self.edges = prefix, node, states, bits, bound, edges
+        self.nbytes = int(states.nbytes + bits.nbytes + sum(a.nbytes for a in edges) + 8 * len(prefix) + 200)
 
 
 class InfillChecker:
@@ -658,10 +664,15 @@ class InfillChecker:
         it saved (bench/diffusion_bench.py).
     cache_size:
         Whole-check results are memoised by their segments (LRU of this size).
+    lex_memo, lex_memo_bytes:
+        Memoise the lexing: the sweep's state at the end of every segment prefix is kept
+        (LRU, at most ``lex_memo_bytes``), and a check whose segments start with a memoised
+        prefix resumes from there.  Consecutive diffusion checks change one position, so
+        everything left of it is reused (``lex_stats`` counts the nodes reused and swept).
     """
 
     def __init__(self, grammar: Grammar, *, longest: str = "refuse", determinize: bool = False,
-                 cache_size: int = 4096):
+                 cache_size: int = 4096, lex_memo: bool = True, lex_memo_bytes: int = 64 << 20):
         if longest not in ("refuse", "approximate"):
             raise ConfigError(f"longest must be 'refuse' or 'approximate', got {longest!r}")
         self.grammar = grammar
@@ -669,6 +680,12 @@ class InfillChecker:
         self.determinize = determinize
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
+        self.lex_memo = lex_memo
+        self.lex_memo_bytes = int(lex_memo_bytes)
+        self._lex_memo: OrderedDict = OrderedDict()
+        self._lex_bytes = 0
+        self._tok_hash: dict = {}
+        self.lex_stats = dict(checks=0, resumed=0, nodes_reused=0, nodes_swept=0)
 
     @property
     def exact(self) -> bool:
@@ -722,9 +739,15 @@ class InfillChecker:
         t0 = time.perf_counter()
         t = self.tables
         rg = _RGraph(segs)
-        edges = K.terminal_edges(rg.e_ptr, rg.e_lab, rg.e_dst, rg.order, rg.start, t.ctrans, t.cacc, t.cterm,
-                                 t.tstart, t.succ_ptr, t.succ_idx, t.n_terms)
-        auto = self._automaton(rg, edges)
+        edges = self._lex(segs, rg)
+        if self.determinize:
+            auto = self._automaton(rg, edges)
+        else:
+            m, is_start, is_final, a_s, a_t, a_d = K.eps_free_nfa(
+                rg.n, edges[0], edges[1], edges[2], t.ign_mask, rg.eps_src, rg.eps_dst, rg.start, rg.final,
+                t.n_terms)
+            auto = None if m == 0 else dict(n_q=int(m), is_start=is_start, is_final=is_final, src=a_s, term=a_t,
+                                            dst=a_d)
         if auto is None:
             return CheckResult("empty", 0, rg.n, 0, time.perf_counter() - t0)
         st, _, _, work = _run_bh(t, auto, budget, False, _EMPTY8, _EMPTY32, _EMPTY32)
@@ -733,6 +756,93 @@ class InfillChecker:
         if status == "nonempty":
             r._ctx = _Ctx(t, rg, edges, auto)
         return r
+
+    # ------------------------------------------------------------ lexing memo
+    def _seg_key(self, seg):
+        if isinstance(seg, bytes):
+            return seg
+        if isinstance(seg, TokenGap):
+            h = self._tok_hash.get(id(seg.tokens))
+            if h is None or h[0] is not seg.tokens:
+                h = (seg.tokens, hash(seg.tokens))
+                if len(self._tok_hash) > 64:
+                    self._tok_hash.clear()
+                self._tok_hash[id(seg.tokens)] = h
+            return ("t", seg.min_tokens, seg.max_tokens, h[1])
+        return ("g", seg.min_bytes, seg.max_bytes)
+
+    def _lex(self, segs, rg: _RGraph):
+        """The terminal NFA's edges (src, term, dst) of ``rg``, resuming from the longest
+        memoised segment prefix (see :func:`checker_kernels.lex_sweep`)."""
+        t = self.tables
+        n_seg = len(segs)
+        # a snapshot at the end node of segment i is final once later segments cannot touch that
+        # node: only an unbounded gap without minimum puts its self-loop on the node before it
+        valid = [not (i + 1 < n_seg and isinstance(segs[i + 1], Gap) and segs[i + 1].max_bytes is None
+                      and segs[i + 1].min_bytes == 0) for i in range(n_seg)]
+        keys, h = [], 0
+        for sg in segs:
+            h = hash((h, self._seg_key(sg)))
+            keys.append(h)
+        snap, r_i = None, -1
+        memo = self._lex_memo
+        if self.lex_memo:
+            for i in range(n_seg - 1, -1, -1):
+                if not valid[i]:
+                    continue
+                sn = memo.get((keys[i], i))
+                if sn is not None and sn.prefix == tuple(segs[:i + 1]):
+                    memo.move_to_end((keys[i], i))
+                    snap, r_i = sn, i
+                    break
+        self.lex_stats["checks"] += 1
+        snap_at = np.zeros(rg.n, dtype=bool)
+        if self.lex_memo:
+            for i in range(r_i + 1, n_seg):
+                if valid[i]:
+                    snap_at[rg.seg_end[i]] = True
+        w = (rg.n + 63) // 64
+        if snap is not None:
+            self.lex_stats["resumed"] += 1
+            self.lex_stats["nodes_reused"] += snap.node
+            snap_at[snap.node] = False
+            res = K.lex_sweep(rg.e_ptr, rg.e_lab, rg.e_dst, snap.node, True, snap.states, snap.bits, snap.bound,
+                              snap_at, t.ctrans, t.cacc, t.cterm, t.tstart, t.succ_ptr, t.succ_idx, t.n_terms, w)
+            pre = snap.edges
+        else:
+            res = K.lex_sweep(rg.e_ptr, rg.e_lab, rg.e_dst, rg.start, False, _EMPTY32[:0], _EMPTY_BITS,
+                              True, snap_at, t.ctrans, t.cacc, t.cterm, t.tstart, t.succ_ptr, t.succ_idx,
+                              t.n_terms, w)
+            pre = None
+        o_s, o_t, o_d, sn_node, sn_ptr, sn_state, sn_bits, sn_bound, sn_nedge = res
+        self.lex_stats["nodes_swept"] += rg.n - (snap.node if snap is not None else 0)
+        if pre is None:
+            full = (o_s, o_t, o_d)
+            base = 0
+        else:
+            full = tuple(np.concatenate([a, b]) for a, b in zip(pre, (o_s, o_t, o_d)))
+            base = len(pre[0])
+        if self.lex_memo and len(sn_node):
+            at = {int(x): j for j, x in enumerate(sn_node.tolist())}
+            for i in range(r_i + 1, n_seg):
+                j = at.get(rg.seg_end[i]) if valid[i] else None
+                if j is None:
+                    continue
+                ne = base + int(sn_nedge[j])
+                lo, hi = int(sn_ptr[j]), int(sn_ptr[j + 1])
+                nw = (rg.seg_end[i] + 64) // 64
+                new = _Snap(tuple(segs[:i + 1]), rg.seg_end[i], sn_state[lo:hi], sn_bits[lo:hi, :nw],
+                            bool(sn_bound[j]), tuple(a[:ne] for a in full))
+                key = (keys[i], i)
+                old = memo.pop(key, None)
+                if old is not None:
+                    self._lex_bytes -= old.nbytes
+                memo[key] = new
+                self._lex_bytes += new.nbytes
+            while memo and (self._lex_bytes > self.lex_memo_bytes or len(memo) > 65536):
+                _, old = memo.popitem(last=False)
+                self._lex_bytes -= old.nbytes
+        return full
 
     def _automaton(self, rg: _RGraph, edges):
         """Trim the terminal NFA, remove epsilons, and determinise + minimise when smaller."""
