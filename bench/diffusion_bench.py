@@ -1,6 +1,7 @@
 """Time per infilling check (p50 / p99) on masked real documents, and constrained diffusion runs.
 
     python bench/diffusion_bench.py [--quick]
+    python bench/diffusion_bench.py --trace [--quick]     # the lexing memo on real unmasking traces
 
 Workloads (per grammar): a real document tokenised with the SmolLM2 tokenizer, a random
 fraction of its tokens masked (runs of masked tokens become gaps), checked with unbounded gaps
@@ -67,11 +68,83 @@ def masked_segments(tb: list[bytes], frac: float, rng, bounded: bool, maxlen: in
     return segs
 
 
+def record_traces(quick: bool):
+    """The check calls (segments) of real constrained unmasking runs, in order: the tiny MDLM on
+    its record schema (64 positions, 16 steps) and a random denoiser on person.json."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from diffusion_tiny_mdlm import SCHEMA, TinyDenoiser
+
+    vocab = Vocabulary.from_tokenizer(ROOT / "tests/data/tokenizers/smollm2")
+    traces = {}
+
+    def run(name, g, make_den, allowed, length, n):
+        ck = InfillChecker(g)
+        calls = []
+        orig = ck.check_segments
+
+        def rec(segs, **kw):
+            calls.append(list(segs))
+            return orig(segs, **kw)
+
+        ck.check_segments = rec
+        for seed in range(n):
+            con = DiffusionConstraint(ck, vocab, length, allowed_ids=allowed)
+            diffusion_generate(make_den(seed), con, steps=16, seed=seed, max_rejections=100)
+        traces[name] = (g, calls)
+
+    den = TinyDenoiser(n_vocab=vocab.n_vocab)
+    run("tiny-mdlm record schema L=64", compile_json_schema(SCHEMA, separators=(", ", ": ")), lambda s: den,
+        den.local, 64, 2 if quick else 6)
+    g = grammar("schema")
+    tok_ids = sorted({i for d in DOCS["schema"] for i in _tok().encode(d.decode(), add_special_tokens=False).ids})
+    run("random person.json L=32", g, lambda s: RandomDenoiser(vocab.n_vocab, allowed=tok_ids + list(vocab.eos_ids),
+                                                               seed=s, scale=3.0), tok_ids, 32, 2 if quick else 4)
+    return traces
+
+
+def _tok():
+    from tokenizers import Tokenizer
+    return Tokenizer.from_file(str(ROOT / "tests/data/tokenizers/smollm2/tokenizer.json"))
+
+
+def replay(g, calls, **kw):
+    """Per-check seconds of ``calls`` on a fresh checker (whole-check cache on, as in decoding)."""
+    ck = InfillChecker(g, **kw)
+    ck.check([b"x"])
+    out = []
+    for segs in calls:
+        t = time.perf_counter()
+        ck.check_segments(segs)
+        out.append(time.perf_counter() - t)
+    return out, ck.lex_stats
+
+
+def trace_main(quick: bool):
+    traces = record_traces(quick)
+    print(f"{'trace':30s} {'memo':>4s} {'checks':>6s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'nodes reused':>12s}")
+    for name, (g, calls) in traces.items():
+        for memo in (False, True):
+            ts, st = replay(g, calls, lex_memo=memo)
+            reused = st["nodes_reused"] / max(st["nodes_reused"] + st["nodes_swept"], 1)
+            print(f"{name:30s} {'on' if memo else 'off':>4s} {len(ts):6d} {pct(ts, 50):8.3f} {pct(ts, 99):8.3f} "
+                  f"{np.mean(ts) * 1e3:8.3f} {reused:11.0%}")
+    return traces
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--trace", action="store_true", help="only the lexing-memo replay of real unmasking traces")
+    ap.add_argument("--save-trace", default=None, help="pickle the recorded traces here")
     ap.add_argument("--reps", type=int, default=None, help="checks per workload (default 100, quick 20)")
     args = ap.parse_args()
+    if args.trace:
+        traces = trace_main(args.quick)
+        if args.save_trace:
+            import pickle
+            with open(args.save_trace, "wb") as f:
+                pickle.dump({k: (v[1]) for k, v in traces.items()}, f)
+        return
     vocab = Vocabulary.from_tokenizer(ROOT / "tests/data/tokenizers/smollm2")
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(ROOT / "tests/data/tokenizers/smollm2/tokenizer.json"))
