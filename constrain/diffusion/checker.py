@@ -720,13 +720,13 @@ class InfillChecker:
 
     def check_segments(self, segments, *, budget: int | None = None) -> CheckResult:
         """Like :meth:`check` on an explicit list of ``bytes`` and :class:`Gap` items."""
-        segs = normalise_segments(segments)
+        segs, cuts = _normalise(segments)
         key = (tuple(segs), budget)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        r = self._check(segs, DEFAULT_BUDGET if budget is None else int(budget))
+        r = self._check(segs, DEFAULT_BUDGET if budget is None else int(budget), cuts)
         r.segments = segs
         if r.status != "unknown":
             self._cache[key] = r
@@ -735,11 +735,11 @@ class InfillChecker:
         return r
 
     # --------------------------------------------------------------- internals
-    def _check(self, segs, budget) -> CheckResult:
+    def _check(self, segs, budget, cuts=None) -> CheckResult:
         t0 = time.perf_counter()
         t = self.tables
         rg = _RGraph(segs)
-        edges = self._lex(segs, rg)
+        edges = self._lex(segs, rg, cuts)
         if self.determinize:
             auto = self._automaton(rg, edges)
         else:
@@ -771,36 +771,48 @@ class InfillChecker:
             return ("t", seg.min_tokens, seg.max_tokens, h[1])
         return ("g", seg.min_bytes, seg.max_bytes)
 
-    def _lex(self, segs, rg: _RGraph):
+    def _lex(self, segs, rg: _RGraph, cuts=None):
         """The terminal NFA's edges (src, term, dst) of ``rg``, resuming from the longest
-        memoised segment prefix (see :func:`checker_kernels.lex_sweep`)."""
+        memoised prefix (see :func:`checker_kernels.lex_sweep`).
+
+        Resumption points are the end nodes of segments and the ``cuts`` inside chunks (where
+        the caller's chunks were joined: token boundaries), keyed by the prefix up to there.
+        """
         t = self.tables
         n_seg = len(segs)
-        # a snapshot at the end node of segment i is final once later segments cannot touch that
-        # node: only an unbounded gap without minimum puts its self-loop on the node before it
-        valid = [not (i + 1 < n_seg and isinstance(segs[i + 1], Gap) and segs[i + 1].max_bytes is None
-                      and segs[i + 1].min_bytes == 0) for i in range(n_seg)]
-        keys, h = [], 0
-        for sg in segs:
+        # points: (key, node, segment index, byte offset or None for a whole segment)
+        points = []
+        h = 0
+        for i, sg in enumerate(segs):
+            if isinstance(sg, bytes):
+                first = rg.seg_end[i] - len(sg)
+                for j in (cuts[i] if cuts else ()):
+                    points.append((hash((h, sg[:j])), first + j, i, j))
             h = hash((h, self._seg_key(sg)))
-            keys.append(h)
-        snap, r_i = None, -1
+            # the end node of segment i is final once later segments cannot touch it: only an
+            # unbounded gap without minimum puts its self-loop on the node before it
+            nxt = segs[i + 1] if i + 1 < n_seg else None
+            if not (isinstance(nxt, Gap) and nxt.max_bytes is None and nxt.min_bytes == 0):
+                points.append((h, rg.seg_end[i], i, None))
+
+        def prefix(pt):
+            _, _, i, j = pt
+            return tuple(segs[:i + 1]) if j is None else tuple(segs[:i]) + (segs[i][:j],)
+
+        snap, r_p = None, -1
         memo = self._lex_memo
         if self.lex_memo:
-            for i in range(n_seg - 1, -1, -1):
-                if not valid[i]:
-                    continue
-                sn = memo.get((keys[i], i))
-                if sn is not None and sn.prefix == tuple(segs[:i + 1]):
-                    memo.move_to_end((keys[i], i))
-                    snap, r_i = sn, i
+            for p in range(len(points) - 1, -1, -1):
+                sn = memo.get(points[p][0])
+                if sn is not None and sn.prefix == prefix(points[p]):
+                    memo.move_to_end(points[p][0])
+                    snap, r_p = sn, p
                     break
         self.lex_stats["checks"] += 1
         snap_at = np.zeros(rg.n, dtype=bool)
         if self.lex_memo:
-            for i in range(r_i + 1, n_seg):
-                if valid[i]:
-                    snap_at[rg.seg_end[i]] = True
+            for p in range(r_p + 1, len(points)):
+                snap_at[points[p][1]] = True
         w = (rg.n + 63) // 64
         if snap is not None:
             self.lex_stats["resumed"] += 1
@@ -823,21 +835,21 @@ class InfillChecker:
             full = tuple(np.concatenate([a, b]) for a, b in zip(pre, (o_s, o_t, o_d)))
             base = len(pre[0])
         if self.lex_memo and len(sn_node):
-            at = {int(x): j for j, x in enumerate(sn_node.tolist())}
-            for i in range(r_i + 1, n_seg):
-                j = at.get(rg.seg_end[i]) if valid[i] else None
-                if j is None:
+            at = {int(x): k for k, x in enumerate(sn_node.tolist())}
+            for p in range(r_p + 1, len(points)):
+                pt = points[p]
+                k = at.get(pt[1])
+                if k is None:
                     continue
-                ne = base + int(sn_nedge[j])
-                lo, hi = int(sn_ptr[j]), int(sn_ptr[j + 1])
-                nw = (rg.seg_end[i] + 64) // 64
-                new = _Snap(tuple(segs[:i + 1]), rg.seg_end[i], sn_state[lo:hi], sn_bits[lo:hi, :nw],
-                            bool(sn_bound[j]), tuple(a[:ne] for a in full))
-                key = (keys[i], i)
-                old = memo.pop(key, None)
+                ne = base + int(sn_nedge[k])
+                lo, hi = int(sn_ptr[k]), int(sn_ptr[k + 1])
+                nw = (pt[1] + 64) // 64
+                new = _Snap(prefix(pt), pt[1], sn_state[lo:hi], sn_bits[lo:hi, :nw], bool(sn_bound[k]),
+                            tuple(a[:ne] for a in full))
+                old = memo.pop(pt[0], None)
                 if old is not None:
                     self._lex_bytes -= old.nbytes
-                memo[key] = new
+                memo[pt[0]] = new
                 self._lex_bytes += new.nbytes
             while memo and (self._lex_bytes > self.lex_memo_bytes or len(memo) > 65536):
                 _, old = memo.popitem(last=False)
@@ -1001,16 +1013,25 @@ def _determinise(m, succ, start_bits, final, cap):
 def normalise_segments(segments) -> list:
     """Merge adjacent gaps and adjacent chunks; drop empty chunks (what a check really sees;
     :meth:`CheckResult.fills` has one entry per gap of this list)."""
+    return _normalise(segments)[0]
+
+
+def _normalise(segments):
+    """:func:`normalise_segments`, and per output segment the byte offsets where input chunks
+    were joined (the lexing memo's resumption points inside a chunk)."""
     out: list = []
+    cuts: list = []
     for s in segments:
         if isinstance(s, (bytes, bytearray, memoryview)):
             s = bytes(s)
             if not s:
                 continue
             if out and isinstance(out[-1], bytes):
+                cuts[-1].append(len(out[-1]))
                 out[-1] = out[-1] + s
             else:
                 out.append(s)
+                cuts.append([])
         else:
             g = _as_gap(s)
             if out and isinstance(out[-1], Gap) and isinstance(g, Gap):
@@ -1019,4 +1040,5 @@ def normalise_segments(segments) -> list:
                 out[-1] = Gap(max_bytes=mx, min_bytes=p.min_bytes + g.min_bytes)
             else:
                 out.append(g)
-    return out
+                cuts.append([])
+    return out, cuts

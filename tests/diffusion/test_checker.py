@@ -394,3 +394,55 @@ def test_random_grammars_longest_exact_when_accepted(src, data):
         assert res.status == ("empty" if want is None else "nonempty"), (src, segs, want)
         if want is not None:
             check_witness(tables, segs, res)
+
+
+def _ref_edges(ck, segs):
+    from constrain.diffusion import checker_kernels as K
+    from constrain.diffusion.checker import _RGraph
+
+    t = ck.tables
+    rg = _RGraph(segs)
+    ref = K.terminal_edges(rg.e_ptr, rg.e_lab, rg.e_dst, rg.order, rg.start, t.ctrans, t.cacc, t.cterm, t.tstart,
+                           t.succ_ptr, t.succ_idx, t.n_terms)
+    return rg, set(zip(*[a.tolist() for a in ref]))
+
+
+@given(grammars(), st.data())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+def test_lexing_memo_resumes_exactly(src, data):
+    """Consecutive checks that change one piece resume the lexing sweep from a memoised prefix
+    (segment ends and token cuts inside chunks); the edges equal the per-source reference
+    kernel and the answers equal a checker without the memo."""
+    from constrain.diffusion.checker import _normalise
+
+    try:
+        g, tables, _, reps, _ = _compiled(src, "all")
+    except GrammarError:
+        assume(False)
+    ck, ck0 = InfillChecker(g), InfillChecker(g, lex_memo=False)
+    pieces = st.one_of(st.binary(min_size=1, max_size=2).map(lambda b: bytes(c % 3 + 97 for c in b)),
+                       st.sampled_from([b" ", b"ab", b"c"]),
+                       st.builds(Gap, st.none() | st.integers(1, 3), st.integers(0, 1)).filter(
+                           lambda x: x.max_bytes is None or x.max_bytes >= x.min_bytes),
+                       st.just(TokenGap((b"a", b"bc"), max_tokens=2)))
+    raw = data.draw(st.lists(pieces, min_size=1, max_size=7))
+    for _ in range(5):
+        segs, cuts = _normalise(raw)
+        rg, ref = _ref_edges(ck, segs)
+        got = ck._lex(segs, rg, cuts)
+        assert set(zip(*[a.tolist() for a in got])) == ref, (src, raw)
+        assert ck.check_segments(raw).status == ck0.check_segments(raw).status, (src, raw)
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw = raw[:i] + [data.draw(pieces)] + raw[i + 1:]
+    assert ck.lex_stats["resumed"] >= 0
+
+
+def test_lexing_memo_reuses_prefix(json_setup):
+    g, tables, _, _ = json_setup
+    ck = InfillChecker(g)
+    toks = [b'{"', b"a", b'": ', b"[", b"1", b", ", b"2", b"]", b"}"]
+    ck.check_segments(toks[:4] + [Gap()] + toks[5:])
+    n = ck.lex_stats["nodes_reused"]
+    r = ck.check_segments(toks[:4] + [b"1", Gap()] + toks[6:])   # the next unmasking step
+    assert r.status == "nonempty" and ck.lex_stats["nodes_reused"] - n >= len(b''.join(toks[:3]))
+    assert ck.check_segments(toks[:4] + [b"x", Gap()] + toks[6:]).status == "empty"
