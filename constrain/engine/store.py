@@ -595,34 +595,59 @@ class _MaskWalk:
             self._apply(e, sig, A, root)
 
     def _apply(self, e: _Entry, sig: int, A: int, root: int) -> None:
-        store, t = self.store, self.t
+        # the hot loop of a mask that crosses many lexemes (arithmetic's ``(((``): ~100 calls a
+        # mask, so lookups are inlined (entries, scans, start states) and slow paths are calls
+        done = self.done
         key = (e.serial, sig)
-        if key in self.done:
+        if key in done:
             return
-        self.done.add(key)
-        self._tick()
+        done.add(key)
+        self.work += 1
+        if self.work > self.cap:
+            self._tick()
         if e.words is not None:
             _or_words(self.out, e.words)
-        ignore = t.ignore_mask
-        lex = t.lexer
-        for gi, (T, _, _) in enumerate(e.groups):
-            if T & ~ignore == 0:
-                # only ignored terminals end here: the row after them behaves as this row
-                nsig, A2 = sig, A
-                excl = T & store.closed_ignore
-                cands = self._candidates(A) & ~excl
-            else:
-                nsig = self._scan(sig, T)
-                if nsig is None:
+        if e.groups:
+            store, t = self.store, self.t
+            ignore = t.ignore_mask
+            basic = t.basic
+            all_terms = t.all_terms
+            starts = t.lexer._start_cache
+            scans = t.sig_scans
+            sig_rows = t.sig_rows
+            entries = store._entries
+            serial = e.serial
+            for gi, (T, _, _) in enumerate(e.groups):
+                if T & ~ignore == 0:
+                    # only ignored terminals end here: the row after them behaves as this row
+                    nsig, A2 = sig, A
+                    cands = (all_terms if basic else A) & ~(T & store.closed_ignore)
+                else:
+                    nsig = scans.get((sig, T))
+                    if nsig is None:
+                        nsig = self._scan(sig, T)
+                        if nsig is None:
+                            continue
+                    elif nsig < 0:
+                        continue
+                    A2 = sig_rows[nsig][2]
+                    cands = all_terms if basic else A2
+                sid = starts.get(cands)
+                if sid is None:
+                    sid = t.lexer.start(cands)
+                if sid == DEAD:
                     continue
-                A2 = t.sig_rows[nsig][2]
-                cands = self._candidates(A2)
-            sid = lex.start(cands)
-            if sid == DEAD:
-                continue
-            self._apply(store.child_entry(e, gi, sid, A2), nsig, A2, root)
-        for x in e.feeds.tolist():
-            self._feed(int(x), root)
+                ckey = ("c", serial, gi, sid, A2)
+                child = entries.get(ckey)
+                if child is None:
+                    child = store.child_entry(e, gi, sid, A2)
+                else:
+                    store.stats.hits += 1
+                    entries.move_to_end(ckey)
+                self._apply(child, nsig, A2, root)
+        if e.feeds.shape[0]:
+            for x in e.feeds.tolist():
+                self._feed(int(x), root)
 
     def _feed(self, x: int, root: int) -> None:
         """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there."""
