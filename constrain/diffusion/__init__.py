@@ -12,9 +12,11 @@ Method
        any-byte edges with exits for a bounded gap (:class:`Gap` ``min_bytes..max_bytes``:
        exact length awareness), or a trie of token strings per slot for a token-exact gap
        (:class:`TokenGap`).
-    2. *Terminal NFA (the lexing).*  From every node a BFS over (node, terminal-DFA state)
-       pairs finds every terminal whose lexeme can start there and end at another node
-       (numba kernel ``terminal_edges``).  Lexemes entirely inside a chunk, fragments at chunk
+    2. *Terminal NFA (the lexing).*  One left-to-right sweep over the nodes (numba kernel
+       ``lex_sweep``) carries, per terminal-DFA state, the bitset of lexeme-boundary nodes
+       whose open lexeme is in that state; accepting states emit edges (source, terminal,
+       node), so every terminal whose lexeme can start at one node and end at another is found
+       with each state expanded once per node.  Lexemes entirely inside a chunk, fragments at chunk
        edges, lexemes crossing one or several gaps and merges of a prefix and a suffix
        fragment across a gap all come out of this one walk, exactly (no lexing map to write).
        Ignored terminals (``%ignore``) become epsilon edges.  The NFA is trimmed (reachable and
@@ -56,6 +58,13 @@ Sampler
     ``examples/diffusion_tiny_mdlm.py`` trains a 0.6 M-parameter masked-diffusion model on
     SmolLM2 ids (checkpoint in ``tests/diffusion/data``) and compares valid-output rates.
 
+Autoregressive infilling
+    :func:`infill` fills the holes of a template (fill-in-the-middle, multi-region infilling)
+    with a causal LM, left to right: each step's candidate tokens are checked in probability
+    order (or Gumbel order when sampling) against the checker with the rest of the hole, the
+    later holes and the fixed suffix chunks as gaps; closing a hole is a candidate scored by
+    the tokens that start the next chunk; the witness closes a hole whose budget ran out.
+
 Limits
     - Byte-level gaps over-approximate token-level gaps: a gap of k tokens is ``k..k·maxlen``
       bytes (exact automaton only under ``gap_cap_bytes``, else Σ^{≥k}); a proposal may pass
@@ -65,17 +74,19 @@ Limits
       size of the terminal automata: a 3,400-state email-format terminal makes lexing ~40x
       slower, and bounded gaps over it reach seconds (every byte offset explores the
       automaton); keep length-aware gaps for grammars with small terminals.
-      Every check rebuilds from scratch; whole checks are memoised by their segments, chunk
-      lexings are not memoised separately yet.
+      Whole checks are memoised by their segments; the lexing is memoised by segment prefix
+      (segment ends and token cuts), so a check resumes the sweep left of its first change —
+      work right of the change, and the Bar-Hillel pass, are redone.
     - No autoregressive prefix pre-filter yet (the mask engine could reject most proposals in
       microseconds before the checker runs).
 """
 
 from constrain.diffusion.checker import (CheckResult, Gap, InfillChecker, LongestLexingRefused, TokenGap,
                                          normalise_segments)
+from constrain.diffusion.infill import Hole, InfillResult, infill, parse_template
 from constrain.diffusion.sampler import (MASK, DiffusionConstraint, DiffusionResult, RandomDenoiser,
                                          TransformersDenoiser, diffusion_generate)
 
-__all__ = ["MASK", "CheckResult", "DiffusionConstraint", "DiffusionResult", "Gap", "InfillChecker",
-           "LongestLexingRefused", "RandomDenoiser", "TokenGap", "TransformersDenoiser", "diffusion_generate",
-           "normalise_segments"]
+__all__ = ["MASK", "CheckResult", "DiffusionConstraint", "DiffusionResult", "Gap", "Hole", "InfillChecker",
+           "InfillResult", "LongestLexingRefused", "RandomDenoiser", "TokenGap", "TransformersDenoiser",
+           "diffusion_generate", "infill", "normalise_segments", "parse_template"]
