@@ -478,6 +478,20 @@ def cmd_model_info(args) -> int:
     return 0
 
 
+def cmd_warmup(args) -> int:
+    from constrain.warmup import warmup
+
+    t0 = time.perf_counter()
+    times = warmup(diffusion=not args.no_diffusion)
+    times["total"] = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in times.items()}))
+    else:
+        for k, v in times.items():
+            print(f"{k:18s} {v:7.2f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="constrain", description="Structured generation from language models.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -541,6 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("tokenizer", help="smollm2 | deepseek | mistral | mistral-v3 | tekken | a path")
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_audit)
+
+    w = sub.add_parser("warmup", help="compile numba's kernels once (cached on disk for every later process)")
+    w.add_argument("--no-diffusion", action="store_true", help="skip the diffusion checker's kernels")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_warmup)
 
     m = sub.add_parser("model-info", help="load the model and print where it is cached")
     model_opts(m)

