@@ -79,6 +79,7 @@ class PrecomputeReport:
     seconds: float
     rows: int
     lexer_states: int
+    documents: int
     entries_built: int
     entry_bytes: int
     masks: int
@@ -266,92 +267,83 @@ class TokenStore:
             self._mask_bytes = 0
 
     # ---------------------------------------------------------- precompute
-    def precompute(self, *, max_rows: int = 2000, max_states_per_row: int = 4096, max_seconds: float = 60.0,
-                   max_entry_bytes: int | None = None, masks: bool = True) -> "PrecomputeReport":
+    def precompute(self, *, documents=(), samples: int = 16, seed: int = 0, max_rows: int = 500,
+                   max_states_per_row: int = 4096, max_seconds: float = 60.0, max_entry_bytes: int | None = None,
+                   masks: bool = True) -> "PrecomputeReport":
         """Build ahead of time what masks would build on first visit (SynCode's offline store,
-        here bounded): breadth first over the parser configurations reachable from the start
-        (rows known by their structural id, successors by scanning each terminal set a lexeme
-        can end with), and for each row every lexer state reachable inside a lexeme, the root
-        entry of that reading, its child entries and the scans they need; with ``masks`` also
-        the whole mask of each single-reading configuration (bounded by ``max_mask_bytes``).
+        here bounded), in two passes that share one budget:
+
+        1. breadth first over the parser configurations reachable from the start (rows known
+           by their structural id, successors by scanning each terminal set a lexeme can end
+           with); for each row every lexer state reachable inside a lexeme, the root entry of
+           that reading, its child entries and the scans they need; with ``masks`` also the
+           whole mask of each single-reading configuration (bounded by ``max_mask_bytes``);
+        2. the mask at every byte of ``documents`` (outputs a server expects, e.g. logged
+           ones) and of ``samples`` documents drawn from the grammar itself (seeded), which
+           reach configurations deep in a structure that breadth first never gets to (a
+           schema whose free-form values branch nine ways at every level).
 
         Recursion makes the configurations infinite (each nesting depth is a new row id), so
-        the walk is breadth first and stops at ``max_rows`` rows, ``max_entry_bytes`` of
-        entries (default half the store's cap, so precompute never evicts its own work), ``max_states_per_row`` lexer
-        states per row or ``max_seconds``; what it does not reach is still built lazily.  Not
-        precomputed: readings past an accepting point under maximal munch (visited for the rows
-        they lead to, but their entries and masks are keyed by the bytes since that point, so
-        there are as many as texts), and the reference-parser feeds (they depend on the text).  Save the
-        result with :meth:`save`; servers load it with :meth:`load`.
+        pass 1 stops at ``max_rows`` rows or ``max_states_per_row`` lexer states per row, and
+        both stop at ``max_entry_bytes`` of entries (default half the store's cap, so
+        precompute never evicts its own work) or ``max_seconds``; what they do not reach is
+        built lazily.  Pass 1 does not build readings past an accepting point under maximal
+        munch (visited for the rows they lead to, but their entries and masks are keyed by the
+        bytes since that point) nor reference-parser feeds (they depend on the text); pass 2
+        builds whatever its documents need.  Save the result with :meth:`save`; servers load
+        it with :meth:`load` (or ``get_store(..., persist=True)``).
         """
-        t0 = time.perf_counter()
-        tables, lex = self.tables, self.tables.lexer
-        built0, bytes0, masks0 = self.stats.entries_built, self.stats.bytes, len(self._masks)
-        byte_cap = bytes0 + (self.max_bytes // 2 if max_entry_bytes is None else int(max_entry_bytes))
-        p = ByteParser(tables)
-        walk = _PrecomputeWalk(self, p, np.zeros(self.n_words, np.uint32))
-        sig0 = walk._register(p.chart, 0)
-        seen, queue = {sig0}, [sig0]
-        rows = states = 0
-        complete = True
+        pc = _Precompute(self, max_states_per_row, masks, max_seconds, max_entry_bytes)
+        # pass 1: breadth first from the start
         head = 0
-        while head < len(queue):
-            if rows >= max_rows or time.perf_counter() - t0 > max_seconds or self.stats.bytes > byte_cap:
-                complete = False
+        while head < len(pc.queue):
+            if pc.rows >= max_rows or pc.over():
+                pc.complete = False
                 break
-            sig = queue[head]
+            pc.row(pc.queue[head])
             head += 1
-            rows += 1
-            A = tables.sig_rows[sig][2]
-            s0 = lex.start(walk._candidates(A))
-            if s0 == DEAD:
-                continue
-            # lexer readings inside a lexeme: (state, munch relex run) as readings() keys them
-            order, known = [(s0, None)], {(s0, None)}
-            i = 0
-            while i < len(order) and len(order) < max_states_per_row:
-                sid, rr = order[i]
-                i += 1
-                acc = lex.accept[sid]
-                if acc and i > 1:
-                    T = tables.longest_choice(acc) if self.longest else acc & A
-                    nsig = sig if T & ~tables.ignore_mask == 0 else walk._scan(sig, T)
-                    if nsig is not None and nsig not in seen:
-                        seen.add(nsig)
-                        queue.append(nsig)
-                for b in range(256):
-                    nxt = lex.step(sid, b)
-                    if nxt < 0 or not lex.live[nxt] & A:
-                        continue
-                    nrr = None
-                    if self.longest and not lex.accept[nxt]:
-                        if acc:  # the lexeme passed an accepting point just before ``b``
-                            nrr = self._relex_step(self.relex_start if self.relex_start >= 0 else -3, b)
-                        elif rr is not None:
-                            nrr = self._relex_step(rr, b)
-                    if (nxt, nrr) not in known:
-                        known.add((nxt, nrr))
-                        order.append((nxt, nrr))
-            if i < len(order):
-                complete = False
-            for sid, rr in order:
-                if rr is not None:
-                    continue  # visited for the rows it leads to; its entry is keyed by the text
-                self._expand(sid)
-                states += 1
-                work = np.zeros(self.n_words, np.uint32)
-                walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False
-                walk._apply(self.root_entry(sid, A, 0, rr), sig, A, 0)
-                if masks and self.split_ok and rr is None and not walk.fed:
-                    key = frozenset([(sid, sig)])
-                    with self._lock:
-                        if key not in self._masks and self._mask_bytes + work.nbytes <= self.max_mask_bytes:
-                            self._masks[key] = work
-                            self._mask_bytes += work.nbytes
+        pc.complete = pc.complete and head == len(pc.queue)
+        # pass 2: the rows of real (or sampled) documents, each expanded as in pass 1
+        docs = 0
+        scratch = np.zeros(self.n_words, np.uint32)
+        for doc in self._precompute_documents(documents, samples, seed):
+            if pc.over():
+                pc.complete = False
+                break
+            q = ByteParser(self.tables)
+            for i in range(len(doc) + 1):
+                for th in q.threads:
+                    if not (self.longest and 0 <= th[2] < q.pos):
+                        sig = pc.walk._register(q.chart, th[0])
+                        if sig not in pc.expanded:
+                            pc.row(sig)
+                scratch[:] = 0
+                self.fill(q, scratch)  # this configuration's own key (several readings, feeds)
+                if i == len(doc) or not q.feed(doc[i:i + 1]):
+                    break
+            docs += 1
+        rows, states = pc.rows, pc.states
+        t0, built0, bytes0, masks0, complete = pc.t0, pc.built0, pc.bytes0, pc.masks0, pc.complete
         return PrecomputeReport(
-            seconds=time.perf_counter() - t0, rows=rows, lexer_states=states,
+            seconds=time.perf_counter() - t0, rows=rows, lexer_states=states, documents=docs,
             entries_built=self.stats.entries_built - built0, entry_bytes=self.stats.bytes - bytes0,
-            masks=len(self._masks) - masks0, mask_bytes=self._mask_bytes, complete=complete and head == len(queue))
+            masks=len(self._masks) - masks0, mask_bytes=self._mask_bytes, complete=complete)
+
+    def _precompute_documents(self, documents, samples: int, seed: int):
+        for d in documents:
+            yield d.encode("utf-8") if isinstance(d, str) else bytes(d)
+        if samples <= 0:
+            return
+        import random
+
+        from constrain.hypothesis import DocumentGenerator
+
+        gen = DocumentGenerator(self.tables.grammar, max_size=256)
+        rng = random.Random(seed)
+        for _ in range(samples):
+            d = gen.generate(rng.randrange)
+            if d is not None:
+                yield d
 
     # --------------------------------------------------------- persistence
     def snapshot(self) -> bytes:
@@ -682,6 +674,90 @@ def store_cache_path(grammar, vocab: Vocabulary):
     from constrain._cache import cache_path, version_tag
 
     return cache_path("stores", f"{grammar.fingerprint[:24]}-{vocab.fingerprint[:24]}-{version_tag()}.pkl")
+
+
+class _Precompute:
+    """The state of one :meth:`TokenStore.precompute`: budget, rows expanded, the queue of
+    rows found, and distinct masks."""
+
+    def __init__(self, store: TokenStore, max_states_per_row: int, masks: bool, max_seconds: float,
+                 max_entry_bytes: int | None):
+        self.store = store
+        self.t0 = time.perf_counter()
+        self.max_seconds = max_seconds
+        self.max_states = max_states_per_row
+        self.masks = masks
+        self.built0, self.bytes0, self.masks0 = store.stats.entries_built, store.stats.bytes, len(store._masks)
+        self.byte_cap = self.bytes0 + (store.max_bytes // 2 if max_entry_bytes is None else int(max_entry_bytes))
+        p = ByteParser(store.tables)
+        self.walk = _PrecomputeWalk(store, p, np.zeros(store.n_words, np.uint32))
+        sig0 = self.walk._register(p.chart, 0)
+        self.seen, self.queue = {sig0}, [sig0]
+        self.expanded: set[int] = set()
+        self.unique: dict[bytes, np.ndarray] = {}
+        self.rows = self.states = 0
+        self.complete = True
+
+    def over(self) -> bool:
+        return time.perf_counter() - self.t0 > self.max_seconds or self.store.stats.bytes > self.byte_cap
+
+    def row(self, sig: int) -> None:
+        """Every lexer reading inside a lexeme started at row ``sig``: its root entry, child
+        entries, scans and (single reading) whole mask; the rows after each lexeme end go on
+        the queue."""
+        store, walk = self.store, self.walk
+        tables, lex = store.tables, store.tables.lexer
+        self.expanded.add(sig)
+        self.rows += 1
+        A = tables.sig_rows[sig][2]
+        s0 = lex.start(walk._candidates(A))
+        if s0 == DEAD:
+            return
+        # lexer readings inside a lexeme: (state, munch relex run) as readings() keys them
+        order, known = [(s0, None)], {(s0, None)}
+        i = 0
+        while i < len(order) and len(order) < self.max_states:
+            sid, rr = order[i]
+            i += 1
+            acc = lex.accept[sid]
+            if acc and i > 1:
+                T = tables.longest_choice(acc) if store.longest else acc & A
+                nsig = sig if T & ~tables.ignore_mask == 0 else walk._scan(sig, T)
+                if nsig is not None and nsig not in self.seen:
+                    self.seen.add(nsig)
+                    self.queue.append(nsig)
+            for b in range(256):
+                nxt = lex.step(sid, b)
+                if nxt < 0 or not lex.live[nxt] & A:
+                    continue
+                nrr = None
+                if store.longest and not lex.accept[nxt]:
+                    if acc:  # the lexeme passed an accepting point just before ``b``
+                        nrr = store._relex_step(store.relex_start if store.relex_start >= 0 else -3, b)
+                    elif rr is not None:
+                        nrr = store._relex_step(rr, b)
+                if (nxt, nrr) not in known:
+                    known.add((nxt, nrr))
+                    order.append((nxt, nrr))
+        if i < len(order):
+            self.complete = False
+        for sid, rr in order:
+            if rr is not None:
+                continue  # visited for the rows it leads to; its entry is keyed by the text
+            store._expand(sid)
+            self.states += 1
+            work = np.zeros(store.n_words, np.uint32)
+            walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False
+            walk._apply(store.root_entry(sid, A, 0), sig, A, 0)
+            if self.masks and store.split_ok and not walk.fed:
+                key = frozenset([(sid, sig)])
+                # many configurations share a mask (inside any string, after any comma): one
+                # array per distinct mask, so memory and the saved file hold each once
+                work = self.unique.setdefault(work.tobytes(), work)
+                with store._lock:
+                    if key not in store._masks and store._mask_bytes + work.nbytes <= store.max_mask_bytes:
+                        store._masks[key] = work
+                        store._mask_bytes += work.nbytes
 
 
 class _PrecomputeWalk(_MaskWalk):

@@ -117,9 +117,9 @@ def test_snapshot_while_other_threads_fill(smol_hf, smol_vocab):
 def test_precompute_is_exact(name, smol_hf, smol_vocab):
     g = _grammar(name)
     s = TokenStore(CompiledParserTables(g), smol_vocab)
-    r = s.precompute(max_rows=60, max_seconds=30)
-    assert r.rows <= 60 and r.entries_built == s.n_entries > 0
-    assert r.masks > 0 and r.mask_bytes <= s.max_mask_bytes
+    r = s.precompute(max_rows=60, samples=3, max_seconds=20, max_entry_bytes=48 << 20)
+    assert r.entries_built == s.n_entries > 0
+    assert r.masks > 0 and r.mask_bytes <= s.max_mask_bytes and r.documents <= 3
     for d in _docs(name, 2):  # precomputed entries and whole masks, against the oracle
         _check_against_oracle(s, g, smol_hf, smol_vocab, d, every=3)
 
@@ -137,8 +137,21 @@ def test_precompute_budgets_and_completeness(smol_vocab):
         m.next_token_mask()
     assert s.stats.entries_built == built  # nothing left to build
     big = TokenStore(CompiledParserTables(_grammar("json")), smol_vocab)
-    r2 = big.precompute(max_rows=3)
-    assert r2.rows == 3 and not r2.complete  # recursion: never complete, cut by the budget
+    r2 = big.precompute(max_rows=3, samples=0)
+    assert r2.rows == 3 and r2.documents == 0 and not r2.complete  # recursion: cut by the budget
+
+
+def test_precompute_documents_reach_deep_rows(smol_hf, smol_vocab):
+    """Breadth first never reaches row 12 of a nested document; the document pass does, and
+    then a walk of that document builds nothing."""
+    g = _grammar("json")
+    doc = b'{"a": {"b": {"c": [[{"d": [1, {"e": "deep"}]}]]}}}'
+    s = TokenStore(CompiledParserTables(g), smol_vocab)
+    s.precompute(documents=[doc], samples=0, max_rows=5)
+    built = s.stats.entries_built
+    s.clear_mask_cache()
+    _check_against_oracle(s, g, smol_hf, smol_vocab, doc, every=1)
+    assert s.stats.entries_built == built
 
 
 @pytest.fixture
