@@ -66,10 +66,15 @@ Autoregressive infilling
     the tokens that start the next chunk; the witness closes a hole whose budget ran out.
 
 Limits
-    - Byte-level gaps over-approximate token-level gaps: a gap of k tokens is ``k..k·maxlen``
-      bytes (exact automaton only under ``gap_cap_bytes``, else Σ^{≥k}); a proposal may pass
-      the check and yet no token sequence of the right count completes it.  Token-exact gaps
-      (``TokenGap``) fix that for short runs when the allowed vocabulary is small.
+    - Which gaps are token-exact: a run of k <= ``token_exact_max`` masked positions (default
+      2) is a :class:`TokenGap` (exactly k allowed tokens; the trailing run 0..k) when at most
+      ``token_exact_vocab`` tokens are allowed; so is every run in :meth:`finish`'s first
+      attempt while the total stays under ``token_finish_nodes`` (trie nodes x positions).
+      Longer runs during sampling are byte-level ``k..k·maxlen`` bytes (bounded under
+      ``gap_cap_bytes``, else Σ^{≥k}): a superset of the token-level language, so a rejection
+      is always right (sound) but an accepted commit may leave no exact fit; the token-exact
+      finish then re-opens neighbours until one fits (tiny MDLM: 32/32 fit in 64 positions).
+      Bigger vocabularies (the full 49k SmolLM2 set) are never token-exact: the trie is too big.
     - Cost grows with the number of live lexeme boundaries Q (cubic worst case) and with the
       size of the terminal automata: a 3,400-state email-format terminal makes lexing ~40x
       slower, and bounded gaps over it reach seconds (every byte offset explores the

@@ -81,12 +81,15 @@ class DiffusionConstraint:
         A run of at most ``token_exact_max`` masked positions is checked exactly at token level
         (a :class:`TokenGap`: a trie of the allowed token strings per position) when at most
         ``token_exact_vocab`` text tokens are allowed; otherwise byte bounds approximate it.
+    token_finish_nodes:
+        :meth:`finish` first tries a token-exact witness (every remaining run a
+        :class:`TokenGap`) when that check has at most this many automaton nodes.
     """
 
     def __init__(self, checker: InfillChecker | Grammar, vocab: Vocabulary, length: int, *,
                  length_aware: bool = True, gap_cap_bytes: int = 16, unknown: str = "reject",
                  budget: int | None = None, allowed_ids=None, token_exact_max: int = 2,
-                 token_exact_vocab: int = 256):
+                 token_exact_vocab: int = 256, token_finish_nodes: int = 20000):
         if isinstance(checker, Grammar):
             checker = InfillChecker(checker)
         if unknown not in ("reject", "accept"):
@@ -119,6 +122,8 @@ class DiffusionConstraint:
             self._by_bytes.setdefault(self._tb[i], i)
         self._token_strings = tuple(sorted(self._by_bytes))
         self.token_exact_max = token_exact_max if len(self._token_strings) <= token_exact_vocab else 0
+        self._trie_nodes = len({t[:ln] for t in self._token_strings for ln in range(1, len(t) + 1)})
+        self.token_finish_nodes = token_finish_nodes if len(self._token_strings) <= token_exact_vocab else 0
         self.ids = np.full(self.length, MASK, dtype=np.int64)
         self._stuck = None
         self.n_checks = 0
@@ -133,7 +138,8 @@ class DiffusionConstraint:
         """The partial output as checker segments (bytes and :class:`Gap`).
 
         ``lengths``: "default" (bounded under the cap when ``length_aware``), "exact" (always
-        bounded) or "unbounded" (only the lower bounds: a text token has at least one byte)."""
+        bounded), "token" (every run a :class:`TokenGap`: exact at token level) or "unbounded"
+        (only the lower bounds: a text token has at least one byte)."""
         ids = self.ids if ids is None else ids
         segs: list = []
         i = 0
@@ -142,7 +148,7 @@ class DiffusionConstraint:
             k = j - a
             mn = 0 if trailing else k
             mx = k * self.max_token_bytes
-            if lengths != "unbounded" and k <= self.token_exact_max:
+            if lengths == "token" or (lengths != "unbounded" and k <= self.token_exact_max):
                 segs.append(TokenGap(self._token_strings, max_tokens=k, min_tokens=mn))
             elif lengths == "exact" or (lengths == "default" and self.length_aware and mx <= self.gap_cap_bytes):
                 segs.append(Gap(max_bytes=mx, min_bytes=mn))
@@ -236,6 +242,11 @@ class DiffusionConstraint:
     def finish(self, *, widen: int = 16) -> DiffusionResult:
         """Fill every masked position from the checker's witness.
 
+        0. token-exact (when every remaining run as a :class:`TokenGap` stays under
+           ``token_finish_nodes`` automaton nodes): the witness is then a sequence of exactly
+           each run's number of allowed tokens, so it always fits; when the committed tokens
+           admit no such sequence, neighbours of runs (or the EOS tail) are re-opened one at a
+           time, guided by the same exact check, up to ``3 * widen`` times;
         1. the witness under exact gap lengths, each gap's fill cut into exactly its number of
            tokens (the trailing gap: at most, then EOS);
         2. else position by position, left to right: the longest allowed token that starts the
@@ -247,6 +258,16 @@ class DiffusionConstraint:
            valid text that does not fit the length, ``tokens`` None.
         """
         start_ids = self.ids.copy()
+        # 0. token-exact: every run a TokenGap, so the witness's fills are sequences of exactly the
+        #    run's number of allowed tokens (the trailing run: at most, then EOS).  When no token
+        #    sequence fits (byte-level checks let through commits that rule every one out),
+        #    un-commit a neighbour of a run -- the one after which the exact check succeeds, else
+        #    the first -- and retry.
+        ids = self._token_finish(3 * widen)
+        if ids is not None:
+            self.ids = ids
+            return DiffusionResult(self.text(), ids.copy(), True, "witness")
+        self.ids = start_ids.copy()
         for _ in range(widen + 1):
             self._stuck = None
             r = self._check(self.ids, lengths="exact")
@@ -264,6 +285,55 @@ class DiffusionConstraint:
         if r.status != "nonempty":
             return DiffusionResult(None, None, False, "failed")
         return DiffusionResult(r.witness(), None, True, "witness")
+
+    def _token_finish(self, widen: int, max_checks: int = 256):
+        saved = self.ids.copy()
+        n = 0
+        for _ in range(widen + 1):
+            if not self._runs(self.ids) or self._token_nodes() > self.token_finish_nodes:
+                break
+            r = self._check(self.ids, lengths="token")
+            n += 1
+            if r.status == "nonempty":
+                ids = self._fit(r)
+                self.ids = saved
+                return ids
+            end = self._end(self.ids)
+            cands = []
+            for i, j, _ in sorted(self._runs(self.ids), key=lambda x: x[1] - x[0]):
+                for pos in (j, i - 1):
+                    if 0 <= pos < end and self.ids[pos] != MASK and pos not in cands:
+                        cands.append(pos)
+            if end < self.length:
+                cands.append(-1)      # the end: re-open every EOS position
+            if not cands:
+                break
+            pick = cands[0]
+            for pos in cands:
+                if n >= max_checks:
+                    break
+                keep = self.ids.copy()
+                self._reopen(pos, end)
+                ok = self._token_nodes() <= self.token_finish_nodes and \
+                    self._check(self.ids, lengths="token").status == "nonempty"
+                n += 1
+                self.ids = keep
+                if ok:
+                    pick = pos
+                    break
+            self._reopen(pick, end)
+        self.ids = saved
+        return None
+
+    def _reopen(self, pos, end):
+        if pos < 0:
+            self.ids[end:] = MASK
+        else:
+            self.ids[pos] = MASK
+
+    def _token_nodes(self) -> int:
+        """R-graph nodes of a token-exact check of the current runs (trie nodes per position)."""
+        return self._trie_nodes * sum(j - i for i, j, _ in self._runs(self.ids))
 
     def _widen(self) -> bool:
         """Un-commit one text token next to the stuck run (right side first)."""

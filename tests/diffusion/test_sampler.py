@@ -57,6 +57,8 @@ def test_random_denoiser_outputs_are_words(name, seed, length, steps, aware):
     r = diffusion_generate(den, con, steps=steps, seed=seed, max_rejections=40, max_rejections_per_step=12)
     assert r.valid, (name, seed)
     assert accepts(tables, r.text), (name, r.text, r.finished_by)
+    if name in ("json", "arith"):   # a one-token word exists, so the token-exact finish always fits
+        assert r.tokens is not None, (name, seed, r.text)
     if r.tokens is not None:
         assert (r.tokens >= 0).all()
         assert vocab.decode(t for t in r.tokens if t not in vocab.eos_ids) == r.text
@@ -123,6 +125,9 @@ def test_tiny_trained_mdlm_checkpoint(smol_vocab):
     con = DiffusionConstraint(InfillChecker(g), smol_vocab, 64, allowed_ids=den.local)
     r = diffusion_generate(den, con, steps=8, seed=0, max_rejections=40)
     assert r.valid and accepts(g, r.text), r.text
+    # the output fits the 64 positions (token-exact finishing)
+    assert r.tokens is not None and len(r.tokens) == 64
+    assert smol_vocab.decode(t for t in r.tokens if t not in smol_vocab.eos_ids) == r.text
 
 
 def test_transformers_denoiser_adapter():
