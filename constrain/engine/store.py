@@ -106,7 +106,10 @@ class TokenStore:
         self.n_words = (self.width + 31) // 32
         self.max_bytes = int(max_bytes)
         self.longest = tables.longest
-        self.split_ok = tables.indenter is None
+        #: Lark's indentation post-lexer, emulated structurally by the walk (paren depth is
+        #: carried along a token's lexemes; only a NEWLINE outside brackets, which reads the
+        #: indentation, goes to the reference parser)
+        self.indenter = tables.indenter
         self._entries: OrderedDict = OrderedDict()
         self._masks: OrderedDict = OrderedDict()  # mask_key -> uint32 words (without EOS)
         self._mask_bytes = 0
@@ -129,7 +132,7 @@ class TokenStore:
                     self.closed_ignore |= 1 << t
         # the lexer state that starts every terminal, for pruning munch fallbacks (see _walk)
         self.relex_start = -1
-        if self.longest and self.split_ok:
+        if self.longest:
             self.relex_start = tables.lexer.start(tables.all_terms)
             if self.relex_start >= 0:
                 self._expand(self.relex_start)
@@ -194,7 +197,7 @@ class TokenStore:
         while True:
             words = np.zeros(self.n_words, np.uint32)
             n_exit, visited = _walk(lex.table, ok, acc, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids,
-                                    t.max_depth, sid, roots, filters, self.longest, self.split_ok, lap_before_root,
+                                    t.max_depth, sid, roots, filters, self.longest, True, lap_before_root,
                                     self.relex_start, root_relex, words, self._exit_node, self._exit_kind, self._exit_state)
             if n_exit >= 0:
                 break
@@ -469,16 +472,22 @@ class TokenStore:
         """A key that determines the mask exactly: per reading its lexer state and the
         structural id of its row (:meth:`ByteParser.row_sig`); under maximal munch with an
         accepting point passed, also that lexeme's terminals and the bytes read since (a
-        fallback relexes them).  ``None`` for the indentation post-lexer, whose state also
-        lives in the text."""
-        if not self.split_ok:
-            return None
+        fallback relexes them).  With an indentation post-lexer also the bracket depth, the
+        indentation stack and, for a reading that may be a NEWLINE lexeme, its bytes so far
+        (they give the new line's width)."""
         parts = []
+        ind = self.indenter
+        live = self.tables.lexer.live
         for th, (k, sid, _, rr) in zip(parser.threads, readings):
             if rr is not None:
-                parts.append((sid, parser.row_sig(k), th[3], bytes(parser.buf[th[2]:parser.pos])))
+                part = (sid, parser.row_sig(k), th[3], bytes(parser.buf[th[2]:parser.pos]))
             else:
-                parts.append((sid, parser.row_sig(k)))
+                part = (sid, parser.row_sig(k))
+            if ind is not None and live[sid] >> ind.newline & 1:
+                part += (bytes(parser.buf[parser.row_pos[k]:parser.pos]),)
+            parts.append(part)
+        if ind is not None:
+            return frozenset(parts), parser.paren, parser.indent
         return frozenset(parts)
 
     def fill(self, parser: ByteParser, out: np.ndarray) -> None:
@@ -489,13 +498,11 @@ class TokenStore:
         of an object, the next item of a list at the same depth) costs one lookup."""
         readings = self.readings(parser)
         key = self.mask_key(parser, readings)
-        hit = None if key is None else self._masks.get(key)
+        hit = self._masks.get(key)
         if hit is not None:
             self.stats.mask_hits += 1
             self._masks.move_to_end(key)
             _or_words(out, hit)
-        elif key is None:
-            _MaskWalk(self, parser, out).fill_from(0, readings)
         else:
             work = np.zeros_like(out)
             _MaskWalk(self, parser, work).fill_from(0, readings)
@@ -584,13 +591,14 @@ class _MaskWalk:
                 sig = self._register(p.chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            self._apply(e, sig, A, root)
+            self._apply(e, sig, A, root, p.paren)
 
-    def _apply(self, e: _Entry, sig: int, A: int, root: int) -> None:
+    def _apply(self, e: _Entry, sig: int, A: int, root: int, paren: int = 0) -> None:
         # the hot loop of a mask that crosses many lexemes (arithmetic's ``(((``): ~100 calls a
-        # mask, so lookups are inlined (entries, scans, start states) and slow paths are calls
+        # mask, so lookups are inlined (entries, scans, start states) and slow paths are calls.
+        # ``paren``: bracket depth of an indentation post-lexer after the lexemes so far
         done = self.done
-        key = (e.serial, sig)
+        key = (e.serial, sig, paren)
         if key in done:
             return
         done.add(key)
@@ -609,7 +617,16 @@ class _MaskWalk:
             sig_rows = t.sig_rows
             entries = store._entries
             serial = e.serial
-            for gi, (T, _, _) in enumerate(e.groups):
+            ind = store.indenter
+            for gi, (T, roots, filters) in enumerate(e.groups):
+                p2 = paren
+                if ind is not None:
+                    T, p2 = self._post_lex(T, paren)
+                    if T == 0:
+                        continue
+                    if T < 0:  # a NEWLINE outside brackets: the indentation is in the text
+                        self._feed_next_lexemes(roots, filters, root)
+                        continue
                 if T & ~ignore == 0:
                     # only ignored terminals end here: the row after them behaves as this row
                     nsig, A2 = sig, A
@@ -623,6 +640,8 @@ class _MaskWalk:
                     elif nsig < 0:
                         continue
                     A2 = sig_rows[nsig][2]
+                    if p2:
+                        A2 |= 1 << ind.newline
                     cands = all_terms if basic else A2
                 sid = starts.get(cands)
                 if sid is None:
@@ -636,10 +655,46 @@ class _MaskWalk:
                 else:
                     store.stats.hits += 1
                     entries.move_to_end(ckey)
-                self._apply(child, nsig, A2, root)
+                self._apply(child, nsig, A2, root, p2)
         if e.feeds.shape[0]:
             for x in e.feeds.tolist():
                 self._feed(int(x), root)
+
+    def _post_lex(self, T: int, paren: int) -> tuple[int, int]:
+        """What the indentation post-lexer makes of a lexeme of terminals ``T`` at bracket
+        depth ``paren`` (as :meth:`ByteParser._emit`): ``(terminals to scan, new depth)``,
+        ``(0, _)`` when the parser refuses it, ``(-1, _)`` for a NEWLINE outside brackets.
+        A NEWLINE inside brackets is scanned like an ignored terminal (the row is unchanged)."""
+        ind = self.store.indenter
+        ignore = self.t.ignore_mask
+        non_ignored = T & ~ignore
+        if non_ignored and non_ignored & (non_ignored - 1) == 0:
+            T = non_ignored  # a tie between a token and an ignored pattern goes to the token
+        if T & (T - 1):
+            return 0, paren  # still ambiguous: the reference parser refuses it
+        t = T.bit_length() - 1
+        if t == ind.newline:
+            return (ignore & -ignore or -2, paren) if paren > 0 else (-1, paren)
+        if t in ind.open:
+            return T, paren + 1
+        if t in ind.close:
+            return (T, paren - 1) if paren > 0 else (0, paren)
+        return T, paren
+
+    def _feed_next_lexemes(self, roots: np.ndarray, filters: np.ndarray, root: int) -> None:
+        """Feed the reference parser each child of a split node that starts the next lexeme
+        (under maximal munch: a byte the lexeme's state ``filters[r]`` cannot take), so it
+        ends the lexeme itself (a NEWLINE: indentation, INDENT/DEDENT) and walks on."""
+        trie = self.store.trie
+        end, byte = trie.subtree_end, trie.byte
+        table = self.t.lexer.table
+        for r in range(roots.shape[0]):
+            x, f = int(roots[r]), int(filters[r])
+            c, stop = x + 1, int(end[x])
+            while c < stop:
+                if f < 0 or table[f, byte[c]] < 0:
+                    self._feed(c, root)
+                c = int(end[c])
 
     def _feed(self, x: int, root: int) -> None:
         """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there."""
@@ -749,7 +804,7 @@ class _Precompute:
             work = np.zeros(store.n_words, np.uint32)
             walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False
             walk._apply(store.root_entry(sid, A, 0), sig, A, 0)
-            if self.masks and store.split_ok and not walk.fed:
+            if self.masks and store.indenter is None and not walk.fed:
                 key = frozenset([(sid, sig)])
                 # many configurations share a mask (inside any string, after any comma): one
                 # array per distinct mask, so memory and the saved file hold each once
