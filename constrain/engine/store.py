@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
-from constrain.engine.store_kernels import EXIT_SPLIT, _or_words, _walk
+from constrain.engine.store_kernels import (EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, _or_words, _walk, apply_flat,
+                                            new_done)
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
@@ -55,6 +56,83 @@ class _Entry:
         self.feeds = feeds
         self.nbytes = (0 if words is None else words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
             + feeds.nbytes + 200
+
+
+class _FlatIndex:
+    """The store's entries as flat arrays and numba dicts, so the warm part of a mask walk
+    (entries already built, scans already memoised) runs in one compiled call
+    (:func:`~constrain.engine.store_kernels.apply_flat`) instead of ~100 Python calls a mask
+    on grammars whose tokens cross many lexemes.  Anything missing is resolved by the Python
+    walk and recorded here.  Terminal and allowed sets are Python ints (any width): they are
+    interned to small ids.  Not used with the indentation post-lexer (its bracket depth is
+    part of the walk's state).  Mutated only with the GIL held; the kernel holds it too."""
+
+    def __init__(self, store: "TokenStore"):
+        from numba import types
+        from numba.typed import Dict, List
+
+        self.store = store
+        k2 = types.UniTuple(types.int64, 2)
+        self.words = List.empty_list(types.uint32[::1])
+        self.empty = np.zeros(0, np.uint32)
+        self.flags = np.zeros(64, np.int8)
+        self.g_start = np.zeros(64, np.int64)
+        self.g_count = np.zeros(64, np.int64)
+        self.g_term = np.zeros(256, np.int64)
+        self.g_ign = np.zeros(256, np.bool_)
+        self.n_groups = 0
+        self.scan_d = Dict.empty(k2, types.int64)
+        self.sig_a = Dict.empty(types.int64, types.int64)
+        self.child_d = Dict.empty(k2, types.int64)
+        self.entry_of: dict[int, _Entry] = {}
+        self.term_ids: dict[int, int] = {}
+        self.allowed_ids: dict[int, int] = {}
+        self.allowed_of: list[int] = []
+
+    def term_id(self, T: int) -> int:
+        i = self.term_ids.get(T)
+        if i is None:
+            i = self.term_ids[T] = len(self.term_ids)
+        return i
+
+    def allowed_id(self, A: int) -> int:
+        i = self.allowed_ids.get(A)
+        if i is None:
+            i = self.allowed_ids[A] = len(self.allowed_of)
+            self.allowed_of.append(A)
+        return i
+
+    def register(self, e: _Entry) -> None:
+        eid = e.serial
+        while eid >= self.flags.shape[0]:
+            n = 2 * self.flags.shape[0]
+            self.flags = np.concatenate([self.flags, np.zeros(n - self.flags.shape[0], np.int8)])
+            self.g_start = np.concatenate([self.g_start, np.zeros(n - self.g_start.shape[0], np.int64)])
+            self.g_count = np.concatenate([self.g_count, np.zeros(n - self.g_count.shape[0], np.int64)])
+        k = len(e.groups)
+        while self.n_groups + k > self.g_term.shape[0]:
+            n = self.g_term.shape[0]
+            self.g_term = np.concatenate([self.g_term, np.zeros(n, np.int64)])
+            self.g_ign = np.concatenate([self.g_ign, np.zeros(n, np.bool_)])
+        ignore = self.store.tables.ignore_mask
+        for i, (T, _, _) in enumerate(e.groups):
+            self.g_term[self.n_groups + i] = self.term_id(T)
+            self.g_ign[self.n_groups + i] = T & ~ignore == 0
+        self.g_start[eid] = self.n_groups
+        self.g_count[eid] = k
+        self.n_groups += k
+        words = self.words
+        while len(words) <= eid:
+            words.append(self.empty)
+        words[eid] = e.words if e.words is not None else self.empty
+        self.entry_of[eid] = e
+        self.flags[eid] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
+
+    def evict(self, e: _Entry) -> None:
+        eid = e.serial
+        if eid < self.flags.shape[0] and self.entry_of.pop(eid, None) is not None:
+            self.flags[eid] = 0
+            self.words[eid] = self.empty
 
 
 @dataclass
@@ -140,6 +218,7 @@ class TokenStore:
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
         self._eos_words = eos
+        self.flat = _FlatIndex(self) if self.indenter is None else None
         self._saved_entries = 0  # entries at the last save / load (maybe_save)
         self._saved_at = float("-inf")
 
@@ -242,9 +321,13 @@ class TokenStore:
             if e is None:
                 e = make()
                 self._entries[key] = e
+                if self.flat is not None:
+                    self.flat.register(e)
                 self.stats.bytes += e.nbytes
                 while self.stats.bytes > self.max_bytes and len(self._entries) > 1:
                     _, old = self._entries.popitem(last=False)
+                    if self.flat is not None:
+                        self.flat.evict(old)
                     self.stats.bytes -= old.nbytes
                     self.stats.evictions += 1
             return e
@@ -386,6 +469,8 @@ class TokenStore:
                  max_mask_work=max_mask_work)
         for k, e in state["entries"]:
             st._entries[k] = e
+            if st.flat is not None:
+                st.flat.register(e)
             st.stats.bytes += e.nbytes
         for k, w in state["masks"]:
             st._masks[k] = w
@@ -535,6 +620,8 @@ class _MaskWalk:
         self.done: set = set()
         self.work = 0
         self.cap = store.max_mask_work
+        self.fdone = None  # the flat kernel's (entry, sig) set, made on first use
+        self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
 
     def _tick(self) -> None:
         self.work += 1
@@ -585,13 +672,85 @@ class _MaskWalk:
     # ------------------------------------------------------------ the walk
     def fill_from(self, root: int, readings: list[tuple] | None = None) -> None:
         p, store = self.p, self.store
+        flat = store.flat
+        work = []
         for k, sid, A, rr in readings if readings is not None else store.readings(p):
             e = store.root_entry(sid, A, root, rr)
             if e.groups:
                 sig = self._register(p.chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            self._apply(e, sig, A, root, p.paren)
+            if flat is None:
+                self._apply(e, sig, A, root, p.paren)
+            else:
+                self.held[e.serial] = e
+                work.append((e.serial, sig, flat.allowed_id(A)))
+        if work:
+            self._run_flat(work, root)
+
+    def _run_flat(self, work: list, root: int) -> None:
+        """Apply ``(entry, sig, allowed id)`` rows with the compiled kernel, resolving in
+        Python what its tables lack (new scans, children not built yet) and running feeds,
+        until nothing is left; the same result as :meth:`_apply` on each row."""
+        flat = self.store.flat
+        if self.fdone is None:
+            self.fdone = new_done()
+        while work:
+            applied, pend, feeds = apply_flat(
+                np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.flags,
+                flat.g_start, flat.g_count, flat.g_term, flat.g_ign, flat.scan_d, flat.sig_a, flat.child_d)
+            self.work += applied
+            if self.work > self.cap:
+                self._tick()
+            pend, feeds = pend.tolist(), feeds.tolist()
+            # hold every entry named before resolving builds others (an LRU eviction could
+            # otherwise drop one between the kernel's return and its use)
+            held, live = self.held, flat.entry_of
+            for eid in [r[0] for r in pend] + feeds:
+                if eid not in held:
+                    held[eid] = live[eid]
+            work = []
+            for eid, sig, aid, gid in pend:
+                if gid < 0:  # evicted since this walk found it: apply the held object
+                    self._apply(held[eid], sig, flat.allowed_of[aid], root)
+                    continue
+                got = self._resolve(eid, sig, aid, gid)
+                if got is not None:
+                    work.append(got)
+            for eid in feeds:
+                for x in held[eid].feeds.tolist():
+                    self._feed(int(x), root)
+
+    def _resolve(self, eid: int, sig: int, aid: int, gid: int):
+        """One split group the kernel could not follow: the scan, the child entry (built if
+        needed), both recorded in the flat tables; the child's row to apply, or ``None``."""
+        store, t, flat = self.store, self.t, self.store.flat
+        e = self.held[eid]
+        gi = gid - int(flat.g_start[eid])
+        T = e.groups[gi][0]
+        A = flat.allowed_of[aid]
+        if T & ~t.ignore_mask == 0:
+            nsig, A2, a2 = sig, A, aid
+            cands = self._candidates(A) & ~(T & store.closed_ignore)
+        else:
+            nsig = self._scan(sig, T)
+            tid = int(flat.g_term[gid])
+            if nsig is None:
+                flat.scan_d[(sig, tid)] = -1
+                return None
+            A2 = t.sig_rows[nsig][2]
+            a2 = flat.allowed_id(A2)
+            flat.scan_d[(sig, tid)] = nsig
+            flat.sig_a[nsig] = a2
+            cands = self._candidates(A2)
+        sid = t.lexer.start(cands)
+        if sid == DEAD:
+            flat.child_d[(gid, a2)] = -1
+            return None
+        child = store.child_entry(e, gi, sid, A2)
+        flat.child_d[(gid, a2)] = child.serial
+        self.held[child.serial] = child
+        return child.serial, nsig, a2
 
     def _apply(self, e: _Entry, sig: int, A: int, root: int, paren: int = 0) -> None:
         # the hot loop of a mask that crosses many lexemes (arithmetic's ``(((``): ~100 calls a

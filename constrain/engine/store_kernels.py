@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.typed import Dict
 
 from constrain._jit import njit
 
@@ -142,3 +144,129 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
 def _or_words(out, src):  # pragma: no cover - compiled
     for i in range(src.shape[0]):
         out[i] |= src[i]
+
+
+# flags of an entry in the flat index (_FlatIndex in store.py)
+FLAT_ALIVE = 1  # registered and not evicted
+FLAT_FEEDS = 2  # has reference-parser feeds: the caller runs them
+
+_K2 = types.UniTuple(types.int64, 2)
+
+
+@njit(nogil=False)
+def new_done():  # pragma: no cover - compiled
+    """The ``(entry, sig)`` set of one mask for :func:`apply_flat` (created in compiled code:
+    a typed dict made from Python costs ~200 µs)."""
+    return Dict.empty(_K2, types.int8)
+
+
+@njit(nogil=False)
+def apply_flat(work, out, done, budget, words, flags, g_start, g_count, g_term, g_ign, scan_d, sig_a,
+               child_d):  # pragma: no cover - compiled
+    """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
+    (``_FlatIndex`` in store.py).  Per entry id (its serial): ``words[e]`` (INSIDE words, or
+    an empty array), ``flags[e]``, split groups ``g_start[e] .. + g_count[e]`` with, per
+    group, the terminal-set id ``g_term`` and ``g_ign`` (only ignored terminals end there).
+    Memo dicts: ``scan_d[(sig, term id)] -> sig'`` (-1: refused), ``sig_a[sig] -> allowed-set
+    id``, ``child_d[(group, allowed id)] -> child entry`` (-1: no lexeme can start).
+
+    ``work``: int64[n, 3] rows ``(entry, row sig, allowed-set id)`` to apply.  Each applied
+    ``(entry, sig)`` ORs the entry's INSIDE words into ``out`` and follows its split groups:
+    the scan ``(sig, terminal-set id) -> sig'``, the allowed set of ``sig'`` and the child
+    entry ``(group, allowed id)``.  Whatever the tables do not hold yet is returned in
+    ``pend`` as ``(entry, sig, allowed id, group)`` for the caller to resolve in Python (it
+    computes the scan or builds the child, records it in ``f``, and calls again with the
+    children), or as ``(entry, sig, allowed id, -1)`` for an entry evicted since it was found
+    (the caller holds it and applies it itself); entries with feeds are returned in
+    ``feeds``.  ``done`` (:func:`new_done`) persists across the calls of one mask.
+
+    Holds the GIL (``nogil=False``): Python code extends the dicts between calls, and another
+    thread must not do so while this runs.  Returns ``(applied, pend, feeds)``; ``applied >
+    budget`` means the work cap was hit (the rest is not applied).
+    """
+    stack = np.empty((max(64, 2 * work.shape[0]), 3), np.int64)
+    sp = 0
+    for i in range(work.shape[0]):
+        stack[sp, 0] = work[i, 0]
+        stack[sp, 1] = work[i, 1]
+        stack[sp, 2] = work[i, 2]
+        sp += 1
+    pend = np.empty((16, 4), np.int64)
+    feeds = np.empty(16, np.int64)
+    applied = 0
+    n_pend = 0
+    n_feeds = 0
+    while sp > 0:
+        sp -= 1
+        eid = stack[sp, 0]
+        sig = stack[sp, 1]
+        a = stack[sp, 2]
+        key = (eid, sig)
+        if key in done:
+            continue
+        done[key] = np.int8(1)
+        if flags[eid] & FLAT_ALIVE == 0:
+            if n_pend == pend.shape[0]:
+                pend = _grow2d(pend)
+            pend[n_pend, 0] = eid
+            pend[n_pend, 1] = sig
+            pend[n_pend, 2] = a
+            pend[n_pend, 3] = -1
+            n_pend += 1
+            continue
+        applied += 1
+        if applied > budget:
+            break
+        w = words[eid]
+        for j in range(w.shape[0]):
+            out[j] |= w[j]
+        if flags[eid] & FLAT_FEEDS:
+            if n_feeds == feeds.shape[0]:
+                feeds = _grow1(feeds)
+            feeds[n_feeds] = eid
+            n_feeds += 1
+        g0 = g_start[eid]
+        for gid in range(g0, g0 + g_count[eid]):
+            if g_ign[gid]:
+                nsig = sig
+                a2 = a
+            else:
+                sk = (sig, g_term[gid])
+                nsig = scan_d[sk] if sk in scan_d else -2
+                if nsig == -1:
+                    continue
+                a2 = sig_a[nsig] if nsig != -2 and nsig in sig_a else -2
+            ck = (gid, a2)
+            c = child_d[ck] if a2 != -2 and ck in child_d else -2
+            if c == -1:
+                continue
+            if c == -2 or flags[c] & FLAT_ALIVE == 0:
+                if n_pend == pend.shape[0]:
+                    pend = _grow2d(pend)
+                pend[n_pend, 0] = eid
+                pend[n_pend, 1] = sig
+                pend[n_pend, 2] = a
+                pend[n_pend, 3] = gid
+                n_pend += 1
+                continue
+            if sp == stack.shape[0]:
+                stack = _grow2d(stack)
+            stack[sp, 0] = c
+            stack[sp, 1] = nsig
+            stack[sp, 2] = a2
+            sp += 1
+    return applied, pend[:n_pend], feeds[:n_feeds]
+
+
+@njit
+def _grow1(a):  # pragma: no cover - compiled
+    s = np.empty(2 * a.shape[0], a.dtype)
+    s[: a.shape[0]] = a
+    return s
+
+
+@njit
+def _grow2d(a):  # pragma: no cover - compiled
+    s = np.empty((2 * a.shape[0], a.shape[1]), a.dtype)
+    s[: a.shape[0]] = a
+    return s
