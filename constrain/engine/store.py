@@ -58,6 +58,9 @@ class _Entry:
             + feeds.nbytes + 200
 
 
+_SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
+
+
 class _FlatIndex:
     """The store's entries as flat arrays and numba dicts, so the warm part of a mask walk
     (entries already built, scans already memoised) runs in one compiled call
@@ -73,8 +76,10 @@ class _FlatIndex:
 
         self.store = store
         k2 = types.UniTuple(types.int64, 2)
-        self.words = List.empty_list(types.uint32[::1])
+        self.words = List.empty_list(types.uint32[::1])  # dense INSIDE words, or empty
+        self.sparse = List.empty_list(types.int64[::1])  # or the token ids, when few
         self.empty = np.zeros(0, np.uint32)
+        self.no_ids = np.zeros(0, np.int64)
         self.flags = np.zeros(64, np.int8)
         self.g_start = np.zeros(64, np.int64)
         self.g_count = np.zeros(64, np.int64)
@@ -121,10 +126,17 @@ class _FlatIndex:
         self.g_start[eid] = self.n_groups
         self.g_count[eid] = k
         self.n_groups += k
-        words = self.words
+        words, sparse = self.words, self.sparse
         while len(words) <= eid:
             words.append(self.empty)
-        words[eid] = e.words if e.words is not None else self.empty
+            sparse.append(self.no_ids)
+        w = e.words
+        if w is not None:
+            ids = np.flatnonzero(np.unpackbits(w.view(np.uint8), bitorder="little"))
+            if ids.shape[0] <= _SPARSE_MAX:  # most child entries hold a handful of tokens
+                sparse[eid] = ids.astype(np.int64)
+                w = None
+        words[eid] = w if w is not None else self.empty
         self.entry_of[eid] = e
         self.flags[eid] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
 
@@ -133,6 +145,7 @@ class _FlatIndex:
         if eid < self.flags.shape[0] and self.entry_of.pop(eid, None) is not None:
             self.flags[eid] = 0
             self.words[eid] = self.empty
+            self.sparse[eid] = self.no_ids
 
 
 @dataclass
@@ -697,7 +710,7 @@ class _MaskWalk:
             self.fdone = new_done()
         while work:
             applied, pend, feeds = apply_flat(
-                np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.flags,
+                np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.sparse, flat.flags,
                 flat.g_start, flat.g_count, flat.g_term, flat.g_ign, flat.scan_d, flat.sig_a, flat.child_d)
             self.work += applied
             if self.work > self.cap:

@@ -161,11 +161,11 @@ def new_done():  # pragma: no cover - compiled
 
 
 @njit(nogil=False)
-def apply_flat(work, out, done, budget, words, flags, g_start, g_count, g_term, g_ign, scan_d, sig_a,
+def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, g_term, g_ign, scan_d, sig_a,
                child_d):  # pragma: no cover - compiled
     """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
     (``_FlatIndex`` in store.py).  Per entry id (its serial): ``words[e]`` (INSIDE words, or
-    an empty array), ``flags[e]``, split groups ``g_start[e] .. + g_count[e]`` with, per
+    an empty array) or ``sparse[e]`` (the INSIDE token ids, when few), ``flags[e]``, split groups ``g_start[e] .. + g_count[e]`` with, per
     group, the terminal-set id ``g_term`` and ``g_ign`` (only ignored terminals end there).
     Memo dicts: ``scan_d[(sig, term id)] -> sig'`` (-1: refused), ``sig_a[sig] -> allowed-set
     id``, ``child_d[(group, allowed id)] -> child entry`` (-1: no lexeme can start).
@@ -220,6 +220,10 @@ def apply_flat(work, out, done, budget, words, flags, g_start, g_count, g_term, 
         w = words[eid]
         for j in range(w.shape[0]):
             out[j] |= w[j]
+        ids = sparse[eid]
+        for j in range(ids.shape[0]):
+            t = ids[j]
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         if flags[eid] & FLAT_FEEDS:
             if n_feeds == feeds.shape[0]:
                 feeds = _grow1(feeds)
@@ -231,13 +235,11 @@ def apply_flat(work, out, done, budget, words, flags, g_start, g_count, g_term, 
                 nsig = sig
                 a2 = a
             else:
-                sk = (sig, g_term[gid])
-                nsig = scan_d[sk] if sk in scan_d else -2
+                nsig = _get_or(scan_d, (sig, g_term[gid]))
                 if nsig == -1:
                     continue
-                a2 = sig_a[nsig] if nsig != -2 and nsig in sig_a else -2
-            ck = (gid, a2)
-            c = child_d[ck] if a2 != -2 and ck in child_d else -2
+                a2 = -2 if nsig == -2 else _get_or(sig_a, nsig)
+            c = -2 if a2 == -2 else _get_or(child_d, (gid, a2))
             if c == -1:
                 continue
             if c == -2 or flags[c] & FLAT_ALIVE == 0:
@@ -256,6 +258,14 @@ def apply_flat(work, out, done, budget, words, flags, g_start, g_count, g_term, 
             stack[sp, 2] = a2
             sp += 1
     return applied, pend[:n_pend], feeds[:n_feeds]
+
+
+@njit(inline="always")
+def _get_or(d, k):  # pragma: no cover - compiled
+    """``d[k]``, or -2 when absent (``d.get`` types as Optional, which numba cannot index with)."""
+    if k in d:
+        return d[k]
+    return -2
 
 
 @njit
