@@ -37,6 +37,11 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
       that point must be lexed again; the caller hands the node to the reference parser.
       With ``split_ok=False`` (indentation post-lexer) every boundary is an ``EXIT_FEED``.
 
+    Under maximal munch a child whose state is alive and accepting but keeps no allowed
+    terminal is pruned without an exit: munch cannot end the lexeme before an accepting point
+    it has passed, and every terminal it can end as later is one of that state's (an
+    identifier where only keywords are allowed: SQL's ``ON o`` + `` AA``).
+
     ``filters[r] >= 0`` (maximal munch only): at root ``r`` skip the children on which lexer
     state ``filters[r]`` stays alive, because munch does not end the previous lexeme there.
     ``max_d`` is the trie's greatest depth (sizes the per-depth stacks).
@@ -102,6 +107,12 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
                 i += 1
                 continue
             if longest:
+                if nxt >= 0 and acc[nxt]:
+                    # alive and accepting, but no allowed terminal left: munch ends this lexeme
+                    # here or later, never before (it passed this accepting point), and every
+                    # terminal it can end as is one of this state's; none is allowed: dead
+                    i = subtree_end[i]
+                    continue
                 lp = lap[d - 1]
                 if lp == d - 1 and nxt < 0 and split_ok:
                     parent = nd[d - 1]
