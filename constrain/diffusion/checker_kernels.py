@@ -90,20 +90,7 @@ def terminal_edges(e_ptr, e_lab, e_dst, order, start, ctrans, cacc, cterm, tstar
                 ek = n * n_terms + t
                 if eseen[ek] != stamp:
                     eseen[ek] = stamp
-                    if n_out == cap:
-                        cap *= 2
-                        a = np.empty(cap, np.int32)
-                        a[:n_out] = out_s
-                        out_s = a
-                        a = np.empty(cap, np.int32)
-                        a[:n_out] = out_t
-                        out_t = a
-                        a = np.empty(cap, np.int32)
-                        a[:n_out] = out_d
-                        out_d = a
-                    out_s[n_out] = p
-                    out_t[n_out] = t
-                    out_d[n_out] = n
+                    out_s, out_t, out_d = _push3(out_s, out_t, out_d, n_out, p, t, n)
                     n_out += 1
                     boundary[n] = True
             for e in range(e_ptr[n], e_ptr[n + 1]):
@@ -303,6 +290,19 @@ def _grow2(a, n):
     return b
 
 
+@njit(inline="always")
+def _push3(a, b, c, n, x, y, z):  # pragma: no cover - compiled
+    """Write ``(x, y, z)`` at index ``n`` of three parallel arrays, doubling them when full."""
+    if n == a.shape[0]:
+        a = _grow1(a, n + 1, 0)
+        b = _grow1(b, n + 1, 0)
+        c = _grow1(c, n + 1, 0)
+    a[n] = x
+    b[n] = y
+    c[n] = z
+    return a, b, c
+
+
 @njit
 def _grow1(a, n, fill):
     b = np.full(max(2 * a.shape[0], n), fill, a.dtype)
@@ -491,14 +491,7 @@ def lex_sweep(e_ptr, e_lab, e_dst, n0, resumed, init_s, init_b, init_bound, snap
                             low = new & (~new + one)
                             new ^= low
                             src = w * 64 + _bit_index(low)
-                            if n_out == ocap:
-                                ocap *= 2
-                                out_s = _grow1(out_s, ocap, 0)
-                                out_t = _grow1(out_t, ocap, 0)
-                                out_d = _grow1(out_d, ocap, 0)
-                            out_s[n_out] = src
-                            out_t[n_out] = t
-                            out_d[n_out] = n
+                            out_s, out_t, out_d = _push3(out_s, out_t, out_d, n_out, src, t, n)
                             n_out += 1
             for t in range(n_terms):
                 if em_touched[t]:
@@ -691,14 +684,7 @@ def eps_free_nfa(n, src, term, dst, ign, eps_src, eps_dst, start, final, n_terms
                 low = bits & (~bits + one)
                 bits ^= low
                 x = w * 64 + _bit_index(low)
-                if no == cap:
-                    cap *= 2
-                    o_s = _grow1(o_s, cap, 0)
-                    o_t = _grow1(o_t, cap, 0)
-                    o_d = _grow1(o_d, cap, 0)
-                o_s[no] = u
-                o_t[no] = t
-                o_d[no] = x
+                o_s, o_t, o_d = _push3(o_s, o_t, o_d, no, u, t, x)
                 no += 1
         g = h
     is_start = np.zeros(m, np.bool_)
