@@ -2,8 +2,8 @@
 
 Run with the vLLM virtualenv (vLLM is not a dependency of constrain)::
 
-    /work/vllm-venv/bin/python bench/vllm_bench.py                 # all modes, small
-    /work/vllm-venv/bin/python bench/vllm_bench.py --modes none,xgrammar,constrain --n 32 --max-tokens 96
+    .venv-vllm/bin/python bench/vllm_bench.py                      # all modes, small (.ci/vllm-tests builds the venv)
+    .venv-vllm/bin/python bench/vllm_bench.py --modes none,xgrammar,constrain --n 32 --max-tokens 96
 
 Each mode runs in its own child process (one engine each; vLLM picks its structured-output
 backend per engine):

@@ -68,7 +68,9 @@ class _FlatIndex:
     on grammars whose tokens cross many lexemes.  Anything missing is resolved by the Python
     walk and recorded here.  Terminal and allowed sets are Python ints (any width): they are
     interned to small ids.  Not used with the indentation post-lexer (its bracket depth is
-    part of the walk's state).  Mutated only with the GIL held; the kernel holds it too."""
+    part of the walk's state).  The kernel releases the GIL; ``lock`` is held around each
+    kernel call and each change to the dicts and lists (typed containers are not thread-safe),
+    so batch fills on threads overlap everything but the kernel itself."""
 
     def __init__(self, store: "TokenStore"):
         from numba import types
@@ -89,6 +91,7 @@ class _FlatIndex:
         self.scan_d = Dict.empty(k2, types.int64)
         self.sig_a = Dict.empty(types.int64, types.int64)
         self.child_d = Dict.empty(k2, types.int64)
+        self.lock = threading.Lock()
         self.entry_of: dict[int, _Entry] = {}
         self.term_ids: dict[int, int] = {}
         self.allowed_ids: dict[int, int] = {}
@@ -108,6 +111,10 @@ class _FlatIndex:
         return i
 
     def register(self, e: _Entry) -> None:
+        with self.lock:
+            self._register(e)
+
+    def _register(self, e: _Entry) -> None:
         eid = e.serial
         while eid >= self.flags.shape[0]:
             n = 2 * self.flags.shape[0]
@@ -142,10 +149,11 @@ class _FlatIndex:
 
     def evict(self, e: _Entry) -> None:
         eid = e.serial
-        if eid < self.flags.shape[0] and self.entry_of.pop(eid, None) is not None:
-            self.flags[eid] = 0
-            self.words[eid] = self.empty
-            self.sparse[eid] = self.no_ids
+        with self.lock:
+            if eid < self.flags.shape[0] and self.entry_of.pop(eid, None) is not None:
+                self.flags[eid] = 0
+                self.words[eid] = self.empty
+                self.sparse[eid] = self.no_ids
 
 
 @dataclass
@@ -697,7 +705,9 @@ class _MaskWalk:
                 self._apply(e, sig, A, root, p.paren)
             else:
                 self.held[e.serial] = e
-                work.append((e.serial, sig, flat.allowed_id(A)))
+                with flat.lock:
+                    aid = flat.allowed_id(A)
+                work.append((e.serial, sig, aid))
         if work:
             self._run_flat(work, root)
 
@@ -709,9 +719,11 @@ class _MaskWalk:
         if self.fdone is None:
             self.fdone = new_done()
         while work:
-            applied, pend, feeds = apply_flat(
-                np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.sparse, flat.flags,
-                flat.g_start, flat.g_count, flat.g_term, flat.g_ign, flat.scan_d, flat.sig_a, flat.child_d)
+            with flat.lock:
+                applied, pend, feeds = apply_flat(
+                    np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.sparse,
+                    flat.flags, flat.g_start, flat.g_count, flat.g_term, flat.g_ign, flat.scan_d, flat.sig_a,
+                    flat.child_d)
             self.work += applied
             if self.work > self.cap:
                 self._tick()
@@ -749,19 +761,23 @@ class _MaskWalk:
             nsig = self._scan(sig, T)
             tid = int(flat.g_term[gid])
             if nsig is None:
-                flat.scan_d[(sig, tid)] = -1
+                with flat.lock:
+                    flat.scan_d[(sig, tid)] = -1
                 return None
             A2 = t.sig_rows[nsig][2]
-            a2 = flat.allowed_id(A2)
-            flat.scan_d[(sig, tid)] = nsig
-            flat.sig_a[nsig] = a2
+            with flat.lock:
+                a2 = flat.allowed_id(A2)
+                flat.scan_d[(sig, tid)] = nsig
+                flat.sig_a[nsig] = a2
             cands = self._candidates(A2)
         sid = t.lexer.start(cands)
         if sid == DEAD:
-            flat.child_d[(gid, a2)] = -1
+            with flat.lock:
+                flat.child_d[(gid, a2)] = -1
             return None
-        child = store.child_entry(e, gi, sid, A2)
-        flat.child_d[(gid, a2)] = child.serial
+        child = store.child_entry(e, gi, sid, A2)  # registers it (takes the lock itself)
+        with flat.lock:
+            flat.child_d[(gid, a2)] = child.serial
         self.held[child.serial] = child
         return child.serial, nsig, a2
 

@@ -164,14 +164,14 @@ FLAT_FEEDS = 2  # has reference-parser feeds: the caller runs them
 _K2 = types.UniTuple(types.int64, 2)
 
 
-@njit(nogil=False)
+@njit
 def new_done():  # pragma: no cover - compiled
     """The ``(entry, sig)`` set of one mask for :func:`apply_flat` (created in compiled code:
     a typed dict made from Python costs ~200 µs)."""
     return Dict.empty(_K2, types.int8)
 
 
-@njit(nogil=False)
+@njit
 def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, g_term, g_ign, scan_d, sig_a,
                child_d):  # pragma: no cover - compiled
     """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
@@ -191,8 +191,8 @@ def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, 
     (the caller holds it and applies it itself); entries with feeds are returned in
     ``feeds``.  ``done`` (:func:`new_done`) persists across the calls of one mask.
 
-    Holds the GIL (``nogil=False``): Python code extends the dicts between calls, and another
-    thread must not do so while this runs.  Returns ``(applied, pend, feeds)``; ``applied >
+    Releases the GIL like every kernel; the caller holds the index's lock, under which alone
+    the dicts and lists change (typed containers are not thread-safe).  Returns ``(applied, pend, feeds)``; ``applied >
     budget`` means the work cap was hit (the rest is not applied).
     """
     stack = np.empty((max(64, 2 * work.shape[0]), 3), np.int64)

@@ -1,0 +1,91 @@
+"""The compiled warm walk (``apply_flat`` over the store's flat index) against the Python walk.
+
+The Python ``_MaskWalk._apply`` is the reference: a store built with ``flat = None`` takes it
+for every mask.  Both must give the same masks at every token of real documents, with the
+LRU evicting entries under the walk's feet, and with threads filling masks concurrently.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from constrain.engine.earley import CompiledParserTables
+from constrain.engine.matcher import Matcher
+from constrain.engine.store import TokenStore
+from constrain.grammar import from_lark
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "tests" / "data" / "grammars"
+
+
+def _setup(name):
+    g = from_lark((ROOT / "grammars" / f"{name}.lark").read_text())
+    docs = [p.read_text() for p in sorted((DOCS / name / "accept").glob("*.txt"))[:4]]
+    return g, docs
+
+
+def _walk(store, g, vocab, hf, text):
+    m = Matcher(g, vocab, store=store)
+    out = []
+    for t in hf.encode(text, add_special_tokens=False).ids + [None]:
+        out.append(m.next_token_mask().tobytes())
+        if t is None:
+            return out
+        assert m.accept_token(t)
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "json", "sql", "go"])
+@pytest.mark.parametrize("max_bytes", [512 << 20, 64 << 10])  # roomy, and evicting all the time
+def test_flat_walk_equals_python_walk(name, max_bytes, smol_vocab, smol_hf):
+    g, docs = _setup(name)
+    fast = TokenStore(CompiledParserTables(g), smol_vocab, max_bytes=max_bytes)
+    slow = TokenStore(CompiledParserTables(g), smol_vocab)
+    slow.flat = None
+    assert fast.flat is not None
+    for rep in range(2):  # cold (entries built), then warm with the whole-mask cache cleared
+        for d in docs:
+            assert _walk(fast, g, smol_vocab, smol_hf, d) == _walk(slow, g, smol_vocab, smol_hf, d), (name, rep)
+        fast.clear_mask_cache()
+        slow.clear_mask_cache()
+    if max_bytes == 64 << 10:
+        assert fast.stats.evictions > 0
+
+
+def test_flat_walk_from_threads(smol_vocab, smol_hf):
+    g, docs = _setup("arithmetic")
+    ref = TokenStore(CompiledParserTables(g), smol_vocab)
+    ref.flat = None
+    want = {d: _walk(ref, g, smol_vocab, smol_hf, d) for d in docs}
+    shared = TokenStore(CompiledParserTables(g), smol_vocab, max_bytes=2 << 20)
+    got: dict = {}
+    errors: list = []
+
+    def run(d, k):
+        try:
+            for _ in range(2):
+                got[(d, k)] = _walk(shared, g, smol_vocab, smol_hf, d)
+                shared.clear_mask_cache()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(d, k)) for k in range(2) for d in docs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for (d, _), masks in got.items():
+        assert masks == want[d]
+
+
+def test_indenter_grammar_takes_the_python_walk(smol_vocab):
+    g = from_lark((ROOT / "grammars" / "python.lark").read_text())
+    s = TokenStore(CompiledParserTables(g), smol_vocab)
+    assert s.flat is None  # bracket depth is part of that walk's state
+    m = Matcher(g, smol_vocab, store=s)
+    assert m.accept_bytes(b"def f(x):\n    return (x +")
+    assert np.any(m.next_token_mask())
