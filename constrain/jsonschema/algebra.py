@@ -110,6 +110,8 @@ class ArrC:
     #: for unevaluatedItems: leading items evaluated, or all of them
     seen_items: int = 0
     seen_all: bool = False
+    #: where the uniqueItems came from (its JSON pointer, for a refusal in the lowering)
+    unique_ptr: str = ""
 
     def at(self, i: int) -> Conj:
         return self.prefix[i] if i < len(self.prefix) else self.items
@@ -261,7 +263,8 @@ class Algebra:
         prefix = tuple(a.at(i) | b.at(i) for i in range(n))
         mx = a.max if b.max is None else (b.max if a.max is None else min(a.max, b.max))
         return ArrC(prefix, a.items | b.items, max(a.min, b.min), mx, a.contains + b.contains,
-                    a.unique or b.unique, max(a.seen_items, b.seen_items), a.seen_all or b.seen_all)
+                    a.unique or b.unique, max(a.seen_items, b.seen_items), a.seen_all or b.seen_all,
+                    a.unique_ptr or b.unique_ptr)
 
     def unevaluated_props(self, o: ObjC, c: Conj) -> ObjC:
         """Apply ``unevaluatedProperties`` (conjunction ``c``) to one shape: names no in-place

@@ -14,7 +14,9 @@ each appears at most once; refused above :data:`MAX_ANY_ORDER` properties).
 ``minProperties`` counts declared properties plus at most one undeclared name (a model could
 repeat an undeclared name, and JSON keeps the last one, so only one of them is sure to
 count); ``maxProperties`` counts all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
-counts are tracked in the nonterminal; ``uniqueItems`` is refused (not context-free).
+counts are tracked in the nonterminal; ``uniqueItems`` is enforced exactly when every item
+is one of a small finite set of scalar values (the set of values used so far is tracked, see
+:mod:`constrain.jsonschema.unique`) and refused otherwise (not context-free).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CHUNK = 16
 # one character of a JSON string literal, as the string DFAs spell it (see strings.py)
 _JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'
 MAX_ANY_ORDER = 10
+MAX_UNIQUE_RULES = 20_000  # rules of one uniqueItems shape (sets of used values x values)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Lowering:
         self._terms: dict[str, int] = {}
         self._n = 0
         self._punct = self._make_punct()
+        self._item_values_memo: dict = {}
 
     # ------------------------------------------------------------------ terminals
     def _term(self, key: str, make, kind: str = "regex", source: str = "") -> int:
@@ -217,7 +221,15 @@ class Lowering:
     # ------------------------------------------------------------------ arrays
     def _array(self, n: int, a: ArrC) -> None:
         if a.unique and (a.max is None or a.max > 1):
-            self.norm.refuse("uniqueItems", "", "uniqueness of array items is not context-free; not enforced")
+            from constrain.jsonschema.unique import NotFinite
+
+            try:
+                self._unique_array(n, a)
+                return
+            except NotFinite as e:
+                self.norm.refuse("uniqueItems", a.unique_ptr,
+                                 f"uniqueness of array items is enforced only when the items are a small finite "
+                                 f"set of scalar values, and {e.args[0]}; not enforced")
             if self.norm.strict:
                 return
         P = self._punct
@@ -274,6 +286,107 @@ class Lowering:
                 self.b.rule(x, [P["]"]])
             for c, nxt in moves(st):
                 self.b.rule(x, [P[","], self.nt(c), A(nxt)])
+
+    def _item_values(self, conj: frozenset) -> dict:
+        """``{value key: terminal}`` for the values an item under ``conj`` may take (see
+        :mod:`constrain.jsonschema.unique`); raises NotFinite."""
+        from constrain.jsonschema.algebra import Val
+        from constrain.jsonschema.unique import NotFinite, number_values, string_values
+
+        memo = self._item_values_memo
+        if conj in memo:
+            return memo[conj]
+        v = self.norm.conj(conj)
+        if (v.arrays or v.objects) and not self.norm.is_empty(Val(arrays=v.arrays, objects=v.objects), depth=1):
+            raise NotFinite("the items may be arrays or objects (or anything)")
+        out = {}
+        if v.null:
+            out[("null",)] = self._lit("null")
+        for x in sorted(v.bools):
+            out[("bool", x)] = self._lit("true" if x else "false")
+        if v.number is not None and not v.number.is_empty():
+            for x, d in number_values(v.number):
+                out[("num", x)] = self._number_term(d)
+        if v.string is not None and not v.string.is_empty():
+            for x in string_values(v.string):
+                out[("str", x)] = self._string_term(literal_dfa(x))
+        memo[conj] = out
+        return out
+
+    def _unique_array(self, n: int, a: ArrC) -> None:
+        """Arrays of pairwise distinct items, each from a small finite set of values: the state
+        is the set of values used so far (so the length is its size) and the contains counts."""
+        from constrain.jsonschema.unique import NotFinite
+
+        P = self._punct
+        k = len(a.prefix)
+        span = k + 1 if a.max is None else min(a.max, k + 1)  # position classes in use
+        vals = [self._item_values(a.prefix[i] if i < k else a.items) for i in range(span)]
+        universe: dict = {}
+        for vs in vals:
+            for key in vs:
+                universe.setdefault(key, len(universe))
+        nu = len(universe)
+        longest = nu if a.max is None else min(a.max, nu)
+        hits = []  # per contains: per position class, the value keys it counts
+        for cc, _, _ in a.contains:
+            per = []
+            for i in range(span):
+                c = (a.prefix[i] if i < k else a.items) | cc
+                if self.norm.conj(c).string is not None and not self.norm.conj(c).string.exact:
+                    raise NotFinite("a contains schema over a format enforced only as a subset cannot be counted")
+                per.append(set(self._item_values(c)) if vals[i] else set())
+            hits.append(per)
+        from math import comb
+
+        # rules: one per (set of used values, next value), plus a close per set
+        rules = sum(comb(nu, j) * (nu - j + 1) for j in range(longest)) + comb(nu, longest)
+        for _, mn, mx in a.contains:
+            rules *= (mx + 2 if mx is not None else mn + 1)
+        if rules > MAX_UNIQUE_RULES:
+            raise NotFinite(f"its {nu} distinct item values make too many sets of used values "
+                            f"(over {MAX_UNIQUE_RULES} grammar rules)")
+        caps = [(mx + 1 if mx is not None else mn) for _, mn, mx in a.contains]
+
+        def accepting(st):
+            mask, cs = st
+            return bin(mask).count("1") >= a.min and all(
+                c >= mn and (mx is None or c <= mx) for c, (_, mn, mx) in zip(cs, a.contains))
+
+        def moves(st):
+            mask, cs = st
+            i = bin(mask).count("1")
+            if a.max is not None and i >= a.max:
+                return []
+            p = min(i, k)
+            out = []
+            for key, term in vals[p].items():
+                bit = 1 << universe[key]
+                if mask & bit:
+                    continue
+                ncs = []
+                for j, cnt in enumerate(cs):
+                    if key in hits[j][p]:
+                        cnt = min(cnt + 1, caps[j])
+                    ncs.append(cnt)
+                if any(mx is not None and c > mx for c, (_, _, mx) in zip(ncs, a.contains)):
+                    continue
+                out.append((term, (mask | bit, tuple(ncs))))
+            return out
+
+        A = _States(self, "uarr", "array shape (uniqueItems)")
+        start = (0, (0,) * len(a.contains))
+        if accepting(start):
+            self.b.rule(n, [P["[]"]])
+        for term, nxt in moves(start):
+            self.b.rule(n, [P["["], term, A(nxt)])
+        while A.todo:
+            st = A.todo.pop()
+            x = A.names[st]
+            if accepting(st):
+                self.b.rule(x, [P["]"]])
+            for term, nxt in moves(st):
+                self.b.rule(x, [P[","], term, A(nxt)])
 
     def _negate_conj(self, c: frozenset):
         """¬(l1 ∧ l2 ...) as one conjunction, when c is a single literal; else None (skip)."""

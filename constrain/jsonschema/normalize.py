@@ -475,15 +475,13 @@ class Normalizer:
                 raise UnsupportedSchemaFeature("minContains/maxContains must be non-negative integers", pointer=ptr)
             cmin, cmax = self._check_counts(s, ptr, ("minContains", "maxContains"), cmin, cmax)
             contains = ((one(s["contains"], "contains"), int(cmin), None if cmax is None else int(cmax)),)
-        unique = s.get("uniqueItems", False) is True
-        if unique and (hi is None or int(hi) > 1):
-            self.refuse("uniqueItems", f"{ptr}/uniqueItems",
-                        "uniqueness of array items is not context-free; not enforced")
-            unique = False
+        # kept on the shape: the lowering enforces it exactly when the items are a small finite
+        # set of values (after every allOf/type intersection), and refuses it by name otherwise
+        unique = s.get("uniqueItems", False) is True and (hi is None or int(hi) > 1)
         has_items = ("items" in s and draft >= 2020) or (draft < 2020 and (
             (not isinstance(s.get("items"), list) and "items" in s) or "additionalItems" in s))
         return ArrC(prefix, items, int(lo), None if hi is None else int(hi), contains, unique,
-                    len(prefix), has_items)
+                    len(prefix), has_items, f"{ptr}/uniqueItems" if unique else "")
 
     def _check_counts(self, s, ptr: str, keys, lo, hi):
         """Counts over ``max_count`` are refused (strict: :class:`LimitExceeded` with the
