@@ -47,6 +47,44 @@ def dialect_spec(name: str):
     return DIALECTS[key]
 
 
+_VOCABS = {
+    "2020-12": ("core", "applicator", "unevaluated", "validation", "meta-data", "format-annotation",
+                "format-assertion", "content"),
+    "2019-09": ("core", "applicator", "validation", "meta-data", "format", "content"),
+}
+KNOWN_VOCABULARIES = frozenset(f"https://json-schema.org/draft/{d}/vocab/{v}" for d, vs in _VOCABS.items() for v in vs)
+
+
+def _dialect_of(uri: str, registry, depth: int = 0):
+    """The specification for a ``$schema`` URI: a standard dialect, or a custom meta-schema the
+    caller's registry holds whose own ``$schema`` is one (followed a few levels).
+
+    A custom meta-schema's ``$vocabulary`` can only switch standard vocabularies *off* (their
+    keywords then are annotations, so enforcing them anyway only narrows the language: sound)
+    or add vocabularies: an unknown one it marks required (``true``) is refused, as the
+    specification asks; an optional unknown one (``false``) is ignored, which it allows."""
+    try:
+        return rj.specification_with(uri)
+    except Exception:  # noqa: BLE001 - CannotDetermineSpecification, UnknownDialect
+        pass
+    meta = None
+    if registry is not None and depth < 4:
+        try:
+            meta = registry[uri.split("#", 1)[0]].contents
+        except Exception:  # noqa: BLE001 - not in the registry (never fetched)
+            meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("$schema"), str) or meta["$schema"] == uri:
+        raise UnsupportedSchemaFeature(f"unknown $schema dialect {uri!r}", pointer="/$schema")
+    vocab = meta.get("$vocabulary", {})
+    if isinstance(vocab, dict):
+        for v, required in vocab.items():
+            if required is True and v not in KNOWN_VOCABULARIES:
+                raise UnsupportedSchemaFeature(
+                    f"$schema {uri!r} requires the vocabulary {v!r}, which constrain does not know",
+                    pointer="/$schema")
+    return _dialect_of(meta["$schema"], registry, depth + 1)
+
+
 def _limits():
     from constrain.limits import current_limits
 
@@ -181,11 +219,7 @@ class SchemaDocument:
         default = dialect_spec(default_dialect)
         spec = default
         if isinstance(schema, dict) and isinstance(schema.get("$schema"), str):
-            try:
-                spec = rj.specification_with(schema["$schema"])
-            except Exception:  # noqa: BLE001 - CannotDetermineSpecification, UnknownDialect
-                raise UnsupportedSchemaFeature(
-                    f"unknown $schema dialect {schema['$schema']!r}", pointer="/$schema") from None
+            spec = _dialect_of(schema["$schema"], registry)
         self.spec = spec
         self.draft = _draft_number(spec)
         check_size(schema)
