@@ -419,6 +419,9 @@ class TokenStore:
                 break
             q = ByteParser(self.tables)
             for i in range(len(doc) + 1):
+                if pc.over():
+                    pc.complete = False
+                    break
                 for th in q.threads:
                     if not (self.longest and 0 <= th[2] < q.pos):
                         sig = pc.walk._register(q.chart, th[0])
@@ -505,18 +508,27 @@ class TokenStore:
         """Where :meth:`save` writes this store (``None`` when disk caching is off)."""
         return store_cache_path(self.tables.grammar, self.vocab)
 
-    def save(self, path=None):
+    def save(self, path=None, *, max_file_bytes: int = 64 << 20):
         """Write :meth:`snapshot` to the disk cache (or ``path``), atomically and checksummed;
-        returns the path, or ``None`` when caching is off or the write failed (logged: a cache
-        is an optimisation, never a failure)."""
+        returns the path, or ``None`` when caching is off, the write failed, or the snapshot
+        is larger than ``max_file_bytes`` (logged: a cache is an optimisation, never a failure).
+        The cap exists because loading is not free (about 10 ms a MB, all unpickling): the row
+        tables of deeply nested outputs grow faster than the entries, and a store that takes
+        seconds to load is worse than one rebuilt lazily."""
         from constrain._cache import log, write_verified
 
         path = self.disk_path() if path is None else Path(path)
         if path is None:
             return None
         n = len(self._entries)
+        data = self.snapshot()
+        if len(data) > max_file_bytes:
+            log.warning("constrain: store snapshot of %s is %.0f MB, over the %.0f MB cap: not saved",
+                        self.tables.grammar.name, len(data) / 2**20, max_file_bytes / 2**20)
+            self._saved_at = time.monotonic()
+            return None
         try:
-            write_verified(path, _store_key(self.tables.grammar, self.vocab), self.snapshot())
+            write_verified(path, _store_key(self.tables.grammar, self.vocab), data)
         except OSError as e:
             log.warning("constrain: cannot write store cache %s: %s", path, e)
             return None
@@ -987,6 +999,9 @@ class _Precompute:
         for sid, rr in order:
             if rr is not None:
                 continue  # visited for the rows it leads to; its entry is keyed by the text
+            if self.over():  # one row can hold thousands of states (an email format's)
+                self.complete = False
+                return
             store._expand(sid)
             self.states += 1
             work = np.zeros(store.n_words, np.uint32)

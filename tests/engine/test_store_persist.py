@@ -219,6 +219,14 @@ def test_maybe_save_and_request_finished(cache_dir, smol_vocab):
     assert TokenStore.load(g, smol_vocab).n_entries == n
 
 
+def test_oversized_snapshot_is_not_saved(cache_dir, smol_vocab):
+    g = _grammar("json")
+    s = get_store(g, smol_vocab, persist=True)
+    Matcher(g, smol_vocab, store=s).next_token_mask()
+    assert s.save(max_file_bytes=1000) is None and not s.disk_path().exists()
+    assert s.save() is not None
+
+
 def test_caching_off_means_no_files(monkeypatch, smol_vocab):
     monkeypatch.setenv("CONSTRAIN_CACHE_DIR", "off")
     s = TokenStore(CompiledParserTables(_grammar("json")), smol_vocab)
