@@ -10,7 +10,9 @@ at most once, required ones always; required names that no ``properties`` declar
 schema order and may come anywhere (each once); names the schema does not declare (where
 ``additionalProperties``/``patternProperties`` allow them) may appear between them.  With
 ``property_order="any"`` declared properties may come in any order (tracked as a set, so
-each appears at most once; refused above :data:`MAX_ANY_ORDER` properties).
+each appears at most once).  An object with more than :data:`MAX_ANY_ORDER` declared and
+required names keeps schema order even then (the set would need ``2**n`` states): sound, but
+narrower than asked (``bench/conformance_report.py`` counts what that loses).
 ``minProperties`` counts declared properties plus at most one undeclared name (a model could
 repeat an undeclared name, and JSON keeps the last one, so only one of them is sure to
 count); ``maxProperties`` counts all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
