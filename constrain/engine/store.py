@@ -47,10 +47,11 @@ _EMPTY_I32 = np.zeros(0, np.int32)
 class _Entry:
     """One cached walk: INSIDE words, split groups ``(T, roots, filters)``, feed nodes."""
 
-    __slots__ = ("serial", "words", "groups", "feeds", "nbytes")
+    __slots__ = ("serial", "words", "groups", "feeds", "nbytes", "span")
 
     def __init__(self, serial, words, groups, feeds):
         self.serial = serial
+        self.span = 0  # applies its last walk took (picks the Python or the compiled walk)
         self.words = words
         self.groups = groups
         self.feeds = feeds
@@ -59,6 +60,7 @@ class _Entry:
 
 
 _SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
+_FLAT_MIN_SPAN = 24  # a root entry whose last walk applied this many entries goes compiled
 
 
 class _FlatIndex:
@@ -493,6 +495,8 @@ class TokenStore:
                  max_mask_work=max_mask_work)
         for k, e in state["entries"]:
             st._entries[k] = e
+            if not hasattr(e, "span"):
+                e.span = 0
             if st.flat is not None:
                 st.flat.register(e)
             st.stats.bytes += e.nbytes
@@ -713,8 +717,12 @@ class _MaskWalk:
                 sig = self._register(p.chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            if flat is None:
+            if flat is None or e.span < _FLAT_MIN_SPAN:
+                # a short walk is cheaper in Python than the kernel's fixed cost (~15 µs of
+                # typed-container unboxing); one that was long last time goes compiled
+                before = self.work
                 self._apply(e, sig, A, root, p.paren)
+                e.span = self.work - before
             else:
                 self.held[e.serial] = e
                 with flat.lock:
