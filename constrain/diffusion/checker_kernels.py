@@ -291,6 +291,21 @@ def _grow2(a, n):
 
 
 @njit(inline="always")
+def _local_row(where, loc_s, loc_b, nloc, s):  # pragma: no cover - compiled
+    """The row of lexer state ``s`` in a position's local table (a new, empty one if ``s``
+    has none yet); returns ``(row, nloc)``."""
+    j = where[s]
+    if j < 0:
+        j = nloc
+        where[s] = j
+        loc_s[j] = s
+        for w in range(loc_b.shape[1]):
+            loc_b[j, w] = 0
+        nloc += 1
+    return j, nloc
+
+
+@njit(inline="always")
 def _push3(a, b, c, n, x, y, z):  # pragma: no cover - compiled
     """Write ``(x, y, z)`` at index ``n`` of three parallel arrays, doubling them when full."""
     if n == a.shape[0]:
@@ -401,17 +416,9 @@ def lex_sweep(e_ptr, e_lab, e_dst, n0, resumed, init_s, init_b, init_bound, snap
             k = head[n]
             while k >= 0:
                 s = np.int32(ent_key[k] - np.int64(n) * n_states)
-                j = where[s]
-                if j < 0:
-                    j = nloc
-                    where[s] = j
-                    loc_s[j] = s
-                    for w in range(W):
-                        loc_b[j, w] = ent_bits[k, w]
-                    nloc += 1
-                else:
-                    for w in range(W):
-                        loc_b[j, w] |= ent_bits[k, w]
+                j, nloc = _local_row(where, loc_s, loc_b, nloc, s)
+                for w in range(W):
+                    loc_b[j, w] |= ent_bits[k, w]
                 k = ent_next[k]
             started = False
             for rnd in range(2):
@@ -422,15 +429,7 @@ def lex_sweep(e_ptr, e_lab, e_dst, n0, resumed, init_s, init_b, init_bound, snap
                     wn = n >> 6
                     bit = one << np.uint64(n & 63)
                     for t in range(n_terms):
-                        s = tstart[t]
-                        j = where[s]
-                        if j < 0:
-                            j = nloc
-                            where[s] = j
-                            loc_s[j] = s
-                            for w in range(W):
-                                loc_b[j, w] = 0
-                            nloc += 1
+                        j, nloc = _local_row(where, loc_s, loc_b, nloc, tstart[t])
                         loc_b[j, wn] |= bit
                 # closure under the any-byte self-loop: a state's sources flow to its successors
                 if self_loop[n]:
@@ -451,22 +450,13 @@ def lex_sweep(e_ptr, e_lab, e_dst, n0, resumed, init_s, init_b, init_bound, snap
                         i = where[s]
                         for x in range(succ_ptr[s], succ_ptr[s + 1]):
                             s2 = succ_idx[x]
-                            j = where[s2]
-                            if j < 0:
-                                j = nloc
-                                where[s2] = j
-                                loc_s[j] = s2
-                                for w in range(W):
-                                    loc_b[j, w] = loc_b[i, w]
-                                nloc += 1
-                                grew = True
-                            else:
-                                grew = False
-                                for w in range(W):
-                                    nb = loc_b[i, w] & ~loc_b[j, w]
-                                    if nb:
-                                        loc_b[j, w] |= nb
-                                        grew = True
+                            j, nloc = _local_row(where, loc_s, loc_b, nloc, s2)
+                            grew = False  # a new row starts empty: it grows iff a source arrives
+                            for w in range(W):
+                                nb = loc_b[i, w] & ~loc_b[j, w]
+                                if nb:
+                                    loc_b[j, w] |= nb
+                                    grew = True
                             if grew and not inq[s2]:
                                 inq[s2] = True
                                 tl = qh + qn

@@ -60,7 +60,7 @@ class _Entry:
 
 
 _SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
-_FLAT_MIN_SPAN = 24  # a root entry whose last walk applied this many entries goes compiled
+_FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
 
 
 class _FlatIndex:
