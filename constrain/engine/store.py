@@ -19,6 +19,12 @@ rare readings the split cannot describe (maximal munch falling back to an earlie
 point, the indentation post-lexer, which reads the text) are handed to the reference parser
 (``EXIT_FEED``), which feeds the node's bytes and continues from its real state.
 
+Once entries and scans exist, the walk over them is mirrored in a flat index of arrays and
+numba dicts (``_FlatIndex``) and runs as one compiled call (``apply_flat``); the Python walk
+stays the reference and handles what the index lacks.  A store can be saved and loaded with
+the grammar tables it refers to (``snapshot``/``save``/``load``), and built ahead of time
+within a budget (``precompute``).
+
 Lifetime: one store per (compiled grammar, vocabulary), shared by all matchers of that pair;
 thread-safe (entries are built under a lock; a built entry is immutable).  Memory is capped
 (``max_bytes``); least recently used entries are evicted and rebuilt on demand.
