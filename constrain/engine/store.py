@@ -274,16 +274,11 @@ class TokenStore:
 
     def root_relex(self, committed: bytes) -> int:
         """The pruning run over bytes committed after the last accepting point (see ``_walk``)."""
-        r = self.relex_start
-        if r < 0:
-            return -3
-        lex = self.tables.lexer
+        r = self.relex_start if self.relex_start >= 0 else -3
         for b in committed:
-            r = int(lex.table[r, b])
+            r = self._relex_step(r, b)
             if r < 0:
-                return -1
-            if lex.accept[r]:
-                return -3
+                break
         return r
 
     def _relex_step(self, r: int, b: int) -> int:
@@ -731,8 +726,10 @@ class _MaskWalk:
                 e.span = self.work - before
             else:
                 self.held[e.serial] = e
-                with flat.lock:
-                    aid = flat.allowed_id(A)
+                aid = flat.allowed_ids.get(A)  # the lock only to intern a new set
+                if aid is None:
+                    with flat.lock:
+                        aid = flat.allowed_id(A)
                 work.append((e.serial, sig, aid))
         if work:
             self._run_flat(work, root)
@@ -1002,7 +999,7 @@ class _Precompute:
                 nrr = None
                 if store.longest and not lex.accept[nxt]:
                     if acc:  # the lexeme passed an accepting point just before ``b``
-                        nrr = store._relex_step(store.relex_start if store.relex_start >= 0 else -3, b)
+                        nrr = store.root_relex(bytes((b,)))
                     elif rr is not None:
                         nrr = store._relex_step(rr, b)
                 if (nxt, nrr) not in known:
