@@ -890,7 +890,11 @@ def from_grammar(grammar_or_path, *, max_size: int = 256, debug: bool = False, a
                 if not accepts(gen.tables.pt, data):
                     raise GeneratedInvalid(f"the reference parser rejects generated document {doc!r}")
 
+    vc = grammar.value_check
+
     def finish(data: bytes):
+        if vc is not None and vc.feed(vc.initial(), data) is None:
+            reject()  # a duplicate item the grammar allows and the matcher's value check does not
         doc = _decode(data)
         if check is not None:
             check(doc)
@@ -967,7 +971,11 @@ def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bo
         cls = jsonschema.validators.validator_for(schema_obj, default=jsonschema.Draft202012Validator)
         validator = cls(schema_obj, format_checker=cls.FORMAT_CHECKER)
 
+    vc = grammar.value_check
+
     def finish(data: bytes):
+        if vc is not None and vc.feed(vc.initial(), data) is None:
+            reject()  # a duplicate item the grammar allows and the matcher's value check does not
         text = data.decode("utf-8")
         try:
             value = json.loads(text, parse_float=_parse_float)

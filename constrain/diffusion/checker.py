@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from constrain.diffusion import checker_kernels as K
-from constrain.errors import ConfigError, GrammarError
+from constrain.errors import ConfigError, GrammarError, UnsupportedSchemaFeature
 from constrain.grammar.dfa import _hopcroft
 from constrain.grammar.ir import Grammar
 
@@ -675,6 +675,12 @@ class InfillChecker:
                  cache_size: int = 4096, lex_memo: bool = True, lex_memo_bytes: int = 64 << 20):
         if longest not in ("refuse", "approximate"):
             raise ConfigError(f"longest must be 'refuse' or 'approximate', got {longest!r}")
+        if getattr(grammar, "value_check", None) is not None:
+            raise UnsupportedSchemaFeature(
+                f"the grammar carries a value check ({grammar.value_check!r}) that only the token-by-token "
+                "Matcher enforces; the infilling checker decides the grammar's language alone, so it would "
+                "let duplicates through: compile the schema without that uniqueItems, or use the Matcher",
+                pointer=", ".join(grammar.value_check.where))
         self.grammar = grammar
         self.tables = _Tables(grammar, longest)
         self.determinize = determinize

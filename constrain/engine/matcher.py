@@ -105,6 +105,11 @@ class Matcher:
         self._kinds = vocab.kinds
         self._eos = frozenset(vocab.eos_ids)
         self._tb = vocab.all_token_bytes
+        # a value check the grammar carries (uniqueItems over strings): its tracker state now,
+        # and before each accepted token (states are immutable, so rollback/copy keep references)
+        self._check = self.tables.grammar.value_check
+        self._vst = self._check.initial() if self._check is not None else None
+        self._vsts: list = []
 
     # ------------------------------------------------------------- queries
     def is_finished(self) -> bool:
@@ -145,6 +150,8 @@ class Matcher:
             out[:n] |= self.store._eos_words
             return
         self.store.fill(self.parser, out[:n])
+        if self._check is not None:
+            self._check.restrict(self._vst, out[:n], self.vocab)
 
     def next_token_mask(self) -> np.ndarray:
         """``bool[n_vocab]`` of allowed next tokens (convenience; the bitmask is faster)."""
@@ -229,16 +236,28 @@ class Matcher:
         if tid in self._eos:
             if self.parser.is_complete():
                 self._marks.append(self.parser.n_steps)
+                if self._check is not None:
+                    self._vsts.append(self._vst)
                 self._finished = True
                 return True
             return False
         if self._kinds[tid] != TokenKind.TEXT or not self._tb[tid]:
             return False
+        return self._feed(self._tb[tid])
+
+    def _feed(self, data: bytes) -> bool:
         mark = self.parser.n_steps
-        if self.parser.feed(self._tb[tid]):
-            self._marks.append(mark)
-            return True
-        return False
+        if not self.parser.feed(data):
+            return False
+        if self._check is not None:
+            vst = self._check.feed(self._vst, data)
+            if vst is None:  # it closes a duplicate item
+                self.parser.rollback_to(mark)
+                return False
+            self._vsts.append(self._vst)
+            self._vst = vst
+        self._marks.append(mark)
+        return True
 
     def accept_token(self, token_id: int) -> bool:
         """Advance by one token; on ``False`` the state is unchanged."""
@@ -249,11 +268,7 @@ class Matcher:
         :meth:`rollback`.  On ``False`` the state is unchanged."""
         if self._finished:
             return False
-        mark = self.parser.n_steps
-        if self.parser.feed(bytes(data)):
-            self._marks.append(mark)
-            return True
-        return False
+        return self._feed(bytes(data))
 
     def accept_tokens(self, token_ids: Iterable[int]) -> bool:
         """Advance by all tokens, or by none (returns ``False`` and leaves the state unchanged)."""
@@ -295,18 +310,24 @@ class Matcher:
         mark = self._marks[-n_tokens]
         del self._marks[-n_tokens:]
         self.parser.rollback_to(mark)
+        if self._check is not None:
+            self._vst = self._vsts[-n_tokens]
+            del self._vsts[-n_tokens:]
         self._finished = False
 
     def reset(self) -> None:
         self.parser = ByteParser(self.tables)
         self._marks = []
         self._finished = False
+        self._vst = self._check.initial() if self._check is not None else None
+        self._vsts = []
 
     def copy(self) -> "Matcher":
         c = object.__new__(Matcher)
         c.__dict__.update(self.__dict__)
         c.parser = self.parser.copy()
         c._marks = list(self._marks)
+        c._vsts = list(self._vsts)
         return c
 
     def __repr__(self) -> str:

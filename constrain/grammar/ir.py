@@ -89,6 +89,9 @@ class Grammar:
     name: str = ""
     #: Lark ``Indenter`` post-lexer: (newline, indent, dedent, open ids, close ids, tab_len) or None
     indenter: tuple | None = None
+    #: a constraint the CFG cannot carry, enforced by the matcher next to it (e.g.
+    #: :class:`~constrain.grammar.checks.UniqueItemsCheck`), or None
+    value_check: object | None = None
     _fp: list = field(default_factory=list, repr=False, compare=False)
 
     # ------------------------------------------------------------ accessors
@@ -132,6 +135,8 @@ class Grammar:
             for t in self.terminals:
                 h.update(t.dfa.fingerprint().encode() + t.kind.encode() + str(t.priority).encode() + b";")
             h.update(repr((self.start, self.ignore, self.lexing, self.contextual, self.indenter)).encode())
+            if self.value_check is not None:
+                h.update(b"check:" + self.value_check.fingerprint.encode())
             self._fp.append(h.hexdigest()[:32])
         return self._fp[0]
 
@@ -143,7 +148,7 @@ class Grammar:
 
     def __reduce__(self):
         return (_rebuild, (self.terminals, self.nonterminals, self.rule_lhs, self.rule_start, self.rhs, self.start,
-                           self.ignore, self.lexing, self.contextual, self.name, self.indenter))
+                           self.ignore, self.lexing, self.contextual, self.name, self.indenter, self.value_check))
 
 
 def _rebuild(*args) -> Grammar:

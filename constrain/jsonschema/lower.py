@@ -86,6 +86,10 @@ class Lowering:
         self._n = 0
         self._punct = self._make_punct()
         self._item_values_memo: dict = {}
+        #: array shapes lowered; those whose uniqueItems a value check enforces; those refused
+        self.arrays: set = set()
+        self.checked: set = set()
+        self.unique_refused: set = set()
 
     # ------------------------------------------------------------------ terminals
     def _term(self, key: str, make, kind: str = "regex", source: str = "") -> int:
@@ -136,7 +140,18 @@ class Lowering:
             check_deadline()
             n, conj = self._todo.pop()
             self._value(n, self.norm.conj(conj), conj)
-        return self.b.build(start, lexing="all")
+        grammar = self.b.build(start, lexing="all")
+        if self.checked:
+            from dataclasses import replace
+
+            from constrain.jsonschema.uniquecheck import build
+
+            lowered, checked, refused = self.arrays, self.checked, self.unique_refused
+            vc = build(self.norm, root, lowered=lowered, checked=checked,
+                       allows_duplicates=lambda a: not a.unique or a in refused)
+            if vc is not None:
+                grammar = replace(grammar, value_check=vc, _fp=[])
+        return grammar
 
     # ------------------------------------------------------------------ one value
     def _value(self, n: int, v: Val, conj) -> None:
@@ -222,18 +237,29 @@ class Lowering:
 
     # ------------------------------------------------------------------ arrays
     def _array(self, n: int, a: ArrC) -> None:
-        if a.unique and (a.max is None or a.max > 1):
+        self.arrays.add(a)
+        if a.unique and (a.max is None or a.max > 1) and a not in self.checked:
             from constrain.jsonschema.unique import NotFinite
+            from constrain.jsonschema.uniquecheck import NotCheckable, checkable_items
 
             try:
                 self._unique_array(n, a)
                 return
             except NotFinite as e:
-                self.norm.refuse("uniqueItems", a.unique_ptr,
-                                 f"uniqueness of array items is enforced only when the items are a small finite "
-                                 f"set of scalar values, and {e.args[0]}; not enforced")
-            if self.norm.strict:
-                return
+                try:
+                    checkable_items(self.norm, a)
+                except NotCheckable as e2:
+                    self.unique_refused.add(a)
+                    self.norm.refuse("uniqueItems", a.unique_ptr,
+                                     f"uniqueness of array items is enforced only when the items are a small "
+                                     f"finite set of scalar values, or strings with infinitely many completions "
+                                     f"(checked token by token), and {e.args[0]} and {e2.args[0]}; not enforced")
+                    if self.norm.strict:
+                        return
+                else:
+                    # the grammar allows duplicates; the matcher's tracker rejects them
+                    # (constrain.jsonschema.uniquecheck builds it after the grammar)
+                    self.checked.add(a)
         P = self._punct
         k = len(a.prefix)
         cap_i = max(k, a.min) if a.max is None else a.max

@@ -84,7 +84,8 @@ def test_everything_generated_validates(data, which):
 @pytest.mark.parametrize("schema, pointer", [
     ({"type": "array", "uniqueItems": True}, "/uniqueItems"),
     ({"items": {"type": "integer"}, "uniqueItems": True}, "/uniqueItems"),
-    ({"properties": {"tags": {"items": {"type": "string"}, "uniqueItems": True}}}, "/properties/tags/uniqueItems"),
+    ({"properties": {"tags": {"items": {"type": ["string", "integer"]}, "uniqueItems": True}}},
+     "/properties/tags/uniqueItems"),
     ({"items": {"type": "string", "maxLength": 3}, "uniqueItems": True}, "/uniqueItems"),
     ({"items": {"enum": [[1], [2]]}, "uniqueItems": True}, "/uniqueItems"),
     ({"items": {"type": "integer", "minimum": 0, "maximum": 1000}, "uniqueItems": True}, "/uniqueItems"),

@@ -1,0 +1,177 @@
+"""``uniqueItems`` over infinite item languages: attach a :class:`~constrain.grammar.checks.UniqueItemsCheck`.
+
+The lowering enforces ``uniqueItems`` in the grammar when the items are a small finite set of
+values (:mod:`constrain.jsonschema.unique`).  Otherwise, when every item is a string whose
+content automaton is *inexhaustible* (infinitely many completions from every live state: free
+strings, most patterns and formats), the array is lowered without the uniqueness and this
+module builds the path automaton the matcher's tracker follows:
+
+* a state is the set of conjunctions a value at some JSON path may satisfy (over-approximated
+  for undeclared member names: every combination of the patterns and ``additionalProperties``
+  that could apply), and its arrays are the shapes of those conjunctions;
+* a state whose arrays include one that needs the check and one that allows duplicates is
+  refused by name — the tracker could not tell them apart by path.
+
+Over-approximating the states is sound: a subset of a state that is not mixed is not mixed,
+and the tracker only ever asks "must an array here have distinct items".
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from constrain.errors import LimitExceeded
+from constrain.grammar.checks import UniqueItemsCheck
+from constrain.jsonschema.algebra import ANY_C, ArrC
+
+MAX_PATH_STATES = 4096
+MAX_NAME_COMBOS = 64  # undeclared-name conjunctions considered per object shape
+
+
+class NotCheckable(Exception):
+    """The items cannot be checked for uniqueness by the tracker; ``args[0]`` says why."""
+
+
+def inexhaustible(dfa) -> bool:
+    """Every live state of ``dfa`` reachable from the start has infinitely many accepted
+    continuations.  Following live successors from a state with finitely many must end in a
+    live state without live successors, so it is enough that no reachable live state lacks one."""
+    live = dfa.live
+    if not live[0]:
+        return False
+    rows = dfa._rows()
+    seen = {0}
+    stack = [0]
+    while stack:
+        s = stack.pop()
+        nxt = {t for t in rows[s] if t >= 0 and live[t]}
+        if not nxt:
+            return False
+        for t in nxt - seen:
+            seen.add(t)
+            stack.append(t)
+    return True
+
+
+def checkable_items(norm, a: ArrC) -> None:
+    """Raise :class:`NotCheckable` unless every item of ``a`` is a string, inexhaustible from
+    the second item on (the first has nothing to differ from)."""
+    if a.contains:
+        raise NotCheckable("it also has contains")
+    from constrain.jsonschema.algebra import Val
+
+    k = len(a.prefix)
+    span = k + 1 if a.max is None else min(a.max, k + 1)
+    for i in range(span):
+        v = norm.conj(a.at(i))
+        others = Val(null=v.null, bools=v.bools, number=v.number, arrays=v.arrays, objects=v.objects)
+        if v.null or v.bools or (v.number is not None and not v.number.is_empty()) or \
+                ((v.arrays or v.objects) and not norm.is_empty(others, depth=1)):
+            raise NotCheckable("its items are not only strings")
+        s = v.string
+        if s is None or s.is_empty():
+            continue
+        later = i > 0 or k == 0  # a prefix's first item has no earlier item to differ from
+        if later and s.length is not None and s.length[1] is not None:
+            raise NotCheckable("its item strings have a maxLength (finitely many values)")
+        if later and not inexhaustible(s.dfa):
+            raise NotCheckable("its item strings can reach a point with finitely many completions")
+
+
+def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> UniqueItemsCheck | None:
+    """The path automaton from conjunction ``root``.
+
+    ``lowered``: the array shapes the grammar has (the over-approximated states also hold
+    conjunctions no output can reach; only real shapes decide); ``checked``: those whose
+    uniqueness the tracker enforces; ``allows_duplicates(a)``: a real shape the check must not
+    touch (the other real shapes have distinct items anyway: the grammar enforces it, or at
+    most one item).  A state that mixes checked shapes with shapes allowing duplicates is
+    refused through ``norm.refuse`` (strict: raises; lenient: recorded, and None returned)."""
+    alg = norm.alg
+    ids: dict = {}
+    order: list = []
+    trans: list = []
+
+    def sid(states: frozenset) -> int:
+        x = ids.get(states)
+        if x is None:
+            if len(ids) >= MAX_PATH_STATES:
+                raise LimitExceeded("uniqueItems: the schema's paths need too many tracker states",
+                                    limit="max_path_states", value=MAX_PATH_STATES)
+            x = ids[states] = len(order)
+            order.append(states)
+        return x
+
+    def undeclared_options(o):
+        per = []
+        for patterns, additional in o.rest:
+            opts = {additional}
+            ps = [c for _, c in patterns]
+            if len(ps) > 6:
+                raise NotCheckable("an object on its path has too many patternProperties")
+            for r in range(1, len(ps) + 1):
+                for sub in itertools.combinations(ps, r):
+                    opts.add(frozenset().union(*sub))
+            per.append(opts)
+        out = set()
+        for combo in itertools.product(*per):
+            out.add(frozenset().union(*combo))
+            if len(out) > MAX_NAME_COMBOS:
+                raise NotCheckable("an object on its path has too many ways to constrain undeclared names")
+        return out or {ANY_C}
+
+    sid(frozenset({root}))
+    i = 0
+    while i < len(order):
+        from constrain.limits import check_deadline
+
+        check_deadline()
+        states = order[i]
+        i += 1
+        vals = [norm.conj(c) for c in states]
+        arrays = [a for v in vals for a in v.arrays if a in lowered]
+        objects = [o for v in vals for o in v.objects]
+        need = [a for a in arrays if a in checked]
+        bad = [a for a in arrays if a not in checked and allows_duplicates(a)]
+        if need and bad:
+            where = need[0].unique_ptr
+            norm.refuse("uniqueItems", where, "an array at this path may also take another shape (anyOf/oneOf/"
+                        "if, or an unconstrained schema) that allows duplicates, so uniqueness cannot be "
+                        "checked by path; not enforced")
+            return None
+        k = max((len(a.prefix) for a in arrays), default=0)
+        prefix = [sid(frozenset(a.at(j) for a in arrays)) for j in range(k)]
+        rest = sid(frozenset(a.items for a in arrays)) if arrays else -1
+        names = []
+        for o in objects:
+            names += [n for n, _ in o.props if n not in names]
+            names += [r for r in sorted(o.required) if r not in names]
+        keys = {n: sid(frozenset(alg.name_conj(o, n) for o in objects)) for n in names}
+        other = sid(frozenset(c for o in objects for c in undeclared_options(o))) if objects else -1
+        trans.append((bool(need), prefix, rest, keys, other))
+    # prune: states from which no checked array is reachable become -1
+    n = len(order)
+    useful = [t[0] for t in trans]
+    changed = True
+    while changed:
+        changed = False
+        for s, (_, prefix, rest, keys, other) in enumerate(trans):
+            if not useful[s] and any(x >= 0 and useful[x] for x in (*prefix, rest, *keys.values(), other)):
+                useful[s] = changed = True
+    keep = [s for s in range(n) if useful[s]]
+    if not keep or keep[0] != 0:
+        keep = [0] + [s for s in keep if s != 0]
+    new = {s: j for j, s in enumerate(keep)}
+
+    def m(x):
+        return new.get(x, -1) if x >= 0 else -1
+
+    out = [trans[s] for s in keep]
+    return UniqueItemsCheck(
+        checked=[t[0] for t in out],
+        prefix=[[m(x) for x in t[1]] for t in out],
+        rest=[m(t[2]) for t in out],
+        keys=[{k: m(x) for k, x in t[3].items() if m(x) >= 0} for t in out],
+        other=[m(t[4]) for t in out],
+        where=sorted({a.unique_ptr for a in checked}),
+    )

@@ -1,0 +1,168 @@
+"""uniqueItems over strings with infinitely many values: the grammar allows duplicates and the
+matcher's tracker (:class:`constrain.grammar.checks.UniqueItemsCheck`) rejects the byte that
+closes one.  Checked against ``jsonschema`` on whole documents, and mask against
+``try_accept`` over the whole SmolLM2 vocabulary (the mask's quote-token shortcut)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import jsonschema
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from constrain.engine.matcher import Matcher
+from constrain.errors import UnsupportedSchemaFeature
+from constrain.hypothesis import from_schema
+from constrain.jsonschema import compile_json_schema
+
+TAGS = {"type": "object", "properties": {
+    "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+    "plain": {"type": "array", "items": {"type": "string"}},
+    "m": {"type": "object", "additionalProperties": {
+        "type": "array", "items": {"type": "string", "pattern": "^[a-c]+$"}, "uniqueItems": True}},
+}}
+SCHEMAS = [
+    TAGS,
+    {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True, "maxItems": 5},
+    {"type": "array", "prefixItems": [{"const": "x"}], "items": {"type": "string"}, "uniqueItems": True},
+    {"type": "array", "items": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+    {"$defs": {"u": {"type": "array", "items": {"type": "string", "pattern": "@"}, "uniqueItems": True}},
+     "properties": {"a": {"$ref": "#/$defs/u"}, "b": {"items": {"$ref": "#/$defs/u"}}}},
+]
+
+# (the grammar spells a string's characters raw, with the short escapes or \u00XX for control
+# characters; "/" and "\/" are two spellings of one value, so are "\n" and "\u000a")
+strings = st.sampled_from(["a", "b", "ab", "\u00e9", "a\"b", "\\", "x@y.z", "c", "/", "a/b", "\n"])
+
+
+def _accepts(m: Matcher, data: bytes) -> bool:
+    m.reset()
+    return m.accept_bytes(data) and m.is_complete()
+
+
+def _docs():
+    arr = st.lists(strings, max_size=4)
+    return st.one_of(
+        st.fixed_dictionaries({}, optional={"tags": arr, "plain": arr,
+                                            "m": st.dictionaries(st.sampled_from(["k", "j"]), arr, max_size=2)}),
+        arr, st.lists(arr, max_size=3),
+        st.fixed_dictionaries({}, optional={"a": arr, "b": st.lists(arr, max_size=2)}),
+        st.lists(st.sampled_from(["x", "y", "x"]), max_size=4))
+
+
+@pytest.mark.parametrize("i", range(len(SCHEMAS)))
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(doc=_docs(), escape=st.booleans())
+def test_accepts_exactly_what_jsonschema_validates(smol_vocab, i, doc, escape):
+    schema = SCHEMAS[i]
+    g = compile_json_schema(schema, property_order="any")
+    assert g.value_check is not None
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    if escape:
+        text = text.replace("/", "\\/").replace("\\n", "\\u000a")
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    valid = cls(schema, format_checker=cls.FORMAT_CHECKER).is_valid(doc)
+    assert _accepts(Matcher(g, smol_vocab), text.encode()) == valid, text
+
+
+def test_equal_values_in_other_spellings_are_duplicates(smol_vocab):
+    m = Matcher(compile_json_schema(SCHEMAS[1]), smol_vocab)
+    assert not _accepts(m, b'["a/","a\\/"]')
+    assert not _accepts(m, b'["\\u000a","\\n"]')
+    assert _accepts(m, b'["a","\\/","ab","\\u000a/"]')
+    # a prefix of an earlier item, and items of other arrays, are not duplicates
+    m2 = Matcher(compile_json_schema(SCHEMAS[3]), smol_vocab)
+    assert _accepts(m2, b'[["a","ab"],["a"],["ab","a"]]')
+    assert not _accepts(m2, b'[["a"],["b","b"]]')
+
+
+def test_generated_documents_have_distinct_items():
+    schema = SCHEMAS[0]
+    seen = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(from_schema(schema, debug=True))
+    def run(v):
+        seen.append(v)
+
+    run()
+    assert seen
+
+
+@pytest.mark.parametrize("prefix", [
+    b'{"tags":["ab","a","',
+    b'{"tags":["ab","a","a',
+    b'{"tags":["ab","a"',
+    b'{"tags":["x"],"m":{"k":["a","b"],"j":["a","b","',
+    b'{"plain":["a","',
+    b'{"tags":["ab\\"","a\\',
+    b'{"tags":[',
+])
+def test_mask_equals_try_accept_over_the_vocabulary(smol_vocab, prefix):
+    m = Matcher(compile_json_schema(TAGS), smol_vocab)
+    assert m.accept_bytes(prefix)
+    mask = m.next_token_mask()
+    ref = np.array([m.try_accept(t) for t in range(smol_vocab.n_vocab)])
+    assert np.array_equal(mask[: smol_vocab.n_vocab], ref), np.flatnonzero(mask[: smol_vocab.n_vocab] != ref)[:10]
+    if prefix == b'{"tags":["ab","a","a':
+        quote = smol_vocab.token_bytes  # the closing quote of a third "a" is gone, "ab" closing too
+        assert not any(ref[t] and quote(t).startswith(b'"') for t in range(smol_vocab.n_vocab))
+
+
+def test_rollback_copy_and_tokens(smol_vocab, smol_hf):
+    g = compile_json_schema(SCHEMAS[1])
+    m = Matcher(g, smol_vocab)
+    ids = smol_hf.encode('["alpha","beta","alpha"]', add_special_tokens=False).ids
+    k = m.validate_tokens(ids)
+    assert 0 < k < len(ids)  # stops at the token closing the second "alpha"
+    assert m.accept_tokens(ids[:k])
+    c = m.copy()
+    m.rollback(k)
+    assert m.accept_tokens(smol_hf.encode('["alpha","gamma"]', add_special_tokens=False).ids)
+    assert m.is_complete()
+    assert not c.accept_tokens(ids[k:])  # the copy kept its own items
+    assert c.accept_tokens(smol_hf.encode('2"]', add_special_tokens=False).ids) and c.is_complete()
+
+
+def test_mixed_shapes_at_one_path_are_refused():
+    s = {"anyOf": [{"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 2},
+                   {"type": "array", "items": {"type": "string"}, "minItems": 3}]}
+    with pytest.raises(UnsupportedSchemaFeature) as e:
+        compile_json_schema(s)
+    assert "uniqueItems" in str(e.value) and e.value.pointer == "/anyOf/0/uniqueItems"
+    g, dropped = compile_json_schema(s, lenient=True)
+    assert g.value_check is None and [d[0] for d in dropped] == ["uniqueItems"]
+    # both shapes unique: one check for the path
+    s2 = {"anyOf": [dict(s["anyOf"][0]), dict(s["anyOf"][1], uniqueItems=True)]}
+    assert compile_json_schema(s2).value_check is not None
+
+
+@pytest.mark.parametrize("items,why", [
+    ({"type": "string", "maxLength": 3}, "maxLength"),
+    ({"type": "string", "pattern": "^(ab|c)+x$"}, "finitely many completions"),
+    ({"type": ["string", "null"]}, "not only strings"),
+    ({"type": "object"}, "not only strings"),
+    ({"type": "string", "format": "email"}, "finitely many completions"),  # a@[127.0.0.1] ends there
+])
+def test_items_with_finite_continuations_stay_refused(items, why):
+    with pytest.raises(UnsupportedSchemaFeature, match=why):
+        compile_json_schema({"type": "array", "items": items, "uniqueItems": True})
+
+
+def test_grammar_identity_and_pickling():
+    g = compile_json_schema(SCHEMAS[1])
+    plain = compile_json_schema(dict(SCHEMAS[1], uniqueItems=False))
+    assert g.fingerprint != plain.fingerprint  # a store/tables cache never mixes them
+    g2 = pickle.loads(pickle.dumps(g))
+    assert g2.fingerprint == g.fingerprint and g2.value_check.fingerprint == g.value_check.fingerprint
+
+
+def test_infilling_checker_refuses_a_grammar_with_a_value_check():
+    from constrain.diffusion.checker import InfillChecker
+
+    with pytest.raises(UnsupportedSchemaFeature, match="value check"):
+        InfillChecker(compile_json_schema(SCHEMAS[1]))
