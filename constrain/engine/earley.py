@@ -218,6 +218,8 @@ class ByteParser:
         self.threads: tuple = self._spawn(0)
         self._history: list[_Snapshot] = []
         self._created: list[int] = []
+        #: ``(threads, key)`` of the last TokenStore.mask_key: valid while ``threads`` is that tuple
+        self.mask_key_memo: tuple | None = None
 
     # --------------------------------------------------------------- queries
     def _allowed(self, k: int) -> int:
@@ -528,6 +530,7 @@ class ByteParser:
         c.threads = self.threads
         c._history = list(self._history)
         c._created = []
+        c.mask_key_memo = self.mask_key_memo  # same threads tuple, same rows: same key
         return c
 
 

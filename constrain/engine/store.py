@@ -219,6 +219,7 @@ class TokenStore:
         self.indenter = tables.indenter
         self._entries: OrderedDict = OrderedDict()
         self._masks: OrderedDict = OrderedDict()  # mask_key -> uint32 words (without EOS)
+        self._mask_eos: dict = {}  # mask_key -> output complete (maximal munch, see _eos_known)
         self._mask_bytes = 0
         self.max_mask_bytes = int(max_mask_bytes)
         self._lock = threading.RLock()
@@ -358,13 +359,21 @@ class TokenStore:
 
     def root_entry(self, sid: int, A: int, root: int, root_relex: int | None = None) -> _Entry:
         """Walk of ``root``'s subtree from lexer state ``sid``; ``root_relex`` is given when the
-        reading passed an accepting point before the root (maximal munch)."""
-        roots = np.array([root], np.int32)
-        filters = np.array([-1], np.int32)
+        reading passed an accepting point before the root (maximal munch).  A hit (every warm
+        mask asks once per reading) is one lookup; the walk's arrays are made only to build."""
         lap_before = root_relex is not None
         rr = -3 if root_relex is None else root_relex
-        return self._get(("r", sid, A, root, lap_before, rr),
-                         lambda: self._build(sid, A, roots, filters, lap_before, rr))
+        key = ("r", sid, A, root, lap_before, rr)
+        e = self._entries.get(key)
+        if e is not None:
+            self.stats.hits += 1
+            try:
+                self._entries.move_to_end(key)
+            except KeyError:  # evicted by another thread since the lookup: the entry is still valid
+                pass
+            return e
+        return self._get(key, lambda: self._build(sid, A, np.array([root], np.int32), np.array([-1], np.int32),
+                                                  lap_before, rr))
 
     def child_entry(self, parent: _Entry, gi: int, sid: int, A: int) -> _Entry:
         _, roots, filters = parent.groups[gi]
@@ -374,6 +383,7 @@ class TokenStore:
         """Forget cached whole masks (store entries stay)."""
         with self._lock:
             self._masks.clear()
+            self._mask_eos.clear()
             self._mask_bytes = 0
 
     # ---------------------------------------------------------- precompute
@@ -582,7 +592,8 @@ class TokenStore:
     def readings(self, parser: ByteParser) -> list[tuple]:
         """Per lexer reading of ``parser``: ``(row, lexer state, allowed terminals, root_relex)``
         where ``root_relex`` (maximal munch only) is the pruning run over the bytes committed
-        since the reading's last accepting point, or ``None`` if it has none before here."""
+        since the reading's last accepting point, or ``None`` if it has none before here.
+        Only a whole-mask miss needs them (the key is read off the threads directly)."""
         out = []
         for th in parser.threads:
             rr = None
@@ -591,52 +602,96 @@ class TokenStore:
             out.append((th[0], th[1], parser._allowed(th[0]), rr))
         return out
 
-    def mask_key(self, parser: ByteParser, readings: list[tuple]):
+    def mask_key(self, parser: ByteParser):
         """A key that determines the mask exactly: per reading its lexer state and the
         structural id of its row (:meth:`ByteParser.row_sig`); under maximal munch with an
         accepting point passed, also that lexeme's terminals and the bytes read since (a
         fallback relexes them).  With an indentation post-lexer also the bracket depth, the
         indentation stack and, for a reading that may be a NEWLINE lexeme, its bytes so far
-        (they give the new line's width)."""
-        parts = []
+        (they give the new line's width).
+
+        One reading (most configurations; always one under maximal munch) is keyed by its part
+        alone, several by the frozenset of their parts.  The key is a function of the parser's
+        position only, and is memoised on the parser by the identity of its ``threads`` tuple:
+        a feed always makes a new tuple, and the tuple of a position comes back only with that
+        position (rollback restores the snapshot's own object; rows up to it are unchanged), so
+        asking again at a position, or after rolling back to it, is one comparison."""
+        threads = parser.threads
+        memo = parser.mask_key_memo
+        if memo is not None and memo[0] is threads:
+            return memo[1]
+        chart = parser.chart
         ind = self.indenter
-        live = self.tables.lexer.live
-        for th, (k, sid, _, rr) in zip(parser.threads, readings):
-            if rr is not None:
-                part = (sid, parser.row_sig(k), th[3], bytes(parser.buf[th[2]:parser.pos]))
+        pos = parser.pos
+        longest = self.longest
+        parts = []
+        for th in threads:
+            k = th[0]
+            sig = chart[k].sig
+            if sig < 0:
+                sig = row_sig(self.tables, chart, k)
+            if longest and 0 <= th[2] < pos:
+                part = (th[1], sig, th[3], bytes(parser.buf[th[2]:pos]))
             else:
-                part = (sid, parser.row_sig(k))
-            if ind is not None and live[sid] >> ind.newline & 1:
-                part += (bytes(parser.buf[parser.row_pos[k]:parser.pos]),)
+                part = (th[1], sig)
+            if ind is not None and self.tables.lexer.live[th[1]] >> ind.newline & 1:
+                part += (bytes(parser.buf[parser.row_pos[k]:pos]),)
             parts.append(part)
+        key = parts[0] if len(parts) == 1 else frozenset(parts)
         if ind is not None:
-            return frozenset(parts), parser.paren, parser.indent
-        return frozenset(parts)
+            key = (key, parser.paren, parser.indent)
+        parser.mask_key_memo = (threads, key)  # holds the tuple: its id cannot be reused
+        return key
+
+    def _eos_known(self, parser: ByteParser) -> bool:
+        """Whether the output's completeness may be cached with its mask key.
+
+        Under maximal munch (no indenter) a position past the start has one thread
+        ``(k, s, lap, las)`` and :meth:`ByteParser.is_complete` ends its lexeme: at ``s`` when
+        ``s`` accepts (then ``lap`` is the current position), else at ``lap`` as ``las`` with
+        the bytes since relexed; a function of row ``k``'s structure, ``s`` and, when ``lap``
+        is behind, ``las`` and those bytes: exactly the key's part.  That call copies the
+        parser and closes a row, the dearest step of a warm mask, so it is worth caching.  The
+        start position is excluded (complete there means row 0 completes, whatever the
+        thread), as is the exact policy (completeness is the row at the current position,
+        which the key does not name; it is one attribute read anyway)."""
+        return self.longest and self.indenter is None and parser.pos > 0 and len(parser.threads) == 1
 
     def fill(self, parser: ByteParser, out: np.ndarray) -> None:
         """OR the allowed tokens after ``parser``'s output into ``out`` (``uint32[n_words]``),
         EOS included when the output is complete.  ``parser`` is left as it was.
 
         Whole masks are cached by :meth:`mask_key`: a structure that repeats (the next member
-        of an object, the next item of a list at the same depth) costs one lookup."""
-        readings = self.readings(parser)
-        key = self.mask_key(parser, readings)
+        of an object, the next item of a list at the same depth) costs one lookup, and under
+        maximal munch its completeness with it (:meth:`_eos_known`)."""
+        key = self.mask_key(parser)
         hit = self._masks.get(key)
         if hit is not None:
             self.stats.mask_hits += 1
-            self._masks.move_to_end(key)
+            try:
+                self._masks.move_to_end(key)
+            except KeyError:  # evicted by another thread since the lookup: still a valid mask
+                pass
             _or_words(out, hit)
         else:
-            work = np.zeros_like(out)
-            _MaskWalk(self, parser, work).fill_from(0, readings)
+            work = np.zeros(self.n_words, np.uint32)
+            _MaskWalk(self, parser, work).fill_from(0, self.readings(parser))
             with self._lock:
+                old = self._masks.get(key)
                 self._masks[key] = work
-                self._mask_bytes += work.nbytes
+                self._mask_bytes += work.nbytes - (0 if old is None else old.nbytes)
                 while self._mask_bytes > self.max_mask_bytes and self._masks:
-                    _, old = self._masks.popitem(last=False)
+                    k, old = self._masks.popitem(last=False)
+                    self._mask_eos.pop(k, None)
                     self._mask_bytes -= old.nbytes
             _or_words(out, work)
-        if parser.is_complete():
+        if self._eos_known(parser):
+            eos = self._mask_eos.get(key)
+            if eos is None:
+                eos = self._mask_eos[key] = parser.is_complete()
+        else:
+            eos = parser.is_complete()
+        if eos:
             _or_words(out, self._eos_words)
 
 
@@ -1019,7 +1074,7 @@ class _Precompute:
             walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False
             walk._apply(store.root_entry(sid, A, 0), sig, A, 0)
             if self.masks and store.indenter is None and not walk.fed:
-                key = frozenset([(sid, sig)])
+                key = (sid, sig)  # mask_key of a one-reading configuration
                 # many configurations share a mask (inside any string, after any comma): one
                 # array per distinct mask, so memory and the saved file hold each once
                 work = self.unique.setdefault(work.tobytes(), work)
