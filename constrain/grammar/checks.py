@@ -1,26 +1,36 @@
 """Value checks: constraints a CFG cannot carry, enforced next to the grammar, token by token.
 
-``uniqueItems`` over items with infinitely many values (free strings, patterns) is not
-context-free: the grammar says "an array of strings" and :class:`UniqueItemsCheck` rejects the
-byte that would close an item equal to an earlier item of the same array.  It is attached to
-the :class:`~constrain.grammar.ir.Grammar` (``value_check``, part of its fingerprint) and applied
-by the :class:`~constrain.engine.matcher.Matcher` on every advance and on every mask
-(:meth:`UniqueItemsCheck.restrict`), so mask and ``accept_token`` agree.
+Two JSON constraints are not context-free in general, and the schema compiler hands both to
+:class:`DistinctCheck`:
+
+* ``uniqueItems`` over items with infinitely many values (free strings, patterns): the grammar
+  says "an array of strings" and the check rejects the byte that closes an item equal to an
+  earlier item of the same array;
+* objects in ``property_order="any"`` with more declared names than the grammar can track as a
+  set (``MAX_ANY_ORDER``): the grammar says "members, each one of these names or an undeclared
+  one" and the check rejects a repeated key, a ``}`` while a required name is missing, and a
+  key that can no longer become an unused name.
+
+The check is attached to the :class:`~constrain.grammar.ir.Grammar` (``value_check``, part of
+its fingerprint) and applied by the :class:`~constrain.engine.matcher.Matcher` on every advance
+and on every mask (:meth:`DistinctCheck.restrict`), so mask and ``accept_token`` agree.
 
 Exactness rests on two facts the schema compiler proves before it attaches a check
 (:mod:`constrain.jsonschema.uniquecheck`):
 
-* **Which arrays** must be unique is a function of the JSON *path* alone: the compiler builds an
-  automaton over paths (object keys, array indices) whose states are the sets of schema
-  shapes a value at that path may have, and refuses when one state mixes arrays that need the
-  check with arrays that allow duplicates.  The tracker below follows that automaton along the
-  output's structure, so whichever parse the output has, its arrays at a checked state need
-  unique items.
+* **Which arrays and objects** are checked is a function of the JSON *path* alone: the compiler
+  builds an automaton over paths (object keys, array indices) whose states are the sets of
+  schema shapes a value at that path may have, and refuses (arrays) or falls back to schema
+  order (objects) when one state mixes checked shapes with others.  The tracker below follows
+  that automaton along the output's structure, so whichever parse the output has, what it
+  checks is required there.
 * **No dead ends**: every item of a checked array is a string whose content automaton has
-  infinitely many completions from every live state.  A partial item can then always be
-  finished with a value not used yet, so the only prefixes the check removes are those that
-  *close* a duplicate — which is exactly what this tracker rejects (a string item ends at
-  its closing quote, unambiguously).
+  infinitely many completions from every live state, and so is every undeclared name of a
+  checked object.  A partial item can then always be finished with a value not used yet, so
+  the only array prefixes the check removes are those that *close* a duplicate (a string item
+  ends at its closing quote, unambiguously).  Declared names are finitely many: a partial key
+  is kept while it is a prefix of an unused one (or of an undeclared name), and a ``,`` while
+  some name is left.
 
 The tracker reads structure only (brackets, braces, colons, commas, quotes and escapes); the
 grammar already guarantees the output is a prefix of well-formed JSON.  Its states are
@@ -37,10 +47,10 @@ import numpy as np
 
 _QUOTE, _BSLASH = 0x22, 0x5C
 _LBRACE, _RBRACE, _LBRACK, _RBRACK, _COLON, _COMMA = 0x7B, 0x7D, 0x5B, 0x5D, 0x3A, 0x2C
-
 # a tracker state: (stack, in_string, escaped, buffer, role)
 #   stack: tuple of frames, innermost last:
-#     ("o", path_state, key, expecting_value)       an object
+#     ("o", path_state, key, expecting_value, used)  an object; used: frozenset of its keys when
+#                                                    the object is checked, else None
 #     ("a", path_state, index, used)                 an array; used: frozenset of item values, or
 #                                                    None when this array needs no check
 #   buffer: bytes of the string being read when they matter (a key of a tracked object, an item
@@ -48,37 +58,47 @@ _LBRACE, _RBRACE, _LBRACK, _RBRACK, _COLON, _COMMA = 0x7B, 0x7D, 0x5B, 0x5D, 0x3
 _START = ((), False, False, None, "v")
 
 
-class UniqueItemsCheck:
-    """Pairwise distinct string items for the arrays at the checked states of a path automaton.
+#: JSON's short escapes, by the character they stand for
+_SHORT_ESC = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b"\\f", "\n": b"\\n", "\r": b"\\r",
+              "\t": b"\\t"}
+
+
+class DistinctCheck:
+    """Distinct array items and object keys at the checked states of a path automaton.
 
     Path states are ints; ``-1`` is "nothing below is checked".  For state ``s``:
-    ``checked[s]`` says whether an array there needs distinct items; ``prefix[s]`` /
-    ``rest[s]`` give the state of item ``i`` (``i < len(prefix[s])``) / of later items;
-    ``keys[s]`` the state of a member by name and ``other[s]`` the state of any other name.
-    ``where`` is the JSON pointers of the ``uniqueItems`` keywords (for messages).
+    ``checked[s]`` says whether an array there needs distinct items; ``bags[s]`` is ``None`` or,
+    for a checked object, ``(names, required, open_names)``: its declared names, the required
+    ones, and whether undeclared names are allowed; ``prefix[s]`` / ``rest[s]`` give the state
+    of item ``i`` (``i < len(prefix[s])``) / of later items; ``keys[s]`` the state of a member by
+    name and ``other[s]`` the state of any other name.  ``where`` holds the JSON pointers of
+    what is checked (for messages).
     """
 
-    kind = "uniqueItems"
+    kind = "distinct"
 
-    def __init__(self, checked, prefix, rest, keys, other, where=()):
+    def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None):
         self.checked = tuple(bool(x) for x in checked)
         self.prefix = tuple(tuple(int(y) for y in x) for x in prefix)
         self.rest = tuple(int(x) for x in rest)
         self.keys = tuple(dict(x) for x in keys)
         self.other = tuple(int(x) for x in other)
         self.where = tuple(where)
+        bags = bags if bags is not None else [None] * len(self.checked)
+        self.bags = tuple(None if b is None else (frozenset(b[0]), frozenset(b[1]), bool(b[2])) for b in bags)
         self._vocab: dict = {}
         self._lock = threading.Lock()
-        h = hashlib.sha256(b"unique-items-check-v1")
+        h = hashlib.sha256(b"distinct-check-v1")
         h.update(repr((self.checked, self.prefix, self.rest, tuple(sorted(k.items()) for k in self.keys),
-                       self.other)).encode())
+                       self.other, tuple(None if b is None else (sorted(b[0]), sorted(b[1]), b[2])
+                                         for b in self.bags))).encode())
         self.fingerprint = h.hexdigest()[:32]
 
     def __reduce__(self):
-        return (UniqueItemsCheck, (self.checked, self.prefix, self.rest, self.keys, self.other, self.where))
+        return (DistinctCheck, (self.checked, self.prefix, self.rest, self.keys, self.other, self.where, self.bags))
 
     def __repr__(self) -> str:
-        return f"UniqueItemsCheck({len(self.checked)} path states, at {', '.join(self.where) or '?'})"
+        return f"DistinctCheck({len(self.checked)} path states, at {', '.join(self.where) or '?'})"
 
     # ---------------------------------------------------------------- tracker
     def initial(self):
@@ -98,8 +118,9 @@ class UniqueItemsCheck:
         return self.keys[s].get(f[2], self.other[s]) if f[2] is not None else -1
 
     def feed(self, st, data: bytes):
-        """The state after ``data``, or ``None`` when ``data`` closes an item equal to an earlier
-        item of its (checked) array."""
+        """The state after ``data``, or ``None`` when ``data`` breaks distinctness: it closes an
+        item equal to an earlier item of its array, repeats a key, closes an object that misses
+        a required name, or leaves a key (or a ``,``) that no unused name can complete."""
         stack, in_str, esc, buf, role = st
         i, n = 0, len(data)
         while i < n:
@@ -121,12 +142,16 @@ class UniqueItemsCheck:
                     break
                 in_str = False
                 i = j + 1
+                f = stack[-1]
                 if role == "k":
-                    f = stack[-1]
                     key = _decode(buf) if buf is not None else None
-                    stack = stack[:-1] + (("o", f[1], key, False),)
+                    used = f[4]
+                    if used is not None:
+                        if key in used:
+                            return None
+                        used = used | {key}
+                    stack = stack[:-1] + (("o", f[1], key, False, used),)
                 elif buf is not None:
-                    f = stack[-1]
                     v = _decode(buf)
                     if v in f[3]:
                         return None
@@ -145,27 +170,45 @@ class UniqueItemsCheck:
                     role = "v"
                     buf = b"" if top is not None and top[0] == "a" and top[3] is not None else None
             elif c == _LBRACE:
-                stack = stack + (("o", self._child(stack), None, False),)
+                s = self._child(stack)
+                stack = stack + (("o", s, None, False, frozenset() if s >= 0 and self.bags[s] else None),)
             elif c == _LBRACK:
                 s = self._child(stack)
                 stack = stack + (("a", s, 0, frozenset() if s >= 0 and self.checked[s] else None),)
-            elif c == _RBRACE or c == _RBRACK:
+            elif c == _RBRACE:
+                f = stack[-1]
+                if f[4] is not None and not self.bags[f[1]][1] <= f[4]:
+                    return None  # a required name is missing
+                stack = stack[:-1]
+            elif c == _RBRACK:
                 stack = stack[:-1]
             elif c == _COLON:
                 f = stack[-1]
-                stack = stack[:-1] + (("o", f[1], f[2], True),)
+                stack = stack[:-1] + (("o", f[1], f[2], True, f[4]),)
             elif c == _COMMA:
                 f = stack[-1]
                 if f[0] == "a":
                     stack = stack[:-1] + (("a", f[1], f[2] + 1, f[3]),)
                 else:
-                    stack = stack[:-1] + (("o", f[1], None, False),)
+                    if f[4] is not None:
+                        names, _, open_names = self.bags[f[1]]
+                        if not open_names and names <= f[4]:
+                            return None  # no name left for another member
+                    stack = stack[:-1] + (("o", f[1], None, False, f[4]),)
+        if in_str and role == "k" and buf is not None:
+            f = stack[-1]
+            if f[4] is not None:
+                names, _, open_names = self.bags[f[1]]
+                if not open_names and not _some_name_extends(buf, names - f[4]):
+                    return None
         return (stack, in_str, esc, buf, role)
 
     # ---------------------------------------------------------------- masks
     def _tables(self, vocab):
-        """Per vocabulary: packed words of the tokens that can close an item (a quote), and of
-        those that could open an array and close two items of it (``[`` and four quotes)."""
+        """Per vocabulary, packed words of the tokens that can break distinctness from a state:
+        with a checked array open, those with a quote; with a checked object open, those with a
+        quote, ``}`` or ``,``; otherwise those that open an array or object and then close two
+        strings in it or close it (``[``/``{`` and four quotes, or ``{`` and ``}``)."""
         key = vocab.fingerprint
         t = self._vocab.get(key)
         if t is None:
@@ -175,24 +218,41 @@ class UniqueItemsCheck:
                     n = vocab.n_vocab
                     nw = (n + 31) // 32
                     q = np.zeros(nw * 32, bool)
-                    q2 = np.zeros(nw * 32, bool)
+                    qo = np.zeros(nw * 32, bool)
+                    opens = np.zeros(nw * 32, bool)
                     for i, b in enumerate(vocab.all_token_bytes[:n]):
-                        if b and _QUOTE in b:
-                            q[i] = True
-                            q2[i] = b.count(b'"') >= 4 and _LBRACK in b
-                    t = (_pack(q), _pack(q2), vocab.all_token_bytes)
+                        if not b:
+                            continue
+                        nq = b.count(b'"')
+                        q[i] = nq > 0
+                        qo[i] = nq > 0 or _RBRACE in b or _COMMA in b
+                        opens[i] = ((_LBRACK in b or _LBRACE in b) and nq >= 4) or (_LBRACE in b and _RBRACE in b)
+                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes)
                     self._vocab[key] = t
         return t
 
     def restrict(self, st, words: np.ndarray, vocab) -> None:
         """Clear, in ``words`` (``uint32``, the grammar's mask after the output whose tracker
-        state is ``st``), every token that would close a duplicate item.  Only tokens with a
-        quote can (two items and a ``[`` when no checked array is open); each is run through
-        the tracker, or, inside an item, one quote and no backslash: compared directly."""
-        quote_w, open2_w, tb = self._tables(vocab)
+        state is ``st``), every token that would break distinctness (see :meth:`feed`).  Only
+        the candidates of :meth:`_tables` can, and inside a key of a checked object without
+        undeclared names every allowed token; each runs through the tracker, or, inside an item,
+        with one quote and no backslash, is compared directly."""
+        quote_w, qo_w, open_w, tb = self._tables(vocab)
         stack, in_str, esc, buf, role = st
-        armed = bool(stack) and any(f[0] == "a" and f[3] is not None for f in stack)
-        cand = words & (quote_w if armed else open2_w)
+        arr = obj = False
+        for f in stack:
+            if f[0] == "a":
+                arr = arr or f[3] is not None
+            elif f[4] is not None:
+                obj = True
+        if obj and in_str and role == "k" and not self.bags[stack[-1][1]][2]:
+            cand = words.copy()
+        elif obj and not in_str:
+            cand = words & qo_w
+        elif obj:  # inside a string only a token that closes it can break anything
+            cand = words & quote_w
+        else:
+            cand = words & (quote_w if arr else open_w)
         nz = np.flatnonzero(cand).tolist()
         if not nz:
             return
@@ -216,5 +276,56 @@ def _decode(raw: bytes) -> str:
     return json.loads(b'"' + raw + b'"') if _BSLASH in raw else raw.decode("utf-8", "surrogatepass")
 
 
+def _split_partial(raw: bytes) -> tuple[str, bytes]:
+    """A partial string literal's content: the characters it spells so far, and the bytes of a
+    character still being written (an escape or a UTF-8 sequence in progress)."""
+    cut = raw.rfind(b"\\")
+    if cut >= 0:
+        # is the last backslash the start of an unfinished escape?  (an escaped backslash pairs)
+        k = cut
+        while k > 0 and raw[k - 1] == _BSLASH:
+            k -= 1
+        if (cut - k) % 2 == 0:  # an unescaped backslash at `cut`
+            tail = raw[cut:]
+            if len(tail) < 2 or (tail[1:2] == b"u" and len(tail) < 6):
+                return _decode(raw[:cut]), tail
+    for back in range(1, min(4, len(raw)) + 1):
+        try:
+            return _decode(raw), b""
+        except UnicodeDecodeError:
+            # an unfinished UTF-8 sequence at the end
+            try:
+                return _decode(raw[:-back]), raw[-back:]
+            except UnicodeDecodeError:
+                continue
+    return _decode(raw), b""
+
+
+def _spellings_start(ch: str, pending: bytes) -> bool:
+    """Some spelling of character ``ch`` *the grammar allows* starts with ``pending``: raw
+    UTF-8 (not for ``"``, ``\\`` or control characters), a short escape, or ``\\u00XX`` (any
+    hex case) for a control character (:mod:`constrain.jsonschema.strings`).  Any other JSON
+    spelling would call a key viable that the grammar cannot finish."""
+    if not pending.startswith(b"\\"):
+        return ch not in '"\\' and ord(ch) >= 0x20 and ch.encode("utf-8").startswith(pending)
+    sp = [_SHORT_ESC[ch]] if ch in _SHORT_ESC else []
+    if ord(ch) < 0x20:
+        sp.append(b"\\u%04x" % ord(ch))
+    p = pending.lower()
+    return any(x.lower().startswith(p) for x in sp)
+
+
+def _some_name_extends(raw: bytes, names) -> bool:
+    """Some name in ``names`` has a JSON spelling that starts with ``raw`` (a key in progress)."""
+    if not names:
+        return False
+    done, pending = _split_partial(raw)
+    for nm in names:
+        if nm.startswith(done) and (not pending or (len(nm) > len(done) and _spellings_start(nm[len(done)], pending))):
+            return True
+    return False
+
+
 def _pack(flags: np.ndarray) -> np.ndarray:
+    """``bool[32 * W]`` -> the ``uint32[W]`` words of the xgrammar/llguidance bitmask layout."""
     return np.packbits(flags.reshape(-1, 32)[:, ::-1], axis=1).view(">u4").astype(np.uint32).ravel()

@@ -90,7 +90,7 @@ class Grammar:
     #: Lark ``Indenter`` post-lexer: (newline, indent, dedent, open ids, close ids, tab_len) or None
     indenter: tuple | None = None
     #: a constraint the CFG cannot carry, enforced by the matcher next to it (e.g.
-    #: :class:`~constrain.grammar.checks.UniqueItemsCheck`), or None
+    #: :class:`~constrain.grammar.checks.DistinctCheck`), or None
     value_check: object | None = None
     _fp: list = field(default_factory=list, repr=False, compare=False)
 

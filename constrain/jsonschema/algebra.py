@@ -37,7 +37,7 @@ from constrain.grammar.regex import any_string_dfa, compile_regex, literal_dfa
 Conj = frozenset  # of (location, positive: bool)
 ANY_C: Conj = frozenset()
 
-MAX_ALTERNATIVES = 256  # products of object/array alternatives while distributing ∩ over ∪
+MAX_ALTERNATIVES = 1024  # products of object/array alternatives while distributing ∩ over ∪
 
 
 @dataclass(frozen=True)

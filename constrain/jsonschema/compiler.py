@@ -88,11 +88,21 @@ def _compile(schema, *, strict, lenient, whitespace, separators, max_whitespace,
         ws = Whitespace(flexible=max_whitespace)
     else:
         ws = Whitespace()
+    from constrain.jsonschema.uniquecheck import MixedBag
+
     doc = SchemaDocument(schema, default_dialect=dialect, registry=registry)
-    norm = Normalizer(doc, strict=strict)
-    low = Lowering(norm, ws=ws, property_order=property_order)
+    no_bag: set = set()
     try:
-        grammar = low.build(frozenset({(doc.root, True)}))
+        while True:
+            norm = Normalizer(doc, strict=strict)
+            low = Lowering(norm, ws=ws, property_order=property_order, no_bag=no_bag)
+            try:
+                grammar = low.build(frozenset({(doc.root, True)}))
+                break
+            except MixedBag as e:  # these any-order objects share a path with other shapes
+                if e.args[0] <= no_bag:  # pragma: no cover - cannot happen: each round shrinks the bags
+                    raise GrammarError("any-order objects: the check's shapes did not settle", pointer="") from None
+                no_bag |= e.args[0]
     except UnsupportedSchemaFeature:
         raise
     except GrammarError as e:

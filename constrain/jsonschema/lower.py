@@ -75,7 +75,7 @@ class _States:
 
 
 class Lowering:
-    def __init__(self, norm: Normalizer, *, ws: Whitespace, property_order: str = "schema"):
+    def __init__(self, norm: Normalizer, *, ws: Whitespace, property_order: str = "schema", no_bag=()):
         self.norm = norm
         self.ws = ws
         self.order = property_order
@@ -90,6 +90,11 @@ class Lowering:
         self.arrays: set = set()
         self.checked: set = set()
         self.unique_refused: set = set()
+        #: object shapes lowered; those in any order by the check (shape -> its check spec); those
+        #: that must keep schema order (a path state mixes them with other objects)
+        self.objects: set = set()
+        self.bags: dict = {}
+        self.no_bag: set = set(no_bag)
 
     # ------------------------------------------------------------------ terminals
     def _term(self, key: str, make, kind: str = "regex", source: str = "") -> int:
@@ -141,14 +146,15 @@ class Lowering:
             n, conj = self._todo.pop()
             self._value(n, self.norm.conj(conj), conj)
         grammar = self.b.build(start, lexing="all")
-        if self.checked:
+        if self.checked or self.bags:
             from dataclasses import replace
 
             from constrain.jsonschema.uniquecheck import build
 
-            lowered, checked, refused = self.arrays, self.checked, self.unique_refused
-            vc = build(self.norm, root, lowered=lowered, checked=checked,
-                       allows_duplicates=lambda a: not a.unique or a in refused)
+            refused = self.unique_refused
+            vc = build(self.norm, root, lowered=self.arrays, checked=self.checked,
+                       allows_duplicates=lambda a: not a.unique or a in refused,
+                       objects=self.objects, bags=self.bags)
             if vc is not None:
                 grammar = replace(grammar, value_check=vc, _fp=[])
         return grammar
@@ -427,6 +433,7 @@ class Lowering:
 
     # ------------------------------------------------------------------ objects
     def _object(self, n: int, o: ObjC) -> None:
+        self.objects.add(o)
         if o.required & o.forbidden:
             return
         alg = self.norm.alg
@@ -458,6 +465,9 @@ class Lowering:
         if self.order == "any" and len(declared) + len(free) <= MAX_ANY_ORDER:
             free = declared + free
             declared = []
+        elif self.order == "any" and o.max is None and o not in self.no_bag:
+            if self._bag_object(n, o, declared + free, names_dfa):
+                return
         if len(free) > MAX_ANY_ORDER:
             raise UnsupportedSchemaFeature(
                 f"more than {MAX_ANY_ORDER} required names without a property schema (or in any-order mode)",
@@ -526,6 +536,46 @@ class Lowering:
                 nb = bump(d, a, False)
                 if nb is not None:
                     self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask, False) + nb)])
+
+    def _bag_object(self, n: int, o: ObjC, members: list, names_dfa) -> bool:
+        """Any order for an object with more names than a set of them can be a grammar state:
+        members are repeatable here and the matcher's :class:`~constrain.grammar.checks.DistinctCheck`
+        rejects a repeated key, a ``}`` before every required name, and a key no unused name
+        completes.  False (the caller keeps schema order) when an undeclared name could get
+        stuck with finitely many completions, which the check cannot see."""
+        from constrain.jsonschema.uniquecheck import inexhaustible
+
+        all_names = {nm for nm, _ in members}
+        regions = self._regions(o, all_names | set(o.forbidden), names_dfa)
+        if not all(inexhaustible(d) for d, _ in regions):
+            return False
+        P = self._punct
+        lo = o.min
+        terms = [(self._string_term(literal_dfa(nm)), self.nt(c), True) for nm, c in members]
+        terms += [(self._string_term(d), self.nt(c), False) for d, c in regions]
+
+        # state: (first, declared members counted up to minProperties, any undeclared yet); keys
+        # are distinct (the check), so the count is exact
+        def bump(st, decl):
+            _, d, u = st
+            return (False, min(d + 1, lo), u) if decl else (False, d, 1)
+
+        X = _States(self, "bag", "object shape (any order)")
+        start = (True, 0, 0)
+        self.b.rule(n, [P["{"], X(start)])
+        if lo == 0 and not o.required:
+            self.b.rule(n, [P["{}"]])
+        while X.todo:
+            st = X.todo.pop()
+            x = X.names[st]
+            first, d, u = st
+            if not first and d + u >= lo:
+                self.b.rule(x, [P["}"]])
+            sep = [] if first else [P[","]]
+            for kt, vt, decl in terms:
+                self.b.rule(x, sep + [kt, P[":"], vt, X(bump(st, decl))])
+        self.bags[o] = (frozenset(all_names), frozenset(o.required), bool(regions))
+        return True
 
     def _regions(self, o: ObjC, declared: set, names_dfa):
         """Undeclared names, split by which patterns they match: [(key content DFA, value Conj)]."""

@@ -1,4 +1,4 @@
-"""``uniqueItems`` over infinite item languages: attach a :class:`~constrain.grammar.checks.UniqueItemsCheck`.
+"""``uniqueItems`` over infinite item languages: attach a :class:`~constrain.grammar.checks.DistinctCheck`.
 
 The lowering enforces ``uniqueItems`` in the grammar when the items are a small finite set of
 values (:mod:`constrain.jsonschema.unique`).  Otherwise, when every item is a string whose
@@ -21,11 +21,16 @@ from __future__ import annotations
 import itertools
 
 from constrain.errors import LimitExceeded
-from constrain.grammar.checks import UniqueItemsCheck
+from constrain.grammar.checks import DistinctCheck
 from constrain.jsonschema.algebra import ANY_C, ArrC
 
 MAX_PATH_STATES = 4096
 MAX_NAME_COMBOS = 64  # undeclared-name conjunctions considered per object shape
+
+
+class MixedBag(Exception):
+    """A path state holds an any-order object of the check together with other object shapes:
+    ``args[0]`` is the set of such objects, which must keep schema order (lower again)."""
 
 
 class NotCheckable(Exception):
@@ -78,7 +83,8 @@ def checkable_items(norm, a: ArrC) -> None:
             raise NotCheckable("its item strings can reach a point with finitely many completions")
 
 
-def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> UniqueItemsCheck | None:
+def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects: set = frozenset(),
+          bags: dict | None = None) -> DistinctCheck | None:
     """The path automaton from conjunction ``root``.
 
     ``lowered``: the array shapes the grammar has (the over-approximated states also hold
@@ -86,7 +92,12 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> Uniqu
     uniqueness the tracker enforces; ``allows_duplicates(a)``: a real shape the check must not
     touch (the other real shapes have distinct items anyway: the grammar enforces it, or at
     most one item).  A state that mixes checked shapes with shapes allowing duplicates is
-    refused through ``norm.refuse`` (strict: raises; lenient: recorded, and None returned)."""
+    refused through ``norm.refuse`` (strict: raises; lenient: recorded, and None returned).
+
+    ``objects``: the object shapes the grammar has; ``bags``: those in any order by the check
+    (shape -> ``(names, required, open_names)``).  A state holding one of them and another
+    object shape raises :class:`MixedBag` (the tracker could not tell which one it reads)."""
+    bags = bags or {}
     alg = norm.alg
     ids: dict = {}
     order: list = []
@@ -130,7 +141,7 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> Uniqu
         i += 1
         vals = [norm.conj(c) for c in states]
         arrays = [a for v in vals for a in v.arrays if a in lowered]
-        objects = [o for v in vals for o in v.objects]
+        objects_here = [o for v in vals for o in v.objects]
         need = [a for a in arrays if a in checked]
         bad = [a for a in arrays if a not in checked and allows_duplicates(a)]
         if need and bad:
@@ -139,23 +150,28 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> Uniqu
                         "if, or an unconstrained schema) that allows duplicates, so uniqueness cannot be "
                         "checked by path; not enforced")
             return None
+        real = [o for o in objects_here if o in objects]
+        mine = [o for o in real if o in bags]
+        if mine and len(set(real)) > 1:
+            raise MixedBag(set(mine))
+        bag = bags[mine[0]] if mine else None
         k = max((len(a.prefix) for a in arrays), default=0)
         prefix = [sid(frozenset(a.at(j) for a in arrays)) for j in range(k)]
         rest = sid(frozenset(a.items for a in arrays)) if arrays else -1
         names = []
-        for o in objects:
+        for o in objects_here:
             names += [n for n, _ in o.props if n not in names]
             names += [r for r in sorted(o.required) if r not in names]
-        keys = {n: sid(frozenset(alg.name_conj(o, n) for o in objects)) for n in names}
-        other = sid(frozenset(c for o in objects for c in undeclared_options(o))) if objects else -1
-        trans.append((bool(need), prefix, rest, keys, other))
+        keys = {n: sid(frozenset(alg.name_conj(o, n) for o in objects_here)) for n in names}
+        other = sid(frozenset(c for o in objects_here for c in undeclared_options(o))) if objects_here else -1
+        trans.append((bool(need), prefix, rest, keys, other, bag))
     # prune: states from which no checked array is reachable become -1
     n = len(order)
-    useful = [t[0] for t in trans]
+    useful = [t[0] or t[5] is not None for t in trans]
     changed = True
     while changed:
         changed = False
-        for s, (_, prefix, rest, keys, other) in enumerate(trans):
+        for s, (_, prefix, rest, keys, other, _) in enumerate(trans):
             if not useful[s] and any(x >= 0 and useful[x] for x in (*prefix, rest, *keys.values(), other)):
                 useful[s] = changed = True
     keep = [s for s in range(n) if useful[s]]
@@ -167,11 +183,12 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates) -> Uniqu
         return new.get(x, -1) if x >= 0 else -1
 
     out = [trans[s] for s in keep]
-    return UniqueItemsCheck(
+    return DistinctCheck(
         checked=[t[0] for t in out],
         prefix=[[m(x) for x in t[1]] for t in out],
         rest=[m(t[2]) for t in out],
         keys=[{k: m(x) for k, x in t[3].items() if m(x) >= 0} for t in out],
         other=[m(t[4]) for t in out],
-        where=sorted({a.unique_ptr for a in checked}),
+        where=sorted({a.unique_ptr for a in checked}) + (["objects in any order"] if bags else []),
+        bags=[t[5] for t in out],
     )

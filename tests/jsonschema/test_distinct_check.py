@@ -1,5 +1,5 @@
 """uniqueItems over strings with infinitely many values: the grammar allows duplicates and the
-matcher's tracker (:class:`constrain.grammar.checks.UniqueItemsCheck`) rejects the byte that
+matcher's tracker (:class:`constrain.grammar.checks.DistinctCheck`) rejects the byte that
 closes one.  Checked against ``jsonschema`` on whole documents, and mask against
 ``try_accept`` over the whole SmolLM2 vocabulary (the mask's quote-token shortcut)."""
 
@@ -166,3 +166,88 @@ def test_infilling_checker_refuses_a_grammar_with_a_value_check():
 
     with pytest.raises(UnsupportedSchemaFeature, match="value check"):
         InfillChecker(compile_json_schema(SCHEMAS[1]))
+
+
+# ---------------------------------------------------------------- objects in any order
+# more declared names than MAX_ANY_ORDER: the grammar repeats members, the check keeps keys
+# distinct and required names present
+BIG = {f"k{i}": {"type": "integer"} for i in range(12)}
+BIG.update({"name": {"type": "string"}, "nat": {"type": "string"}, "na/me": {"type": "boolean"}})
+BAGS = [
+    {"type": "object", "properties": BIG, "required": ["k3", "name"], "additionalProperties": False},
+    {"type": "object", "properties": BIG, "required": ["nat"], "minProperties": 3,
+     "patternProperties": {"^x": {"type": "null"}}, "additionalProperties": False},
+    {"type": "object", "properties": BIG, "additionalProperties": {"type": "string"}},
+    {"type": "array", "items": {"type": "object", "properties": BIG, "required": ["k0"],
+                                "additionalProperties": False}},
+]
+_keys = st.sampled_from(sorted(BIG) + ["x", "xa", "other"])
+_vals = st.sampled_from([1, "s", None, True])
+
+
+def _members(draw_list):
+    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v) for k, v in draw_list) + "}"
+
+
+@pytest.mark.parametrize("i", range(len(BAGS)))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(members=st.lists(st.tuples(_keys, _vals), max_size=6), n=st.integers(1, 3), escape=st.booleans(),
+       data=st.data())
+def test_big_any_order_objects_accept_exactly_the_valid_ones(smol_vocab, i, members, n, escape, data):
+    schema = BAGS[i]
+    inner = schema.get("items", schema)
+    if data.draw(st.booleans()):  # mostly valid: the required names, with fitting values, somewhere
+        need = [(r, {"integer": 1, "string": "s", "boolean": True}[inner["properties"][r]["type"]])
+                for r in inner.get("required", [])]
+        members = data.draw(st.permutations(need + [m for m in members if m[0] not in dict(need)]))
+    g = compile_json_schema(schema, property_order="any")
+    assert g.value_check is not None and any(b is not None for b in g.value_check.bags)
+    obj = _members(members)
+    text = "[" + ",".join([obj] * n) + "]" if schema["type"] == "array" else obj
+    if escape:
+        text = text.replace("/", "\\/")
+    keys = [k for k, _ in members]
+    value = json.loads(text)
+    cls = jsonschema.Draft202012Validator
+    # a repeated key is never written (JSON would keep the last one; constrain keeps keys distinct)
+    valid = len(set(keys)) == len(keys) and cls(schema, format_checker=cls.FORMAT_CHECKER).is_valid(value)
+    assert _accepts(Matcher(g, smol_vocab), text.encode()) == valid, text
+
+
+@pytest.mark.parametrize("prefix", [
+    b'{"k3":1,"na',          # "name" and "nat" left
+    b'{"name":"a","na',      # only "nat" left
+    b'{"name":"a","na\\',    # "na/me" through its escaped spelling
+    b'{"k3":1,"',
+    b'{"k3":1',
+    b'{"k3":1,"name":"ab',
+    b'{"k0":1,"k1":2,"k2":3,"k3":4,"k4":5,"k5":6,"k6":7,"k7":8,"k8":9,"k9":0,"k10":1,"k11":2,"name":"",'
+    b'"nat":"","na/me":true',  # every name used: no "," any more
+])
+def test_bag_mask_equals_try_accept_over_the_vocabulary(smol_vocab, prefix):
+    m = Matcher(compile_json_schema(BAGS[0], property_order="any"), smol_vocab)
+    assert m.accept_bytes(prefix)
+    mask = m.next_token_mask()[: smol_vocab.n_vocab]
+    ref = np.array([m.try_accept(t) for t in range(smol_vocab.n_vocab)])
+    assert np.array_equal(mask, ref), np.flatnonzero(mask != ref)[:10]
+    assert ref.any()  # never a dead end
+
+
+def test_bag_rejections_name_the_reason(smol_vocab):
+    m = Matcher(compile_json_schema(BAGS[0], property_order="any"), smol_vocab)
+    assert not _accepts(m, b'{"k3":1,"name":"x","k3":2}')  # repeated key
+    assert not _accepts(m, b'{"k3":1}')                    # a required name missing
+    assert not _accepts(m, b'{}')
+    assert _accepts(m, b'{"k11":5,"name":"x","k3":1}')
+    m.reset()
+    assert m.accept_bytes(b'{"name":"a","nat":"b",')
+    assert not m.accept_bytes(b'"na"') and not m.accept_bytes(b'"nam')
+
+
+def test_big_objects_sharing_a_path_with_other_shapes_keep_schema_order(smol_vocab):
+    s = {"anyOf": [BAGS[0], {"type": "object", "properties": {"z": {"type": "integer"}}, "required": ["z"]}]}
+    g = compile_json_schema(s, property_order="any")
+    assert g.value_check is None  # the tracker could not tell the two objects apart by path
+    m = Matcher(g, smol_vocab)
+    assert _accepts(m, json.dumps({"k3": 1, "name": "x"}, separators=(",", ":")).encode())
+    assert not _accepts(m, json.dumps({"name": "x", "k3": 1}, separators=(",", ":")).encode())  # schema order
