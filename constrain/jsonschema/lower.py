@@ -11,14 +11,20 @@ schema order and may come anywhere (each once); names the schema does not declar
 ``additionalProperties``/``patternProperties`` allow them) may appear between them.  With
 ``property_order="any"`` declared properties may come in any order (tracked as a set, so
 each appears at most once).  An object with more than :data:`MAX_ANY_ORDER` declared and
-required names keeps schema order even then (the set would need ``2**n`` states): sound, but
-narrower than asked (``bench/conformance_report.py`` counts what that loses).
+required names (the set would need ``2**n`` states) repeats its members in the grammar
+instead, and the matcher's value check keeps keys distinct and required names present
+(:meth:`Lowering._bag_object`, :mod:`constrain.jsonschema.uniquecheck`); where the check
+cannot be exact (a path shared with other object shapes, ``maxProperties``, undeclared names
+that can get stuck) it keeps schema order: sound, but narrower than asked
+(``bench/conformance_report.py`` counts what that loses).
 ``minProperties`` counts declared properties plus at most one undeclared name (a model could
 repeat an undeclared name, and JSON keeps the last one, so only one of them is sure to
 count); ``maxProperties`` counts all members.  Arrays: prefix items, the rest, ``minItems``/``maxItems`` and ``contains``
 counts are tracked in the nonterminal; ``uniqueItems`` is enforced exactly when every item
 is one of a small finite set of scalar values (the set of values used so far is tracked, see
-:mod:`constrain.jsonschema.unique`) and refused otherwise (not context-free).
+:mod:`constrain.jsonschema.unique`), by the matcher's value check when every item is a string
+with infinitely many completions (:mod:`constrain.jsonschema.uniquecheck`), and refused
+otherwise (not context-free).
 """
 
 from __future__ import annotations
