@@ -69,7 +69,8 @@ class DistinctCheck:
     Path states are ints; ``-1`` is "nothing below is checked".  For state ``s``:
     ``checked[s]`` says whether an array there needs distinct items; ``bags[s]`` is ``None`` or,
     for a checked object, ``(names, required, open_names)``: its declared names, the required
-    ones, and whether undeclared names are allowed; ``prefix[s]`` / ``rest[s]`` give the state
+    ones, and whether undeclared names are allowed; ``finite[s]`` is ``None`` (items with
+    infinitely many values) or the set of values every item of a checked array there takes; ``prefix[s]`` / ``rest[s]`` give the state
     of item ``i`` (``i < len(prefix[s])``) / of later items; ``keys[s]`` the state of a member by
     name and ``other[s]`` the state of any other name.  ``where`` holds the JSON pointers of
     what is checked (for messages).
@@ -77,7 +78,7 @@ class DistinctCheck:
 
     kind = "distinct"
 
-    def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None):
+    def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None, finite=None):
         self.checked = tuple(bool(x) for x in checked)
         self.prefix = tuple(tuple(int(y) for y in x) for x in prefix)
         self.rest = tuple(int(x) for x in rest)
@@ -86,16 +87,20 @@ class DistinctCheck:
         self.where = tuple(where)
         bags = bags if bags is not None else [None] * len(self.checked)
         self.bags = tuple(None if b is None else (frozenset(b[0]), frozenset(b[1]), bool(b[2])) for b in bags)
+        finite = finite if finite is not None else [None] * len(self.checked)
+        self.finite = tuple(None if f is None else frozenset(f) for f in finite)
         self._vocab: dict = {}
         self._lock = threading.Lock()
         h = hashlib.sha256(b"distinct-check-v1")
         h.update(repr((self.checked, self.prefix, self.rest, tuple(sorted(k.items()) for k in self.keys),
                        self.other, tuple(None if b is None else (sorted(b[0]), sorted(b[1]), b[2])
-                                         for b in self.bags))).encode())
+                                         for b in self.bags),
+                       tuple(None if f is None else sorted(f) for f in self.finite))).encode())
         self.fingerprint = h.hexdigest()[:32]
 
     def __reduce__(self):
-        return (DistinctCheck, (self.checked, self.prefix, self.rest, self.keys, self.other, self.where, self.bags))
+        return (DistinctCheck, (self.checked, self.prefix, self.rest, self.keys, self.other, self.where, self.bags,
+                                self.finite))
 
     def __repr__(self) -> str:
         return f"DistinctCheck({len(self.checked)} path states, at {', '.join(self.where) or '?'})"
@@ -188,6 +193,8 @@ class DistinctCheck:
             elif c == _COMMA:
                 f = stack[-1]
                 if f[0] == "a":
+                    if f[3] is not None and self.finite[f[1]] is not None and self.finite[f[1]] <= f[3]:
+                        return None  # every value is used: no item can follow
                     stack = stack[:-1] + (("a", f[1], f[2] + 1, f[3]),)
                 else:
                     if f[4] is not None:
@@ -195,12 +202,15 @@ class DistinctCheck:
                         if not open_names and names <= f[4]:
                             return None  # no name left for another member
                     stack = stack[:-1] + (("o", f[1], None, False, f[4]),)
-        if in_str and role == "k" and buf is not None:
+        if in_str and buf is not None:
             f = stack[-1]
-            if f[4] is not None:
-                names, _, open_names = self.bags[f[1]]
-                if not open_names and not _some_name_extends(buf, names - f[4]):
-                    return None
+            if role == "k":
+                if f[4] is not None:
+                    names, _, open_names = self.bags[f[1]]
+                    if not open_names and not _some_name_extends(buf, names - f[4]):
+                        return None
+            elif self.finite[f[1]] is not None and not _some_name_extends(buf, self.finite[f[1]] - f[3]):
+                return None  # only used values begin like this item
         return (stack, in_str, esc, buf, role)
 
     # ---------------------------------------------------------------- masks
@@ -245,8 +255,12 @@ class DistinctCheck:
                 arr = arr or f[3] is not None
             elif f[4] is not None:
                 obj = True
-        if obj and in_str and role == "k" and not self.bags[stack[-1][1]][2]:
-            cand = words.copy()
+        top = stack[-1] if stack else None
+        fin = top is not None and top[0] == "a" and top[3] is not None and self.finite[top[1]] is not None
+        if (obj and in_str and role == "k" and not self.bags[top[1]][2]) or (fin and in_str):
+            cand = words.copy()  # a key or item from a finite set: any token can strand it
+        elif fin:
+            cand = words & qo_w  # a "," with every value used
         elif obj and not in_str:
             cand = words & qo_w
         elif obj:  # inside a string only a token that closes it can break anything
@@ -256,7 +270,9 @@ class DistinctCheck:
         nz = np.flatnonzero(cand).tolist()
         if not nz:
             return
-        used = stack[-1][3] if in_str and role == "v" and buf is not None else None
+        # inside an item of an array with infinitely many values, a token with one quote and no
+        # backslash only closes the item: compare its value (a "," after it cannot strand anything)
+        used = top[3] if in_str and role == "v" and buf is not None and not fin else None
         for w in nz:
             bits = int(cand[w])
             while bits:

@@ -94,7 +94,7 @@ class Lowering:
         self._item_values_memo: dict = {}
         #: array shapes lowered; those whose uniqueItems a value check enforces; those refused
         self.arrays: set = set()
-        self.checked: set = set()
+        self.checked: dict = {}
         self.unique_refused: set = set()
         #: object shapes lowered; those in any order by the check (shape -> its check spec); those
         #: that must keep schema order (a path state mixes them with other objects)
@@ -259,19 +259,19 @@ class Lowering:
                 return
             except NotFinite as e:
                 try:
-                    checkable_items(self.norm, a)
+                    spec = checkable_items(self.norm, a)
                 except NotCheckable as e2:
                     self.unique_refused.add(a)
                     self.norm.refuse("uniqueItems", a.unique_ptr,
                                      f"uniqueness of array items is enforced only when the items are a small "
-                                     f"finite set of scalar values, or strings with infinitely many completions "
-                                     f"(checked token by token), and {e.args[0]} and {e2.args[0]}; not enforced")
+                                     f"finite set of scalar values, or strings (checked token by token), and "
+                                     f"{e.args[0]} and {e2.args[0]}; not enforced")
                     if self.norm.strict:
                         return
                 else:
                     # the grammar allows duplicates; the matcher's tracker rejects them
                     # (constrain.jsonschema.uniquecheck builds it after the grammar)
-                    self.checked.add(a)
+                    self.checked[a] = spec
         P = self._punct
         k = len(a.prefix)
         cap_i = max(k, a.min) if a.max is None else a.max

@@ -26,6 +26,7 @@ from constrain.jsonschema.algebra import ANY_C, ArrC
 
 MAX_PATH_STATES = 4096
 MAX_NAME_COMBOS = 64  # undeclared-name conjunctions considered per object shape
+MAX_FINITE_VALUES = 4096  # finite item sets the tracker checks by listing them
 
 
 class MixedBag(Exception):
@@ -58,12 +59,16 @@ def inexhaustible(dfa) -> bool:
     return True
 
 
-def checkable_items(norm, a: ArrC) -> None:
-    """Raise :class:`NotCheckable` unless every item of ``a`` is a string, inexhaustible from
-    the second item on (the first has nothing to differ from)."""
+def checkable_items(norm, a: ArrC) -> frozenset | None:
+    """How the tracker can check ``a``'s items for uniqueness: ``None`` when every item is a
+    string with infinitely many completions from every point (from the second item on: a
+    prefix's first item has nothing to differ from), or the finite set of string values every
+    item takes (up to :data:`MAX_FINITE_VALUES`; the tracker then keeps a partial item only
+    while an unused value extends it).  Raises :class:`NotCheckable` otherwise."""
     if a.contains:
         raise NotCheckable("it also has contains")
     from constrain.jsonschema.algebra import Val
+    from constrain.jsonschema.unique import NotFinite, string_values
 
     k = len(a.prefix)
     span = k + 1 if a.max is None else min(a.max, k + 1)
@@ -76,11 +81,22 @@ def checkable_items(norm, a: ArrC) -> None:
         s = v.string
         if s is None or s.is_empty():
             continue
-        later = i > 0 or k == 0  # a prefix's first item has no earlier item to differ from
-        if later and s.length is not None and s.length[1] is not None:
-            raise NotCheckable("its item strings have a maxLength (finitely many values)")
-        if later and not inexhaustible(s.dfa):
+        later = i > 0 or k == 0
+        if later and ((s.length is not None and s.length[1] is not None) or not inexhaustible(s.dfa)):
+            if k == 0:
+                try:
+                    values = frozenset(string_values(s, MAX_FINITE_VALUES))
+                except NotFinite:
+                    values = None
+                if values is not None:
+                    if a.min > len(values):
+                        raise NotCheckable(f"minItems {a.min} asks for more distinct items than its "
+                                           f"{len(values)} values")
+                    return values
+            if s.length is not None and s.length[1] is not None:
+                raise NotCheckable("its item strings have a maxLength (finitely many values, too many to list)")
             raise NotCheckable("its item strings can reach a point with finitely many completions")
+    return None
 
 
 def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects: set = frozenset(),
@@ -89,7 +105,7 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
 
     ``lowered``: the array shapes the grammar has (the over-approximated states also hold
     conjunctions no output can reach; only real shapes decide); ``checked``: those whose
-    uniqueness the tracker enforces; ``allows_duplicates(a)``: a real shape the check must not
+    uniqueness the tracker enforces (shape -> None, or the finite set of its item values); ``allows_duplicates(a)``: a real shape the check must not
     touch (the other real shapes have distinct items anyway: the grammar enforces it, or at
     most one item).  A state that mixes checked shapes with shapes allowing duplicates is
     refused through ``norm.refuse`` (strict: raises; lenient: recorded, and None returned).
@@ -144,6 +160,11 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
         objects_here = [o for v in vals for o in v.objects]
         need = [a for a in arrays if a in checked]
         bad = [a for a in arrays if a not in checked and allows_duplicates(a)]
+        specs = {checked[a] for a in need}
+        if len(specs) > 1:
+            norm.refuse("uniqueItems", need[0].unique_ptr, "arrays at this path may take shapes whose items "
+                        "are different finite sets of values, so uniqueness cannot be checked by path; not enforced")
+            return None
         if need and bad:
             where = need[0].unique_ptr
             norm.refuse("uniqueItems", where, "an array at this path may also take another shape (anyOf/oneOf/"
@@ -164,14 +185,14 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
             names += [r for r in sorted(o.required) if r not in names]
         keys = {n: sid(frozenset(alg.name_conj(o, n) for o in objects_here)) for n in names}
         other = sid(frozenset(c for o in objects_here for c in undeclared_options(o))) if objects_here else -1
-        trans.append((bool(need), prefix, rest, keys, other, bag))
+        trans.append((bool(need), prefix, rest, keys, other, bag, next(iter(specs)) if specs else None))
     # prune: states from which no checked array is reachable become -1
     n = len(order)
     useful = [t[0] or t[5] is not None for t in trans]
     changed = True
     while changed:
         changed = False
-        for s, (_, prefix, rest, keys, other, _) in enumerate(trans):
+        for s, (_, prefix, rest, keys, other, *_) in enumerate(trans):
             if not useful[s] and any(x >= 0 and useful[x] for x in (*prefix, rest, *keys.values(), other)):
                 useful[s] = changed = True
     keep = [s for s in range(n) if useful[s]]
@@ -191,4 +212,5 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
         other=[m(t[4]) for t in out],
         where=sorted({a.unique_ptr for a in checked}) + (["objects in any order"] if bags else []),
         bags=[t[5] for t in out],
+        finite=[t[6] for t in out],
     )

@@ -251,3 +251,43 @@ def test_big_objects_sharing_a_path_with_other_shapes_keep_schema_order(smol_voc
     m = Matcher(g, smol_vocab)
     assert _accepts(m, json.dumps({"k3": 1, "name": "x"}, separators=(",", ":")).encode())
     assert not _accepts(m, json.dumps({"name": "x", "k3": 1}, separators=(",", ":")).encode())  # schema order
+
+
+# ---------------------------------------------------------------- finite item sets, too many for the grammar
+LANGS = [f"L{i}" for i in range(70)] + ["A/B", "A"]  # over unique.MAX_VALUES: checked by the tracker
+
+
+def test_large_finite_item_sets_are_checked(smol_vocab):
+    s = {"type": "array", "items": {"enum": LANGS}, "uniqueItems": True}
+    g = compile_json_schema(s)
+    assert g.value_check is not None and g.value_check.finite[0] is not None
+    m = Matcher(g, smol_vocab)
+    assert _accepts(m, b'["L1","L10","A","A/B"]')
+    assert not _accepts(m, b'["L1","L10","L1"]')
+    assert not _accepts(m, b'["A\\/B","A/B"]')
+    # a partial item only unused values extend; a "," only while a value is left
+    m.reset()
+    assert m.accept_bytes(b'["A","A/B",')
+    assert not m.accept_bytes(b'"A"') and m.accept_bytes(b'"L')
+    small = {"type": "array", "items": {"type": "string", "enum": ["ab", "a", "b", "c", "d", "e", "f", "g", "h", "i",
+                                                                      "j", "k", "l", "m", "n", "o", "p", "q", "r"]},
+             "uniqueItems": True}
+    g2 = compile_json_schema(small)  # 19 values: too many sets of used values for grammar states
+    assert g2.value_check is not None
+    m2 = Matcher(g2, smol_vocab)
+    every = b'[' + b",".join(b'"%s"' % v.encode() for v in small["items"]["enum"])
+    assert m2.accept_bytes(every) and not m2.accept_bytes(b",")  # all 19 used: no "," left
+    assert m2.accept_bytes(b"]") and m2.is_complete()
+    for prefix in [b'["a","ab",', b'["a","ab","', b'["ab","a","b","c","d","e","f","g","h","i","j","k","l","m","n",'
+                   b'"o","p","q","r"', b'["b","']:
+        m2.reset()
+        assert m2.accept_bytes(prefix)
+        mask = m2.next_token_mask()[: smol_vocab.n_vocab]
+        ref = np.array([m2.try_accept(t) for t in range(smol_vocab.n_vocab)])
+        assert np.array_equal(mask, ref), (prefix, np.flatnonzero(mask != ref)[:10])
+        assert ref.any()
+
+
+def test_min_items_beyond_the_values_is_refused():
+    with pytest.raises(UnsupportedSchemaFeature, match="minItems"):
+        compile_json_schema({"type": "array", "items": {"enum": LANGS}, "uniqueItems": True, "minItems": 100})
