@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from constrain.errors import ConstrainError, LimitExceeded, UnsupportedSchemaFeature
+from constrain.errors import ConstrainError, InvalidSchema, LimitExceeded, UnsupportedSchemaFeature
 from constrain.jsonschema.algebra import (
     ANY_C,
     NOTHING,
@@ -114,12 +114,78 @@ class Normalizer:
 
         check_deadline()
         self._busy.add(loc)
+        n_unenforced = len(self.unenforced)
         try:
-            v = self._schema(loc)
+            try:
+                v = self._schema(loc)
+            except (UnsupportedSchemaFeature, LimitExceeded) as e:
+                if isinstance(e, InvalidSchema):
+                    raise
+                v = self._by_values(loc, n_unenforced)
+                if v is None:
+                    raise
+            else:
+                if len(self.unenforced) > n_unenforced:  # lenient: something was dropped
+                    v = self._by_values(loc, n_unenforced) or v
         finally:
             self._busy.discard(loc)
         self._loc_memo[loc] = v
         return v
+
+    def _by_values(self, loc: int, n_unenforced: int) -> Val | None:
+        """When ``loc`` cannot be normalised (a complement with no finite form, too many shapes …)
+        but only ever accepts values of a finite list — an ``enum``/``const`` in it or in a
+        conjunctive part (``allOf``, ``$ref``) — its value set is those of the listed values that
+        ``jsonschema`` itself validates against the whole sub-schema.  Exact (the reference
+        semantics decides each value) and free of complements.  None when there is no such list,
+        or the document uses dynamic references (their meaning depends on the path taken)."""
+        if self.doc.dynamic:
+            return None
+        values = self._listed_values(loc, set())
+        if values is None:
+            return None
+        L = self.doc.locs[loc]
+        import jsonschema
+
+        cls = {2020: jsonschema.Draft202012Validator, 2019: jsonschema.Draft201909Validator,
+               7: jsonschema.Draft7Validator, 6: jsonschema.Draft6Validator,
+               4: jsonschema.Draft4Validator}.get(L.draft, jsonschema.Draft202012Validator)
+        try:
+            val = cls(L.schema, format_checker=cls.FORMAT_CHECKER, _resolver=L.resolver)
+            kept = [x for x in values if val.is_valid(x)]
+        except Exception:  # noqa: BLE001 - a schema jsonschema cannot evaluate: keep the refusal
+            return None
+        del self.unenforced[n_unenforced:]
+        return self._enum(kept, loc, f"{L.pointer}/enum") if kept else NOTHING
+
+    def _listed_values(self, loc: int, seen: set):
+        """The ``enum``/``const`` values some conjunctive part of ``loc`` restricts it to, or None."""
+        if loc in seen:
+            return None
+        seen.add(loc)
+        L = self.doc.locs[loc]
+        s = L.schema
+        if not isinstance(s, dict):
+            return None
+        if "const" in s:
+            return [s["const"]]
+        if isinstance(s.get("enum"), list):
+            return list(s["enum"])
+        parts = []
+        if "$ref" in s:
+            try:
+                parts.append(self.doc.ref(loc, s["$ref"]))
+            except ConstrainError:
+                pass
+        if L.draft > 7 or "$ref" not in s:
+            allof = s.get("allOf")
+            if isinstance(allof, list):
+                parts += [self.doc.child(loc, sub, "allOf", i) for i, sub in enumerate(allof)]
+        for p in parts:
+            v = self._listed_values(p, seen)
+            if v is not None:
+                return v
+        return None
 
     # ------------------------------------------------------------------ one schema object
     def _schema(self, loc: int) -> Val:

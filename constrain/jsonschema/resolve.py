@@ -237,6 +237,20 @@ class SchemaDocument:
         self._keep: list = []  # synthetic objects stay alive so their ids stay unique
         self.root = self.loc(schema, self.root_resolver, "")
 
+    @property
+    def dynamic(self) -> bool:
+        """Some schema seen so far uses ``$dynamicRef``/``$recursiveRef`` (whose meaning depends
+        on the path of evaluation, so a sub-schema cannot be validated on its own)."""
+        for L in self.locs[self._dyn_checked:]:
+            if isinstance(L.schema, dict) and any(k in json.dumps(L.schema, default=str)
+                                                  for k in ('"$dynamicRef"', '"$recursiveRef"')):
+                self._dyn = True
+        self._dyn_checked = len(self.locs)
+        return self._dyn
+
+    _dyn = False
+    _dyn_checked = 0
+
     # ------------------------------------------------------------------ locations
     def loc(self, schema, resolver, pointer: str) -> int:
         """The location of ``schema`` (a child reached from ``resolver``'s base URI)."""
