@@ -594,10 +594,13 @@ class TokenStore:
         where ``root_relex`` (maximal munch only) is the pruning run over the bytes committed
         since the reading's last accepting point, or ``None`` if it has none before here.
         Only a whole-mask miss needs them (the key is read off the threads directly)."""
+        if not self.longest:  # no accepting point to relex from, no indenter: the rows' sets
+            chart = parser.chart
+            return [(th[0], th[1], chart[th[0]].allowed, None) for th in parser.threads]
         out = []
         for th in parser.threads:
             rr = None
-            if self.longest and 0 <= th[2] < parser.pos:
+            if 0 <= th[2] < parser.pos:
                 rr = self.root_relex(bytes(parser.buf[th[2]:parser.pos]))
             out.append((th[0], th[1], parser._allowed(th[0]), rr))
         return out
@@ -685,7 +688,7 @@ class TokenStore:
                     self._mask_eos.pop(k, None)
                     self._mask_bytes -= old.nbytes
             _or_words(out, work)
-        if self._eos_known(parser):
+        if self.longest and self._eos_known(parser):
             eos = self._mask_eos.get(key)
             if eos is None:
                 eos = self._mask_eos[key] = parser.is_complete()
@@ -767,10 +770,13 @@ class _MaskWalk:
         p, store = self.p, self.store
         flat = store.flat
         work = []
+        chart, sig_rows = p.chart, self.t.sig_rows
         for k, sid, A, rr in readings if readings is not None else store.readings(p):
             e = store.root_entry(sid, A, root, rr)
             if e.groups:
-                sig = self._register(p.chart, k)
+                sig = chart[k].sig  # the mask key computed it; registered unless new
+                if sig < 0 or sig not in sig_rows:
+                    sig = self._register(chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
             if flat is None or e.span < _FLAT_MIN_SPAN:
