@@ -89,6 +89,10 @@ class ObjC:
     seen: frozenset = frozenset()
     seen_patterns: tuple = ()
     seen_all: bool = False
+    #: ((names, Conj), ...): for each, some member whose name the DFA ``names`` accepts has a
+    #: value satisfying the conjunction (what ¬additionalProperties / ¬patternProperties ask:
+    #: "some undeclared member breaks it")
+    some: tuple = ()
 
     def prop_conj(self, name: str) -> Conj | None:
         for n, c in self.props:
@@ -255,7 +259,7 @@ class Algebra:
         return ObjC(props, a.rest + b.rest, a.required | b.required, a.forbidden | b.forbidden,
                     a.names + b.names, max(a.min, b.min), mx, order, a.seen | b.seen,
                     a.seen_patterns + tuple(p for p in b.seen_patterns if p not in a.seen_patterns),
-                    a.seen_all or b.seen_all)
+                    a.seen_all or b.seen_all, a.some + tuple(x for x in b.some if x not in a.some))
 
     @staticmethod
     def and_arr(a: ArrC, b: ArrC) -> ArrC:
@@ -340,8 +344,12 @@ class Algebra:
             objects = _cap([self.and_obj(x, y) for x in objects for y in self.not_obj(o, pointer)], "object")
         return Val(not v.null, frozenset((True, False)) - v.bools, num, st, tuple(arrays), tuple(objects))
 
-    @staticmethod
-    def not_obj(o: ObjC, pointer: str) -> list:
+    def not_obj(self, o: ObjC, pointer: str) -> list:
+        """The shapes of the objects ``o`` rejects: one per way to break it."""
+        if o.some:
+            raise UnsupportedSchemaFeature(
+                "the complement of a complement of additionalProperties/patternProperties is not supported",
+                pointer=pointer)
         out = []
         for name, c in o.props:
             for loc, pos in c:
@@ -350,11 +358,27 @@ class Algebra:
             out.append(ObjC(forbidden=frozenset({r})))
         for f in o.forbidden:
             out.append(ObjC(required=frozenset({f})))
+        # a member the shape does not declare breaks a pattern's schema or additionalProperties
+        undeclared = None
         for patterns, additional in o.rest:
-            if patterns or additional:
-                raise UnsupportedSchemaFeature(
-                    "the complement of additionalProperties/patternProperties (under not, oneOf or if) "
-                    "is not supported", pointer=pointer)
+            if not patterns and not additional:
+                continue
+            if undeclared is None:
+                undeclared = all_strings().dfa
+                if o.props:
+                    from constrain.grammar.regex import compile_choices
+
+                    undeclared = undeclared.intersect(
+                        compile_choices(sorted(n for n, _ in o.props)).complement(utf8=True))
+            others = undeclared
+            for p, c in patterns:
+                pd = self.pattern_dfa(p)
+                others = others.intersect(pd.complement(utf8=True))
+                names = undeclared.intersect(pd)
+                if not names.is_empty():
+                    out += [ObjC(some=((names, frozenset({(loc, not pos)})),)) for loc, pos in c]
+            if not others.is_empty():
+                out += [ObjC(some=((others, frozenset({(loc, not pos)})),)) for loc, pos in additional]
         if o.names and any(o.names):
             raise UnsupportedSchemaFeature("the complement of propertyNames (under not, oneOf or if) is not supported",
                                            pointer=pointer)

@@ -46,6 +46,7 @@ CHUNK = 16
 # one character of a JSON string literal, as the string DFAs spell it (see strings.py)
 _JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'
 MAX_ANY_ORDER = 10
+MAX_SOME = 4  # "some undeclared member breaks it" requirements in one object shape
 MAX_UNIQUE_RULES = 20_000  # rules of one uniqueItems shape (sets of used values x values)
 
 
@@ -471,18 +472,46 @@ class Lowering:
         if self.order == "any" and len(declared) + len(free) <= MAX_ANY_ORDER:
             free = declared + free
             declared = []
-        elif self.order == "any" and o.max is None and o not in self.no_bag:
+        elif self.order == "any" and o.max is None and not o.some and o not in self.no_bag:
             if self._bag_object(n, o, declared + free, names_dfa):
                 return
         if len(free) > MAX_ANY_ORDER:
             raise UnsupportedSchemaFeature(
                 f"more than {MAX_ANY_ORDER} required names without a property schema (or in any-order mode)",
                 pointer="")
-        ordered = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in declared]
-        unordered = [(self._string_term(literal_dfa(nm)), self.nt(c), nm in o.required) for nm, c in free]
+        if len(o.some) > MAX_SOME:
+            raise UnsupportedSchemaFeature(f"more than {MAX_SOME} complements of additionalProperties/"
+                                           "patternProperties meet in one object", pointer="")
+
+        def variants(c, js):
+            """(value nonterminal, bits of ``o.some`` it satisfies): a member whose name is in the
+            classes ``js`` may satisfy any subset of their conjunctions."""
+            out = []
+            for r in range(len(js) + 1):
+                for sub in itertools.combinations(js, r):
+                    cc = frozenset(c).union(*(o.some[j][1] for j in sub))
+                    out.append((self.nt(cc), sum(1 << j for j in sub)))
+            return out
+
+        def named(nm):
+            return [j for j, (names, _) in enumerate(o.some) if names.matches(nm.encode("utf-8"))]
+
+        ordered = [(self._string_term(literal_dfa(nm)), variants(c, named(nm)), nm in o.required) for nm, c in declared]
+        unordered = [(self._string_term(literal_dfa(nm)), variants(c, named(nm)), nm in o.required) for nm, c in free]
         all_names = {nm for nm, _ in declared} | {nm for nm, _ in free}
         regions = self._regions(o, all_names | set(o.forbidden), names_dfa)
-        extras = [(self._string_term(d), self.nt(c)) for d, c in regions]
+        extras = []
+        for d, c in regions:
+            # split the region by the name classes of o.some, so each piece knows which it is in
+            for bits in itertools.product((True, False), repeat=len(o.some)):
+                dd = d
+                for (names, _), hit in zip(o.some, bits):
+                    dd = dd.intersect(names if hit else names.complement(utf8=True))
+                    if dd.is_empty():
+                        break
+                if not dd.is_empty():
+                    extras.append((self._string_term(dd), variants(c, [j for j, hit in enumerate(bits) if hit])))
+        full = (1 << len(o.some)) - 1
         count_decl = o.min > 0
         count_all = o.max is not None
         lo, hi = o.min, o.max
@@ -497,8 +526,8 @@ class Lowering:
         # yet), all count).  Undeclared names add at most 1 towards minProperties: a repeated
         # name collapses when parsed, but one present name always counts.
         def close_ok(st):
-            pos, mask, first, d, a = st
-            if pos < last_req or mask & req_mask != req_mask:
+            pos, mask, first, d, a, sat = st
+            if pos < last_req or mask & req_mask != req_mask or sat != full:
                 return False
             return d[0] + d[1] >= lo and (hi is None or a <= hi)
 
@@ -514,34 +543,37 @@ class Lowering:
         X = _States(self, "obj", "object shape")
         names, todo = X.names, X.todo
 
-        start = (0, 0, True, (0, 0), 0)
+        start = (0, 0, True, (0, 0), 0, 0)
         self.b.rule(n, [P["{"], X(start)])
         if close_ok(start):
             self.b.rule(n, [P["{}"]])
         while todo:
             st = todo.pop()
             x = names[st]
-            pos, mask, first, d, a = st
+            pos, mask, first, d, a, sat = st
             sep = [] if first else [P[","]]
             if close_ok(st) and not first:
                 self.b.rule(x, [P["}"]])
-            for j, (kt, vt, req) in enumerate(unordered):
+            for j, (kt, vs, req) in enumerate(unordered):
                 if mask >> j & 1:
                     continue
                 nb = bump(d, a, True)
                 if nb is not None:
-                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask | 1 << j, False) + nb)])
+                    for vt, bits in vs:
+                        self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask | 1 << j, False) + nb + (sat | bits,))])
             if pos < m:
-                kt, vt, req = ordered[pos]
+                kt, vs, req = ordered[pos]
                 nb = bump(d, a, True)
                 if nb is not None:
-                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos + 1, mask, False) + nb)])
+                    for vt, bits in vs:
+                        self.b.rule(x, sep + [kt, P[":"], vt, X((pos + 1, mask, False) + nb + (sat | bits,))])
                 if not req:
-                    self.b.rule(x, [X((pos + 1, mask, first, d, a))])
-            for kt, vt in extras:
+                    self.b.rule(x, [X((pos + 1, mask, first, d, a, sat))])
+            for kt, vs in extras:
                 nb = bump(d, a, False)
                 if nb is not None:
-                    self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask, False) + nb)])
+                    for vt, bits in vs:
+                        self.b.rule(x, sep + [kt, P[":"], vt, X((pos, mask, False) + nb + (sat | bits,))])
 
     def _bag_object(self, n: int, o: ObjC, members: list, names_dfa) -> bool:
         """Any order for an object with more names than a set of them can be a grammar state:

@@ -99,6 +99,13 @@ def checkable_items(norm, a: ArrC) -> frozenset | None:
     return None
 
 
+def _member_options(alg, o, name: str) -> list:
+    """The conjunctions member ``name``'s value may have to satisfy under ``o``: its own, and
+    with each ``o.some`` requirement whose names include it (it may be the member that does)."""
+    base = alg.name_conj(o, name)
+    return [base] + [base | c for names, c in o.some if names.matches(name.encode("utf-8"))]
+
+
 def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects: set = frozenset(),
           bags: dict | None = None) -> DistinctCheck | None:
     """The path automaton from conjunction ``root``.
@@ -140,6 +147,8 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
                 for sub in itertools.combinations(ps, r):
                     opts.add(frozenset().union(*sub))
             per.append(opts)
+        # an undeclared member may also be the one satisfying an ObjC.some requirement
+        per.append({ANY_C} | {c for _, c in o.some})
         out = set()
         for combo in itertools.product(*per):
             out.add(frozenset().union(*combo))
@@ -183,7 +192,7 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
         for o in objects_here:
             names += [n for n, _ in o.props if n not in names]
             names += [r for r in sorted(o.required) if r not in names]
-        keys = {n: sid(frozenset(alg.name_conj(o, n) for o in objects_here)) for n in names}
+        keys = {n: sid(frozenset(x for o in objects_here for x in _member_options(alg, o, n))) for n in names}
         other = sid(frozenset(c for o in objects_here for c in undeclared_options(o))) if objects_here else -1
         trans.append((bool(need), prefix, rest, keys, other, bag, next(iter(specs)) if specs else None))
     # prune: states from which no checked array is reachable become -1
