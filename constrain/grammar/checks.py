@@ -305,16 +305,15 @@ def _split_partial(raw: bytes) -> tuple[str, bytes]:
             tail = raw[cut:]
             if len(tail) < 2 or (tail[1:2] == b"u" and len(tail) < 6):
                 return _decode(raw[:cut]), tail
-    for back in range(1, min(4, len(raw)) + 1):
-        try:
-            return _decode(raw), b""
-        except UnicodeDecodeError:
-            # an unfinished UTF-8 sequence at the end
+    try:
+        return _decode(raw), b""
+    except UnicodeDecodeError:  # a UTF-8 sequence in progress at the end
+        for back in range(1, min(3, len(raw)) + 1):
             try:
                 return _decode(raw[:-back]), raw[-back:]
             except UnicodeDecodeError:
                 continue
-    return _decode(raw), b""
+        raise
 
 
 def _spellings_start(ch: str, pending: bytes) -> bool:
