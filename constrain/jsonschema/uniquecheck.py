@@ -1,10 +1,12 @@
-"""``uniqueItems`` over infinite item languages: attach a :class:`~constrain.grammar.checks.DistinctCheck`.
+"""What the grammar cannot hold, for the matcher's :class:`~constrain.grammar.checks.DistinctCheck`.
 
 The lowering enforces ``uniqueItems`` in the grammar when the items are a small finite set of
 values (:mod:`constrain.jsonschema.unique`).  Otherwise, when every item is a string whose
 content automaton is *inexhaustible* (infinitely many completions from every live state: free
-strings, most patterns and formats), the array is lowered without the uniqueness and this
-module builds the path automaton the matcher's tracker follows:
+strings, most patterns and formats) or one of a listed finite set of strings, the array is
+lowered without the uniqueness; any-order objects with more names than a grammar state can
+track are lowered with repeatable members (:meth:`~constrain.jsonschema.lower.Lowering._bag_object`).
+This module builds the path automaton the matcher's tracker follows for both:
 
 * a state is the set of conjunctions a value at some JSON path may satisfy (over-approximated
   for undeclared member names: every combination of the patterns and ``additionalProperties``
@@ -112,15 +114,29 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
 
     ``lowered``: the array shapes the grammar has (the over-approximated states also hold
     conjunctions no output can reach; only real shapes decide); ``checked``: those whose
-    uniqueness the tracker enforces (shape -> None, or the finite set of its item values); ``allows_duplicates(a)``: a real shape the check must not
-    touch (the other real shapes have distinct items anyway: the grammar enforces it, or at
+    uniqueness the tracker enforces (shape -> None, or the finite set of its item values);
+    ``allows_duplicates(a)``: a real shape the check must not touch (the other real shapes have distinct items anyway: the grammar enforces it, or at
     most one item).  A state that mixes checked shapes with shapes allowing duplicates is
     refused through ``norm.refuse`` (strict: raises; lenient: recorded, and None returned).
 
     ``objects``: the object shapes the grammar has; ``bags``: those in any order by the check
     (shape -> ``(names, required, open_names)``).  A state holding one of them and another
-    object shape raises :class:`MixedBag` (the tracker could not tell which one it reads)."""
+    object shape raises :class:`MixedBag` (the tracker could not tell which one it reads), and
+    so does an automaton over the caps while there are such objects (they keep schema order;
+    without them the caps are a refusal of ``uniqueItems``)."""
     bags = bags or {}
+    try:
+        return _build(norm, root, lowered, checked, allows_duplicates, objects, bags)
+    except (LimitExceeded, NotCheckable) as e:
+        if bags:
+            raise MixedBag(set(bags)) from None
+        why = e.message if isinstance(e, LimitExceeded) else e.args[0]
+        norm.refuse("uniqueItems", sorted(a.unique_ptr for a in checked)[0],
+                    f"the paths to its arrays cannot be tracked: {why}; not enforced")
+        return None
+
+
+def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
     alg = norm.alg
     ids: dict = {}
     order: list = []
