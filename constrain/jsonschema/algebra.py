@@ -212,6 +212,26 @@ def and_str(a: StrPart | None, b: StrPart | None) -> StrPart | None:
     return None if out.is_empty() else out
 
 
+def _contradicts(c: Conj) -> bool:
+    """A conjunction holding a location both ways: no value satisfies it."""
+    return any((loc, not pos) in c for loc, pos in c)
+
+
+def _possible(o) -> bool:
+    """False for shapes certainly empty on their face (a name both required and forbidden, or
+    required with a contradictory value, or some requirement with one; counts that cross).
+    Distributing ∩ over ∪ makes many such products (each way to break a oneOf branch against
+    each other branch); dropping them before the cap keeps the real shapes under it."""
+    if isinstance(o, ArrC):
+        return o.max is None or o.min <= o.max
+    if o.required & o.forbidden or (o.max is not None and (o.min > o.max or len(o.required) > o.max)):
+        return False
+    for n, c in o.props:
+        if n in o.required and _contradicts(c):
+            return False
+    return not any(_contradicts(c) for _, c in o.some)
+
+
 def _cap(items: list, what: str) -> tuple:
     if len(items) > MAX_ALTERNATIVES:
         raise LimitExceeded(f"the schema expands to more than {MAX_ALTERNATIVES} {what} shapes "
@@ -299,8 +319,8 @@ class Algebra:
     def and_(self, a: Val, b: Val) -> Val:
         return Val(
             a.null and b.null, a.bools & b.bools, _and_dfa(a.number, b.number), and_str(a.string, b.string),
-            _cap([self.and_arr(x, y) for x in a.arrays for y in b.arrays], "array"),
-            _cap([self.and_obj(x, y) for x in a.objects for y in b.objects], "object"),
+            _cap([z for x in a.arrays for y in b.arrays if _possible(z := self.and_arr(x, y))], "array"),
+            _cap([z for x in a.objects for y in b.objects if _possible(z := self.and_obj(x, y))], "object"),
         )
 
     @staticmethod
@@ -338,10 +358,12 @@ class Algebra:
             st = None if d.is_empty() else StrPart(d, True)
         arrays = [ArrC()]
         for a in v.arrays:
-            arrays = _cap([self.and_arr(x, y) for x in arrays for y in self.not_arr(a, pointer)], "array")
+            arrays = _cap([z for x in arrays for y in self.not_arr(a, pointer)
+                           if _possible(z := self.and_arr(x, y))], "array")
         objects = [ObjC()]
         for o in v.objects:
-            objects = _cap([self.and_obj(x, y) for x in objects for y in self.not_obj(o, pointer)], "object")
+            objects = _cap([z for x in objects for y in self.not_obj(o, pointer)
+                            if _possible(z := self.and_obj(x, y))], "object")
         return Val(not v.null, frozenset((True, False)) - v.bools, num, st, tuple(arrays), tuple(objects))
 
     def not_obj(self, o: ObjC, pointer: str) -> list:

@@ -291,22 +291,27 @@ class Normalizer:
         out = NOTHING
         for kind in _KINDS:
             parts = [p for p in (only_kind(v, kind) for v in vals) if not _trivially_empty(p)]
-            if len(parts) <= 1 or all(self.is_empty(self.alg.and_(a, b))
-                                      for i, a in enumerate(parts) for b in parts[i + 1:]):
+            # branch i only needs ¬branch j where the two may overlap: a discriminating const
+            # makes most pairs disjoint, and each complement multiplies the shapes
+            overlap = {(i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))
+                       if not self.is_empty(self.alg.and_(parts[i], parts[j]))}
+            if not overlap:
                 for p in parts:
                     out = self.alg.or_(out, p)
                 continue
+            negs = {}
             try:
-                negs = [self.alg.not_(p, f"{ptr}/oneOf") for p in parts]
+                for j in sorted({j for pair in overlap for j in pair}):
+                    negs[j] = self.alg.not_(parts[j], f"{ptr}/oneOf")
             except UnsupportedSchemaFeature as e:
                 self.refuse("oneOf", f"{ptr}/oneOf", "branches may overlap and cannot be made disjoint: " + e.message)
                 for p in parts:
                     out = self.alg.or_(out, p)
                 continue
             for i, p in enumerate(parts):
-                for j, n in enumerate(negs):
-                    if j != i:
-                        p = self.alg.and_(p, n)
+                for j in range(len(parts)):
+                    if (min(i, j), max(i, j)) in overlap:
+                        p = self.alg.and_(p, negs[j])
                 out = self.alg.or_(out, p)
         return out
 
