@@ -47,6 +47,7 @@ CHUNK = 16
 _JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'
 MAX_ANY_ORDER = 10
 MAX_SOME = 4  # "some undeclared member breaks it" requirements in one object shape
+MAX_BAG_REQUIRED = 6  # required names an any-order object with repeatable members tracks in its states
 MAX_UNIQUE_RULES = 20_000  # rules of one uniqueItems shape (sets of used values x values)
 
 
@@ -578,9 +579,11 @@ class Lowering:
     def _bag_object(self, n: int, o: ObjC, members: list, names_dfa) -> bool:
         """Any order for an object with more names than a set of them can be a grammar state:
         members are repeatable here and the matcher's :class:`~constrain.grammar.checks.DistinctCheck`
-        rejects a repeated key, a ``}`` before every required name, and a key no unused name
-        completes.  False (the caller keeps schema order) when an undeclared name could get
-        stuck with finitely many completions, which the check cannot see."""
+        rejects a repeated key and a key no unused name completes.  Required names are tracked
+        by the grammar when they are few (:data:`MAX_BAG_REQUIRED`: then several shapes with the
+        same names may share a path, e.g. ``anyOf`` over ``required`` sets), else by the check
+        (a ``}`` before every required name).  False (the caller keeps schema order) when an
+        undeclared name could get stuck with finitely many completions, which the check cannot see."""
         from constrain.jsonschema.uniquecheck import inexhaustible
 
         all_names = {nm for nm, _ in members}
@@ -589,30 +592,34 @@ class Lowering:
             return False
         P = self._punct
         lo = o.min
-        terms = [(self._string_term(literal_dfa(nm)), self.nt(c), True) for nm, c in members]
-        terms += [(self._string_term(d), self.nt(c), False) for d, c in regions]
+        req = sorted(o.required) if len(o.required) <= MAX_BAG_REQUIRED else []
+        bit = {nm: 1 << i for i, nm in enumerate(req)}
+        full = (1 << len(req)) - 1
+        terms = [(self._string_term(literal_dfa(nm)), self.nt(c), True, bit.get(nm, 0)) for nm, c in members]
+        terms += [(self._string_term(d), self.nt(c), False, 0) for d, c in regions]
 
-        # state: (first, declared members counted up to minProperties, any undeclared yet); keys
-        # are distinct (the check), so the count is exact
-        def bump(st, decl):
-            _, d, u = st
-            return (False, min(d + 1, lo), u) if decl else (False, d, 1)
+        # state: (first, declared members counted up to minProperties, any undeclared yet, required
+        # names seen); keys are distinct (the check), so the counts are exact
+        def bump(st, decl, b):
+            _, d, u, r = st
+            return (False, min(d + 1, lo), u, r | b) if decl else (False, d, 1, r)
 
         X = _States(self, "bag", "object shape (any order)")
-        start = (True, 0, 0)
+        start = (True, 0, 0, 0)
         self.b.rule(n, [P["{"], X(start)])
         if lo == 0 and not o.required:
             self.b.rule(n, [P["{}"]])
         while X.todo:
             st = X.todo.pop()
             x = X.names[st]
-            first, d, u = st
-            if not first and d + u >= lo:
+            first, d, u, r = st
+            if not first and d + u >= lo and r == full:
                 self.b.rule(x, [P["}"]])
             sep = [] if first else [P[","]]
-            for kt, vt, decl in terms:
-                self.b.rule(x, sep + [kt, P[":"], vt, X(bump(st, decl))])
-        self.bags[o] = (frozenset(all_names), frozenset(o.required), bool(regions))
+            for kt, vt, decl, b in terms:
+                self.b.rule(x, sep + [kt, P[":"], vt, X(bump(st, decl, b))])
+        self.bags[o] = (frozenset(all_names), frozenset() if req or not o.required else frozenset(o.required),
+                        bool(regions))
         return True
 
     def _regions(self, o: ObjC, declared: set, names_dfa):

@@ -196,11 +196,14 @@ def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
                         "if, or an unconstrained schema) that allows duplicates, so uniqueness cannot be "
                         "checked by path; not enforced")
             return None
-        real = [o for o in objects_here if o in objects]
+        real = set(o for o in objects_here if o in objects)
         mine = [o for o in real if o in bags]
-        if mine and len(set(real)) > 1:
-            raise MixedBag(set(mine))
         bag = bags[mine[0]] if mine else None
+        # several shapes at one path: fine when all are checked the same way (same names, the
+        # grammar tracking their required names), else the tracker could not tell them apart
+        if mine and len(real) > 1 and (len(mine) < len(real) or bag[1] or
+                                       any(bags[o] != bag for o in mine)):
+            raise MixedBag(set(mine))
         k = max((len(a.prefix) for a in arrays), default=0)
         prefix = [sid(frozenset(a.at(j) for a in arrays)) for j in range(k)]
         rest = sid(frozenset(a.items for a in arrays)) if arrays else -1

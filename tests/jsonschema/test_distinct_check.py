@@ -291,3 +291,18 @@ def test_large_finite_item_sets_are_checked(smol_vocab):
 def test_min_items_beyond_the_values_is_refused():
     with pytest.raises(UnsupportedSchemaFeature, match="minItems"):
         compile_json_schema({"type": "array", "items": {"enum": LANGS}, "uniqueItems": True, "minItems": 100})
+
+
+def test_shapes_with_the_same_names_share_a_path(smol_vocab):
+    # anyOf over required sets: two shapes, one set of names; the grammar tracks each shape's
+    # required names, the check keeps keys distinct
+    s = {"type": "object", "properties": BIG, "additionalProperties": False,
+         "anyOf": [{"required": ["k1", "k2"]}, {"required": ["name"]}]}
+    g = compile_json_schema(s, property_order="any")
+    assert g.value_check is not None and any(b is not None for b in g.value_check.bags)
+    m = Matcher(g, smol_vocab)
+    val = jsonschema.Draft202012Validator(s)
+    for doc in [{"k2": 1, "k1": 2}, {"k3": 1, "name": "x"}, {"k3": 1}, {"nat": "a", "k2": 1, "k1": 1, "name": "q"}]:
+        text = json.dumps(doc, separators=(",", ":")).encode()
+        assert _accepts(m, text) == val.is_valid(doc), doc
+    assert not _accepts(m, b'{"k1":1,"k2":2,"k1":3}')
