@@ -78,7 +78,7 @@ class DistinctCheck:
 
     kind = "distinct"
 
-    def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None, finite=None):
+    def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None, finite=None, strings=None):
         self.checked = tuple(bool(x) for x in checked)
         self.prefix = tuple(tuple(int(y) for y in x) for x in prefix)
         self.rest = tuple(int(x) for x in rest)
@@ -89,18 +89,22 @@ class DistinctCheck:
         self.bags = tuple(None if b is None else (frozenset(b[0]), frozenset(b[1]), bool(b[2])) for b in bags)
         finite = finite if finite is not None else [None] * len(self.checked)
         self.finite = tuple(None if f is None else frozenset(f) for f in finite)
+        strings = strings if strings is not None else [None] * len(self.checked)
+        self.strings = tuple(None if x is None else (x[0], int(x[1])) for x in strings)
+        self._counters: dict = {}
         self._vocab: dict = {}
         self._lock = threading.Lock()
         h = hashlib.sha256(b"distinct-check-v1")
         h.update(repr((self.checked, self.prefix, self.rest, tuple(sorted(k.items()) for k in self.keys),
                        self.other, tuple(None if b is None else (sorted(b[0]), sorted(b[1]), b[2])
                                          for b in self.bags),
-                       tuple(None if f is None else sorted(f) for f in self.finite))).encode())
+                       tuple(None if f is None else sorted(f) for f in self.finite),
+                       tuple(None if x is None else (x[0].fingerprint(), x[1]) for x in self.strings))).encode())
         self.fingerprint = h.hexdigest()[:32]
 
     def __reduce__(self):
         return (DistinctCheck, (self.checked, self.prefix, self.rest, self.keys, self.other, self.where, self.bags,
-                                self.finite))
+                                self.finite, self.strings))
 
     def __repr__(self) -> str:
         return f"DistinctCheck({len(self.checked)} path states, at {', '.join(self.where) or '?'})"
@@ -129,6 +133,33 @@ class DistinctCheck:
         stack, in_str, esc, buf, role = st
         i, n = 0, len(data)
         while i < n:
+            if in_str and role == "l":  # a string whose code points are counted
+                q, count, pend = buf
+                rows, _, hi = self._counter(stack)
+                while i < n:
+                    c = data[i]
+                    i += 1
+                    if pend:
+                        pend += bytes((c,))
+                        if len(pend) == 2 and c != 0x75 or len(pend) == 6:  # \X or \uXXXX done
+                            for x in _decode(pend).encode("utf-8"):
+                                q = rows[q][x]
+                            count += 1
+                            pend = b""
+                    elif c == _BSLASH:
+                        pend = b"\\"
+                    elif c == _QUOTE:
+                        break
+                    else:
+                        q = rows[q][c]
+                        count += (c & 0xC0) != 0x80
+                else:
+                    buf = (q, count, pend)
+                    break
+                if count > hi:
+                    return None
+                in_str, buf = False, None
+                continue
             if in_str:
                 # skip to the next quote or backslash (string content is most of the bytes)
                 j = i
@@ -172,8 +203,12 @@ class DistinctCheck:
                     role = "k"
                     buf = b"" if top[1] >= 0 else None
                 else:
-                    role = "v"
-                    buf = b"" if top is not None and top[0] == "a" and top[3] is not None else None
+                    s = self._child(stack)
+                    if s >= 0 and self.strings[s] is not None:
+                        role, buf = "l", (0, 0, b"")
+                    else:
+                        role = "v"
+                        buf = b"" if top is not None and top[0] == "a" and top[3] is not None else None
             elif c == _LBRACE:
                 s = self._child(stack)
                 stack = stack + (("o", s, None, False, frozenset() if s >= 0 and self.bags[s] else None),)
@@ -202,7 +237,18 @@ class DistinctCheck:
                         if not open_names and names <= f[4]:
                             return None  # no name left for another member
                     stack = stack[:-1] + (("o", f[1], None, False, f[4]),)
-        if in_str and buf is not None:
+        if in_str and role == "l":
+            q, count, pend = buf
+            rows, dmin, hi = self._counter(stack)
+            if pend:  # the cheapest character this escape can still become
+                best = min((1 + dmin[_run(rows, q, ch.encode("utf-8"))] for ch in _ESCAPABLE
+                            if _spellings_start(ch, pend) and _run(rows, q, ch.encode("utf-8")) >= 0),
+                           default=None)
+                if best is None or count + best > hi:
+                    return None
+            elif count + dmin[q] > hi:
+                return None
+        elif in_str and buf is not None:
             f = stack[-1]
             if role == "k":
                 if f[4] is not None:
@@ -212,6 +258,16 @@ class DistinctCheck:
             elif self.finite[f[1]] is not None and not _some_name_extends(buf, self.finite[f[1]] - f[3]):
                 return None  # only used values begin like this item
         return (stack, in_str, esc, buf, role)
+
+    def _counter(self, stack):
+        """(DFA rows, code points to the nearest accepting state per state, maxLength) of the
+        counted string being read (the value of the innermost open container's current child)."""
+        s = self._child(stack)
+        c = self._counters.get(s)
+        if c is None:
+            dfa, hi = self.strings[s]
+            c = self._counters[s] = (dfa._rows(), _code_points_to_accept(dfa), hi)
+        return c
 
     # ---------------------------------------------------------------- masks
     def _tables(self, vocab):
@@ -237,7 +293,8 @@ class DistinctCheck:
                         q[i] = nq > 0
                         qo[i] = nq > 0 or _RBRACE in b or _COMMA in b
                         opens[i] = ((_LBRACK in b or _LBRACE in b) and nq >= 4) or (_LBRACE in b and _RBRACE in b)
-                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes)
+                    longest = max((len(b) for b in vocab.all_token_bytes[:n]), default=0)
+                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes, longest)
                     self._vocab[key] = t
         return t
 
@@ -247,7 +304,7 @@ class DistinctCheck:
         the candidates of :meth:`_tables` can, and inside a key of a checked object without
         undeclared names every allowed token; each runs through the tracker, or, inside an item,
         with one quote and no backslash, is compared directly."""
-        quote_w, qo_w, open_w, tb = self._tables(vocab)
+        quote_w, qo_w, open_w, tb, longest = self._tables(vocab)
         stack, in_str, esc, buf, role = st
         arr = obj = False
         for f in stack:
@@ -267,13 +324,36 @@ class DistinctCheck:
             cand = words & quote_w
         else:
             cand = words & (quote_w if arr else open_w)
-        nz = np.flatnonzero(cand).tolist()
-        if not nz:
-            return
+        if in_str and role == "l":
+            _, dmin, hi = self._counter(stack)
+            q, count, pend = buf
+            far = max((d for d in dmin if d < 1 << 40), default=0)
+            if pend or hi - count < longest + far:  # near maxLength: any token may cross it
+                cand = words.copy()
+            else:  # only a token closing the string matters (to a check around it)
+                cand = words & quote_w
+        elif self._short_strings(longest):  # a token could open a counted string and overrun it
+            cand |= words & quote_w
         # inside an item of an array with infinitely many values, a token with one quote and no
         # backslash only closes the item: compare its value (a "," after it cannot strand anything)
         used = top[3] if in_str and role == "v" and buf is not None and not fin else None
-        for w in nz:
+        self._filter(st, words, cand, tb, used)
+
+    def _short_strings(self, longest: int) -> bool:
+        """Some counted string's maxLength is within one token of what its content needs."""
+        x = self._counters.get("short")
+        if x is None:
+            x = False
+            for spec in self.strings:
+                if spec is not None:
+                    d = _code_points_to_accept(spec[0])
+                    x = x or spec[1] - max((v for v in d if v < 1 << 40), default=0) < longest
+            self._counters["short"] = x
+        return x
+
+    def _filter(self, st, words, cand, tb, used) -> None:
+        esc, buf = st[2], st[3]
+        for w in np.flatnonzero(cand).tolist():
             bits = int(cand[w])
             while bits:
                 b = (bits & -bits).bit_length() - 1
@@ -339,6 +419,46 @@ def _some_name_extends(raw: bytes, names) -> bool:
         if nm.startswith(done) and (not pending or (len(nm) > len(done) and _spellings_start(nm[len(done)], pending))):
             return True
     return False
+
+
+#: characters a pending escape can become under the grammar's spelling (short escapes, controls)
+_ESCAPABLE = tuple(_SHORT_ESC) + tuple(chr(i) for i in range(0x20) if chr(i) not in _SHORT_ESC)
+
+
+def _run(rows, q: int, data: bytes) -> int:
+    for b in data:
+        if q < 0:
+            return -1
+        q = rows[q][b]
+    return q
+
+
+def _code_points_to_accept(dfa) -> list:
+    """Per state, the fewest code points of a word that takes it to an accepting state (a 0-1
+    search backwards: a UTF-8 continuation byte costs nothing); a large number when none."""
+    from collections import deque
+
+    n = dfa.n_states
+    rows = dfa._rows()
+    preds: list = [[] for _ in range(n)]
+    for q in range(n):
+        for b, t in enumerate(rows[q]):
+            if t >= 0:
+                preds[t].append((q, 0 if 0x80 <= b <= 0xBF else 1))
+    inf = 1 << 40
+    dist = [inf] * n
+    dq = deque()
+    for q in range(n):
+        if dfa.accept[q]:
+            dist[q] = 0
+            dq.append(q)
+    while dq:
+        t = dq.popleft()
+        for q, w in preds[t]:
+            if dist[t] + w < dist[q]:
+                dist[q] = dist[t] + w
+                (dq.appendleft if w == 0 else dq.append)(q)
+    return dist
 
 
 def _pack(flags: np.ndarray) -> np.ndarray:

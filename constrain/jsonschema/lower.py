@@ -47,6 +47,7 @@ CHUNK = 16
 _JSON_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[01][0-9a-fA-F])'
 MAX_ANY_ORDER = 10
 MAX_SOME = 4  # "some undeclared member breaks it" requirements in one object shape
+MAX_CHECKED_MIN_LENGTH = 64  # a minLength folded into the content DFA when the check counts maxLength
 MAX_BAG_REQUIRED = 6  # required names an any-order object with repeatable members tracks in its states
 MAX_UNIQUE_RULES = 20_000  # rules of one uniqueItems shape (sets of used values x values)
 
@@ -103,6 +104,8 @@ class Lowering:
         self.objects: set = set()
         self.bags: dict = {}
         self.no_bag: set = set(no_bag)
+        #: string shapes whose maxLength the value check counts: StrPart -> (content DFA, maxLength)
+        self.len_checked: dict = {}
 
     # ------------------------------------------------------------------ terminals
     def _term(self, key: str, make, kind: str = "regex", source: str = "") -> int:
@@ -154,7 +157,7 @@ class Lowering:
             n, conj = self._todo.pop()
             self._value(n, self.norm.conj(conj), conj)
         grammar = self.b.build(start, lexing="all")
-        if self.checked or self.bags:
+        if self.checked or self.bags or self.len_checked:
             from dataclasses import replace
 
             from constrain.jsonschema.uniquecheck import build
@@ -162,9 +165,15 @@ class Lowering:
             refused = self.unique_refused
             vc = build(self.norm, root, lowered=self.arrays, checked=self.checked,
                        allows_duplicates=lambda a: not a.unique or a in refused,
-                       objects=self.objects, bags=self.bags)
+                       objects=self.objects, bags=self.bags, strings=self.len_checked)
             if vc is not None:
                 grammar = replace(grammar, value_check=vc, _fp=[])
+            else:  # lenient, and the check was refused: what it would have enforced is dropped too
+                said = {(k, p) for k, p, _ in self.norm.unenforced}
+                for kw, ptr in sorted({("uniqueItems", a.unique_ptr) for a in self.checked} |
+                                      ({("maxLength", "")} if self.len_checked else set())):
+                    if (kw, ptr) not in said:
+                        self.norm.unenforced.append((kw, ptr, "dropped with the value check"))
         return grammar
 
     # ------------------------------------------------------------------ one value
@@ -203,13 +212,28 @@ class Lowering:
             return
         if part.dfa is not any_string_dfa():
             lo, hi = part.length
-            if (hi if hi is not None else lo) > MAX_DFA_LENGTH:
-                self.norm.refuse("maxLength" if hi is not None else "minLength", "",
-                                 f"a length bound over {MAX_DFA_LENGTH} together with pattern/format/enum "
-                                 "is not supported")
-                self._string_rule(n, part.dfa)
-            else:
-                self._string_rule(n, self._full(part))
+            if (hi if hi is not None else lo) <= MAX_DFA_LENGTH:
+                try:
+                    self._string_rule(n, part.full_dfa())
+                    return
+                except LimitExceeded:
+                    pass
+            # the product of the content automaton and a length counter is too large: the
+            # grammar keeps the content (and a small minLength), the matcher's value check counts
+            # code points up to maxLength (constrain.grammar.checks)
+            if hi is not None and lo <= MAX_CHECKED_MIN_LENGTH:
+                from constrain.jsonschema.strings import length_dfa
+
+                dfa = part.dfa if lo == 0 else part.dfa.intersect(length_dfa(lo, None))
+                if not dfa.is_empty():
+                    self.len_checked[part] = (dfa, hi)
+                    self._string_rule(n, dfa)
+                return
+            self.norm.refuse("maxLength" if hi is not None else "minLength", "",
+                             f"a length bound over {MAX_DFA_LENGTH} (or a large product automaton) together "
+                             f"with pattern/format/enum, and a minLength over {MAX_CHECKED_MIN_LENGTH}, "
+                             "is not supported")
+            self._string_rule(n, part.dfa)
             return
         self._counted_string(n, *part.length)
 

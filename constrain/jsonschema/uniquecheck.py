@@ -109,7 +109,7 @@ def _member_options(alg, o, name: str) -> list:
 
 
 def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects: set = frozenset(),
-          bags: dict | None = None) -> DistinctCheck | None:
+          bags: dict | None = None, strings: dict | None = None) -> DistinctCheck | None:
     """The path automaton from conjunction ``root``.
 
     ``lowered``: the array shapes the grammar has (the over-approximated states also hold
@@ -125,18 +125,22 @@ def build(norm, root, *, lowered: set, checked: set, allows_duplicates, objects:
     so does an automaton over the caps while there are such objects (they keep schema order;
     without them the caps are a refusal of ``uniqueItems``)."""
     bags = bags or {}
+    strings = strings or {}
     try:
-        return _build(norm, root, lowered, checked, allows_duplicates, objects, bags)
+        vc = _build(norm, root, lowered, checked, allows_duplicates, objects, bags, strings)
     except (LimitExceeded, NotCheckable) as e:
         if bags:
             raise MixedBag(set(bags)) from None
         why = e.message if isinstance(e, LimitExceeded) else e.args[0]
-        norm.refuse("uniqueItems", sorted(a.unique_ptr for a in checked)[0],
-                    f"the paths to its arrays cannot be tracked: {why}; not enforced")
-        return None
+        kw, ptr = ("uniqueItems", sorted(a.unique_ptr for a in checked)[0]) if checked else ("maxLength", "")
+        norm.refuse(kw, ptr, f"the paths to what it checks cannot be tracked: {why}; not enforced")
+        vc = None
+    if vc is None and bags:  # lenient refusal: the bag grammar is only sound with the check
+        raise MixedBag(set(bags))
+    return vc
 
 
-def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
+def _build(norm, root, lowered, checked, allows_duplicates, objects, bags, strings):
     alg = norm.alg
     ids: dict = {}
     order: list = []
@@ -196,6 +200,13 @@ def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
                         "if, or an unconstrained schema) that allows duplicates, so uniqueness cannot be "
                         "checked by path; not enforced")
             return None
+        strs = [v.string for v in vals if v.string is not None and not v.string.is_empty()]
+        counted = [x for x in strs if x in strings]
+        if counted and any(x != counted[0] for x in strs):
+            norm.refuse("maxLength", "", "a string at this path may take another shape, so its length cannot "
+                        "be counted by path; not enforced")
+            return None
+        strlen = strings[counted[0]] if counted else None
         real = set(o for o in objects_here if o in objects)
         mine = [o for o in real if o in bags]
         bag = bags[mine[0]] if mine else None
@@ -213,10 +224,15 @@ def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
             names += [r for r in sorted(o.required) if r not in names]
         keys = {n: sid(frozenset(x for o in objects_here for x in _member_options(alg, o, n))) for n in names}
         other = sid(frozenset(c for o in objects_here for c in undeclared_options(o))) if objects_here else -1
-        trans.append((bool(need), prefix, rest, keys, other, bag, next(iter(specs)) if specs else None))
+        trans.append((bool(need), prefix, rest, keys, other, bag, next(iter(specs)) if specs else None, strlen))
+    for need, prefix, rest, *_ in trans:
+        if need and any(x >= 0 and trans[x][7] is not None for x in (*prefix, rest)):
+            norm.refuse("maxLength", "", "the items of an array checked for uniqueItems cannot also have their "
+                        "length counted; not enforced")
+            return None
     # prune: states from which no checked array is reachable become -1
     n = len(order)
-    useful = [t[0] or t[5] is not None for t in trans]
+    useful = [t[0] or t[5] is not None or t[7] is not None for t in trans]
     changed = True
     while changed:
         changed = False
@@ -238,7 +254,9 @@ def _build(norm, root, lowered, checked, allows_duplicates, objects, bags):
         rest=[m(t[2]) for t in out],
         keys=[{k: m(x) for k, x in t[3].items() if m(x) >= 0} for t in out],
         other=[m(t[4]) for t in out],
-        where=sorted({a.unique_ptr for a in checked}) + (["objects in any order"] if bags else []),
+        where=sorted({a.unique_ptr for a in checked}) + (["objects in any order"] if bags else [])
+        + (["maxLength"] if strings else []),
         bags=[t[5] for t in out],
         finite=[t[6] for t in out],
+        strings=[t[7] for t in out],
     )

@@ -306,3 +306,39 @@ def test_shapes_with_the_same_names_share_a_path(smol_vocab):
         text = json.dumps(doc, separators=(",", ":")).encode()
         assert _accepts(m, text) == val.is_valid(doc), doc
     assert not _accepts(m, b'{"k1":1,"k2":2,"k1":3}')
+
+
+# ---------------------------------------------------------------- maxLength counted by the check
+# a pattern/format with a maxLength whose product automaton would be too large: the grammar keeps
+# the content (and a small minLength), the tracker counts code points up to maxLength
+COUNTED = {"type": "object", "properties": {
+    "at": {"type": "string", "pattern": "@", "maxLength": 300},
+    "words": {"type": "string", "pattern": "^(?:\\S+\\s+){0,49}\\S+$", "maxLength": 280, "minLength": 3},
+    "list": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "maxLength": 260}},
+}}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(0, 320), ch=st.sampled_from(["a", "\u00e9", "\n", "a ", "b-"]), key=st.sampled_from(
+    ["at", "words", "list"]), at=st.booleans())
+def test_counted_max_length_is_exact(smol_vocab, n, ch, key, at):
+    g = compile_json_schema(COUNTED)
+    assert g.value_check is not None and any(x is not None for x in g.value_check.strings)
+    text = (ch * n)[:n]
+    if at:
+        text = text[: max(0, n - 1)] + "@"
+    doc = {key: [text] if key == "list" else text}
+    val = jsonschema.Draft202012Validator(COUNTED)
+    data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    assert _accepts(Matcher(g, smol_vocab), data) == val.is_valid(doc), (key, n, ch)
+
+
+@pytest.mark.parametrize("prefix", [b'{"at":"' + b"a" * 296, b'{"at":"' + b"a" * 299, b'{"words":"' + b"x" * 278,
+                                    b'{"words":"x\\', b'{"list":["ab-' + b"c" * 250, b'{"at":"a@'])
+def test_counted_mask_equals_try_accept(smol_vocab, prefix):
+    m = Matcher(compile_json_schema(COUNTED), smol_vocab)
+    assert m.accept_bytes(prefix)
+    mask = m.next_token_mask()[: smol_vocab.n_vocab]
+    ref = np.array([m.try_accept(t) for t in range(smol_vocab.n_vocab)])
+    assert np.array_equal(mask, ref), np.flatnonzero(mask != ref)[:10]
+    assert ref.any()
