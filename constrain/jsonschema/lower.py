@@ -210,8 +210,11 @@ class Lowering:
         if part.length is None:
             self._string_rule(n, part.dfa)
             return
-        if part.dfa is not any_string_dfa():
-            lo, hi = part.length
+        lo, hi = part.length
+        from constrain.limits import current_limits
+
+        huge = hi is not None and hi > current_limits().max_string_length
+        if part.dfa is not any_string_dfa() or huge:
             if (hi if hi is not None else lo) <= MAX_DFA_LENGTH:
                 try:
                     self._string_rule(n, part.full_dfa())

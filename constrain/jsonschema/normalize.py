@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from constrain.errors import ConstrainError, InvalidSchema, LimitExceeded, UnsupportedSchemaFeature
+from constrain.errors import ConstrainError, LimitExceeded, UnsupportedSchemaFeature
 from constrain.jsonschema.algebra import (
     ANY_C,
     NOTHING,
@@ -54,7 +54,12 @@ _COMBINATORS = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", 
 KNOWN = frozenset(_STRING_KW + _NUMBER_KW + _ARRAY_KW + _OBJECT_KW + _COMBINATORS) | ANNOTATIONS
 REFUSED = ("$recursiveRef", "unevaluatedProperties", "unevaluatedItems")
 
+MAX_CHECKED_LENGTH = 2 ** 53  # the largest maxLength the value check counts (beyond: refused as a cap)
 MAX_LENGTH_STATES = 4096  # code points a length automaton may count before it is refused
+
+
+class _Refusal(UnsupportedSchemaFeature):
+    """A keyword refused by :meth:`Normalizer.refuse` (as opposed to a schema that is wrong)."""
 
 
 class Normalizer:
@@ -77,7 +82,7 @@ class Normalizer:
     def refuse(self, keyword: str, pointer: str, why: str) -> None:
         """Strict: raise.  Lenient: record and let the caller drop the keyword."""
         if self.strict:
-            raise UnsupportedSchemaFeature(f"{keyword}: {why}", pointer=pointer)
+            raise _Refusal(f"{keyword}: {why}", pointer=pointer)
         self.unenforced.append((keyword, pointer, why))
 
     # ------------------------------------------------------------------ entry points
@@ -118,9 +123,7 @@ class Normalizer:
         try:
             try:
                 v = self._schema(loc)
-            except (UnsupportedSchemaFeature, LimitExceeded) as e:
-                if isinstance(e, InvalidSchema):
-                    raise
+            except _Refusal:  # not a bad schema nor a resource cap: something without a finite form
                 v = self._by_values(loc, n_unenforced)
                 if v is None:
                     raise
@@ -435,8 +438,11 @@ class Normalizer:
             raise UnsupportedSchemaFeature("minLength/maxLength must be non-negative integers", pointer=ptr)
         lo, hi = _as_int(lo), _as_int(hi)
         cap = _limits().max_string_length
+        # a maxLength over the cap (up to MAX_CHECKED_LENGTH) is counted by the matcher's value
+        # check instead of grammar rules (Lowering._string), in O(1) per token; a minLength that
+        # large would need the rules
         for key, x in (("minLength", lo), ("maxLength", hi)):
-            if x is not None and x > cap:
+            if x is not None and x > (cap if key == "minLength" else max(cap, MAX_CHECKED_LENGTH)):
                 if self.strict:
                     raise LimitExceeded(f"{key} {s[key]} is larger than the largest length counted exactly",
                                         limit="max_string_length", value=cap, pointer=f"{ptr}/{key}")

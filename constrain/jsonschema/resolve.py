@@ -193,6 +193,15 @@ def _draft_number(spec) -> int:
     return {rj.DRAFT202012: 2020, rj.DRAFT201909: 2019, rj.DRAFT7: 7, rj.DRAFT6: 6, rj.DRAFT4: 4}.get(spec, 2020)
 
 
+def _has_key(x, keys, depth: int = 0) -> bool:
+    """Some object inside ``x`` has one of ``keys`` (the schema's size is capped on load)."""
+    if isinstance(x, dict):
+        return any(k in x for k in keys) or any(_has_key(v, keys, depth + 1) for v in x.values())
+    if isinstance(x, list):
+        return any(_has_key(v, keys, depth + 1) for v in x)
+    return False
+
+
 class SchemaDocument:
     """The root schema plus everything reachable from it, as numbered locations.
 
@@ -242,8 +251,7 @@ class SchemaDocument:
         """Some schema seen so far uses ``$dynamicRef``/``$recursiveRef`` (whose meaning depends
         on the path of evaluation, so a sub-schema cannot be validated on its own)."""
         for L in self.locs[self._dyn_checked:]:
-            if isinstance(L.schema, dict) and any(k in json.dumps(L.schema, default=str)
-                                                  for k in ('"$dynamicRef"', '"$recursiveRef"')):
+            if not self._dyn and _has_key(L.schema, ("$dynamicRef", "$recursiveRef")):
                 self._dyn = True
         self._dyn_checked = len(self.locs)
         return self._dyn
