@@ -58,10 +58,6 @@ MAX_CHECKED_LENGTH = 2 ** 53  # the largest maxLength the value check counts (be
 MAX_LENGTH_STATES = 4096  # code points a length automaton may count before it is refused
 
 
-class _Refusal(UnsupportedSchemaFeature):
-    """A keyword refused by :meth:`Normalizer.refuse` (as opposed to a schema that is wrong)."""
-
-
 class Normalizer:
     """Turns locations and conjunctions of locations into :class:`Val` (memoised)."""
 
@@ -82,7 +78,9 @@ class Normalizer:
     def refuse(self, keyword: str, pointer: str, why: str) -> None:
         """Strict: raise.  Lenient: record and let the caller drop the keyword."""
         if self.strict:
-            raise _Refusal(f"{keyword}: {why}", pointer=pointer)
+            e = UnsupportedSchemaFeature(f"{keyword}: {why}", pointer=pointer)
+            e.refused = True  # (the enum/const fallback of loc() only follows these)
+            raise e
         self.unenforced.append((keyword, pointer, why))
 
     # ------------------------------------------------------------------ entry points
@@ -123,7 +121,9 @@ class Normalizer:
         try:
             try:
                 v = self._schema(loc)
-            except _Refusal:  # not a bad schema nor a resource cap: something without a finite form
+            except UnsupportedSchemaFeature as e:
+                if not getattr(e, "refused", False):  # a bad schema, not something without a finite form
+                    raise
                 v = self._by_values(loc, n_unenforced)
                 if v is None:
                     raise
