@@ -27,6 +27,7 @@ from constrain.errors import ConfigError, ConstrainError
 from constrain.grammar.ir import Grammar
 from constrain.tokenizers.vocabulary import TokenKind, Vocabulary
 
+_INT32 = np.dtype(np.int32)
 _tables_cache: dict[str, CompiledParserTables] = {}
 _store_cache: dict[tuple[str, str], TokenStore] = {}
 _cache_lock = threading.Lock()
@@ -134,7 +135,8 @@ class Matcher:
         """Write the allowed next tokens into row ``row`` of ``bitmask`` (``int32[B, W]``,
         numpy or a CPU torch tensor, ``W >= ceil(n_vocab / 32)``).  Words past the
         vocabulary are zeroed.  After a stop id only the stop ids are allowed."""
-        arr = _as_numpy(bitmask)
+        # (the common case, an int32 numpy array, without _as_numpy's checks: this is per token)
+        arr = bitmask if type(bitmask) is np.ndarray and bitmask.dtype == _INT32 else _as_numpy(bitmask)
         if arr.ndim == 1:
             arr = arr[None, :]
         n = self.store.n_words
@@ -145,13 +147,16 @@ class Matcher:
         if not -arr.shape[0] <= row < arr.shape[0]:
             raise ConfigError(f"bitmask row {row} is outside the bitmask's {arr.shape[0]} rows")
         out = arr[row].view(np.uint32)
-        out[:] = 0
         if self._finished:
+            out[:] = 0
             out[:n] |= self.store._eos_words
             return
-        self.store.fill(self.parser, out[:n])
+        if out.shape[0] != n:
+            out[n:] = 0
+            out = out[:n]
+        self.store.fill(self.parser, out, overwrite=True)  # writes every word: no zeroing first
         if self._check is not None:
-            self._check.restrict(self._vst, out[:n], self.vocab)
+            self._check.restrict(self._vst, out, self.vocab)
 
     def next_token_mask(self) -> np.ndarray:
         """``bool[n_vocab]`` of allowed next tokens (convenience; the bitmask is faster)."""

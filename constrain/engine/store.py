@@ -660,9 +660,10 @@ class TokenStore:
         which the key does not name; it is one attribute read anyway)."""
         return self.longest and self.indenter is None and parser.pos > 0 and len(parser.threads) == 1
 
-    def fill(self, parser: ByteParser, out: np.ndarray) -> None:
+    def fill(self, parser: ByteParser, out: np.ndarray, *, overwrite: bool = False) -> None:
         """OR the allowed tokens after ``parser``'s output into ``out`` (``uint32[n_words]``),
-        EOS included when the output is complete.  ``parser`` is left as it was.
+        EOS included when the output is complete (``overwrite``: write them, so the caller
+        need not zero ``out`` first).  ``parser`` is left as it was.
 
         Whole masks are cached by :meth:`mask_key`: a structure that repeats (the next member
         of an object, the next item of a list at the same depth) costs one lookup, and under
@@ -675,7 +676,10 @@ class TokenStore:
                 self._masks.move_to_end(key)
             except KeyError:  # evicted by another thread since the lookup: still a valid mask
                 pass
-            _or_words(out, hit)
+            if overwrite:
+                out[:] = hit
+            else:
+                _or_words(out, hit)
         else:
             work = np.zeros(self.n_words, np.uint32)
             _MaskWalk(self, parser, work).fill_from(0, self.readings(parser))
@@ -687,7 +691,10 @@ class TokenStore:
                     k, old = self._masks.popitem(last=False)
                     self._mask_eos.pop(k, None)
                     self._mask_bytes -= old.nbytes
-            _or_words(out, work)
+            if overwrite:
+                out[:] = work
+            else:
+                _or_words(out, work)
         if self.longest and self._eos_known(parser):
             eos = self._mask_eos.get(key)
             if eos is None:

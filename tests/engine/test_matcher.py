@@ -175,6 +175,12 @@ def test_bitmask_inputs(json_grammar, smol_vocab):
     m.fill_next_token_bitmask(t, 1)
     assert np.array_equal(bitmask_to_bool(t[1].numpy(), smol_vocab.n_vocab), ref)
     assert (t[1, -2:] == 0).all() and (t[0] == -1).all()  # padding zeroed, other rows untouched
+    # numpy rows full of stale bits, exact width and wider: every word is written, not OR-ed into
+    for extra in (0, 3):
+        a = np.full((2, (smol_vocab.n_vocab + 31) // 32 + extra), -1, np.int32)
+        m.fill_next_token_bitmask(a, 0)
+        assert np.array_equal(bitmask_to_bool(a[0], smol_vocab.n_vocab), ref) and (a[1] == -1).all()
+        assert not a[0, (smol_vocab.n_vocab + 31) // 32:].any()
     with pytest.raises(ConfigError):
         m.fill_next_token_bitmask(np.zeros((1, 3), np.int32))
     with pytest.raises(ConfigError):
