@@ -222,6 +222,19 @@ def test_pydantic_and_type_hints():
     assert accepts(t2, '[{"k":1},{"k":2}]') and not accepts(t2, '[{"k":"1"}]')
 
 
+def test_pydantic_sets_of_strings_are_unique(smol_vocab):
+    # set[str] is uniqueItems over free strings: the grammar allows duplicates, the value check not
+    pytest.importorskip("pydantic")
+    from constrain.engine.matcher import Matcher
+
+    g = from_type(set[str])
+    assert g.value_check is not None
+    m = Matcher(g, smol_vocab)
+    assert m.accept_bytes(b'["a","b"]') and m.is_complete()
+    m.reset()
+    assert m.accept_bytes(b'["a",') and not m.accept_bytes(b'"a"') and m.accept_bytes(b'"ab"]')
+
+
 def test_schema_grammar_drives_the_matcher_with_a_real_vocabulary(smol_hf, smol_vocab):
     """Token-by-token walk of a document: every mask equals the trie oracle's, every token of
     the real tokenization is allowed when it comes, EOS only at the end."""
