@@ -274,7 +274,8 @@ class DistinctCheck:
         """Per vocabulary, packed words of the tokens that can break distinctness from a state:
         with a checked array open, those with a quote; with a checked object open, those with a
         quote, ``}`` or ``,``; otherwise those that open an array or object and then close two
-        strings in it or close it (``[``/``{`` and four quotes, or ``{`` and ``}``)."""
+        strings in it or close it (``[``/``{`` and four quotes, or ``{`` and ``}``).  Also: the
+        longest token, and the tokens that are one opening quote and string content."""
         key = vocab.fingerprint
         t = self._vocab.get(key)
         if t is None:
@@ -286,15 +287,17 @@ class DistinctCheck:
                     q = np.zeros(nw * 32, bool)
                     qo = np.zeros(nw * 32, bool)
                     opens = np.zeros(nw * 32, bool)
+                    one_open = np.zeros(nw * 32, bool)
                     for i, b in enumerate(vocab.all_token_bytes[:n]):
                         if not b:
                             continue
                         nq = b.count(b'"')
                         q[i] = nq > 0
+                        one_open[i] = nq == 1 and b.lstrip(b" \t\n\r").startswith(b'"')
                         qo[i] = nq > 0 or _RBRACE in b or _COMMA in b
                         opens[i] = ((_LBRACK in b or _LBRACE in b) and nq >= 4) or (_LBRACE in b and _RBRACE in b)
                     longest = max((len(b) for b in vocab.all_token_bytes[:n]), default=0)
-                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes, longest)
+                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes, longest, _pack(one_open))
                     self._vocab[key] = t
         return t
 
@@ -304,7 +307,7 @@ class DistinctCheck:
         the candidates of :meth:`_tables` can, and inside a key of a checked object without
         undeclared names every allowed token; each runs through the tracker, or, inside an item,
         with one quote and no backslash, is compared directly."""
-        quote_w, qo_w, open_w, tb, longest = self._tables(vocab)
+        quote_w, qo_w, open_w, tb, longest, one_open_w = self._tables(vocab)
         stack, in_str, esc, buf, role = st
         arr = obj = False
         for f in stack:
@@ -337,6 +340,12 @@ class DistinctCheck:
         # inside an item of an array with infinitely many values, a token with one quote and no
         # backslash only closes the item: compare its value (a "," after it cannot strand anything)
         used = top[3] if in_str and role == "v" and buf is not None and not fin else None
+        # where a value starts (after ":", "[" or ","), a token that is one opening quote and
+        # string content cannot break anything unless that string is counted or a finite item
+        if not in_str and top is not None and (top[0] == "a" or top[3]):
+            s = self._child(stack)
+            if (s < 0 or self.strings[s] is None) and not fin:
+                cand &= ~one_open_w  # opens a value string and stays inside it
         self._filter(st, words, cand, tb, used)
 
     def _short_strings(self, longest: int) -> bool:

@@ -113,6 +113,8 @@ def test_generated_documents_have_distinct_items():
     b'{"plain":["a","',
     b'{"tags":["ab\\"","a\\',
     b'{"tags":[',
+    b'{"tags":["a",',
+    b'{"m":{"k":["a"],"j":',
 ])
 def test_mask_equals_try_accept_over_the_vocabulary(smol_vocab, prefix):
     ref = _mask_is_try_accept(Matcher(compile_json_schema(TAGS), smol_vocab), prefix, smol_vocab)
@@ -229,6 +231,7 @@ def test_big_any_order_objects_accept_exactly_the_valid_ones(smol_vocab, i, memb
     b'{"k3":1,"',
     b'{"k3":1',
     b'{"k3":1,"name":"ab',
+    b'{"k3":1,"name":',
     b'{"k0":1,"k1":2,"k2":3,"k3":4,"k4":5,"k5":6,"k6":7,"k7":8,"k8":9,"k9":0,"k10":1,"k11":2,"name":"",'
     b'"nat":"","na/me":true',  # every name used: no "," any more
 ])
