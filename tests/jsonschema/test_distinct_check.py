@@ -44,16 +44,13 @@ def _accepts(m: Matcher, data: bytes) -> bool:
     return m.accept_bytes(data) and m.is_complete()
 
 
-def _mask_is_try_accept(m: Matcher, prefix: bytes, vocab) -> np.ndarray:
-    """After ``prefix``: the mask (the check's quote-token shortcut included) equals asking
-    ``try_accept`` for every token of the vocabulary, and leaves something to write."""
+def _mask_and_try_accept(m: Matcher, prefix: bytes, vocab):
+    """After ``prefix``: the mask (the check's quote-token shortcut included) and the answer of
+    ``try_accept`` for every token of the vocabulary, as two ``bool[n_vocab]``."""
     m.reset()
     assert m.accept_bytes(prefix), prefix
     mask = m.next_token_mask()[: vocab.n_vocab]
-    ref = np.array([m.try_accept(t) for t in range(vocab.n_vocab)])
-    assert np.array_equal(mask, ref), (prefix, np.flatnonzero(mask != ref)[:10])
-    assert ref.any()  # never a dead end
-    return ref
+    return mask, np.array([m.try_accept(t) for t in range(vocab.n_vocab)])
 
 
 def _docs():
@@ -117,7 +114,9 @@ def test_generated_documents_have_distinct_items():
     b'{"m":{"k":["a"],"j":',
 ])
 def test_mask_equals_try_accept_over_the_vocabulary(smol_vocab, prefix):
-    ref = _mask_is_try_accept(Matcher(compile_json_schema(TAGS), smol_vocab), prefix, smol_vocab)
+    mask, ref = _mask_and_try_accept(Matcher(compile_json_schema(TAGS), smol_vocab), prefix, smol_vocab)
+    assert np.array_equal(mask, ref), np.flatnonzero(mask != ref)[:10]
+    assert ref.any()  # never a dead end
     if prefix == b'{"tags":["ab","a","a':
         quote = smol_vocab.token_bytes  # the closing quote of a third "a" is gone, "ab" closing too
         assert not any(ref[t] and quote(t).startswith(b'"') for t in range(smol_vocab.n_vocab))
@@ -236,7 +235,10 @@ def test_big_any_order_objects_accept_exactly_the_valid_ones(smol_vocab, i, memb
     b'"nat":"","na/me":true',  # every name used: no "," any more
 ])
 def test_bag_mask_equals_try_accept_over_the_vocabulary(smol_vocab, prefix):
-    _mask_is_try_accept(Matcher(compile_json_schema(BAGS[0], property_order="any"), smol_vocab), prefix, smol_vocab)
+    mask, ref = _mask_and_try_accept(Matcher(compile_json_schema(BAGS[0], property_order="any"), smol_vocab),
+                                     prefix, smol_vocab)
+    assert np.array_equal(mask, ref), np.flatnonzero(mask != ref)[:10]
+    assert ref.any()  # never a dead end
 
 
 def test_bag_rejections_name_the_reason(smol_vocab):
@@ -286,7 +288,9 @@ def test_large_finite_item_sets_are_checked(smol_vocab):
     assert m2.accept_bytes(b"]") and m2.is_complete()
     for prefix in [b'["a","ab",', b'["a","ab","', b'["ab","a","b","c","d","e","f","g","h","i","j","k","l","m","n",'
                    b'"o","p","q","r"', b'["b","']:
-        _mask_is_try_accept(m2, prefix, smol_vocab)
+        mask, ref = _mask_and_try_accept(m2, prefix, smol_vocab)
+        assert np.array_equal(mask, ref), (prefix, np.flatnonzero(mask != ref)[:10])
+        assert ref.any()
 
 
 def test_min_items_beyond_the_values_is_refused():
@@ -337,4 +341,6 @@ def test_counted_max_length_is_exact(smol_vocab, n, ch, key, at):
 @pytest.mark.parametrize("prefix", [b'{"at":"' + b"a" * 296, b'{"at":"' + b"a" * 299, b'{"words":"' + b"x" * 278,
                                     b'{"words":"x\\', b'{"list":["ab-' + b"c" * 250, b'{"at":"a@'])
 def test_counted_mask_equals_try_accept(smol_vocab, prefix):
-    _mask_is_try_accept(Matcher(compile_json_schema(COUNTED), smol_vocab), prefix, smol_vocab)
+    mask, ref = _mask_and_try_accept(Matcher(compile_json_schema(COUNTED), smol_vocab), prefix, smol_vocab)
+    assert np.array_equal(mask, ref), np.flatnonzero(mask != ref)[:10]
+    assert ref.any()

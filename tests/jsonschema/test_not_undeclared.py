@@ -65,8 +65,21 @@ def test_accepts_exactly_what_jsonschema_validates(schema, docs):
         assert got == val.is_valid(d), (schema, d)
 
 
-def test_the_jsb_shapes_compile():
+def test_the_jsb_shapes_compile_and_decide_like_jsonschema():
     # JSONSchemaBench's Synthesized "not additionalProperties" and oneOf-over-objects cases
-    compile_json_schema({"not": {"additionalProperties": {"type": "boolean"}, "allOf": [{"properties": {"foo": {}}}]}})
-    compile_json_schema({"oneOf": [{"additionalProperties": False, "properties": {"a": {}}},
-                                   {"properties": {"b": {"type": "integer"}}}]})
+    cases = [
+        ({"not": {"additionalProperties": {"type": "boolean"}, "allOf": [{"properties": {"foo": {}}}]}},
+         [{"bar": 1}, {"bar": True}, {"foo": 1}, {"foo": 1, "b": "x"}, 3]),
+        ({"oneOf": [{"additionalProperties": False, "properties": {"a": {}}},
+                    {"properties": {"b": {"type": "integer"}}}]},
+         [{}, {"a": 1}, {"b": 1}, {"a": 1, "b": 1}, {"b": "x"}, {"c": 1}]),
+    ]
+    for schema, docs in cases:
+        t = CompiledParserTables(compile_json_schema(schema))
+        val = jsonschema.Draft202012Validator(schema)
+        results = []
+        for d in docs:
+            p = ByteParser(t)
+            results.append(p.feed(json.dumps(d, separators=(",", ":")).encode()) and p.is_complete())
+        assert results == [val.is_valid(d) for d in docs], (schema, docs)
+        assert any(results) and not all(results)
