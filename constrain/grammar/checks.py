@@ -91,7 +91,8 @@ class DistinctCheck:
         self.finite = tuple(None if f is None else frozenset(f) for f in finite)
         strings = strings if strings is not None else [None] * len(self.checked)
         self.strings = tuple(None if x is None else (x[0], int(x[1])) for x in strings)
-        self._counters: dict = {}
+        self._counters: dict = {}  # path state -> _count_spec
+        self._slack = None
         self._vocab: dict = {}
         self._lock = threading.Lock()
         h = hashlib.sha256(b"distinct-check-v1")
@@ -135,7 +136,7 @@ class DistinctCheck:
         while i < n:
             if in_str and role == "l":  # a string whose code points are counted
                 q, count, pend = buf
-                rows, _, hi = self._counter(stack)
+                rows, _, hi, _ = self._counter(stack)
                 while i < n:
                     c = data[i]
                     i += 1
@@ -239,7 +240,7 @@ class DistinctCheck:
                     stack = stack[:-1] + (("o", f[1], None, False, f[4]),)
         if in_str and role == "l":
             q, count, pend = buf
-            rows, dmin, hi = self._counter(stack)
+            rows, dmin, hi, _ = self._counter(stack)
             if pend:  # the cheapest character this escape can still become
                 best = min((1 + dmin[_run(rows, q, ch.encode("utf-8"))] for ch in _ESCAPABLE
                             if _spellings_start(ch, pend) and _run(rows, q, ch.encode("utf-8")) >= 0),
@@ -260,13 +261,18 @@ class DistinctCheck:
         return (stack, in_str, esc, buf, role)
 
     def _counter(self, stack):
-        """(DFA rows, code points to the nearest accepting state per state, maxLength) of the
-        counted string being read (the value of the innermost open container's current child)."""
-        s = self._child(stack)
+        """:meth:`_count_spec` of the counted string being read (the value of the innermost open
+        container's current child)."""
+        return self._count_spec(self._child(stack))
+
+    def _count_spec(self, s: int):
+        """(DFA rows, code points to the nearest accepting state per DFA state, maxLength, the
+        largest of those distances) for the counted string of path state ``s``; made once."""
         c = self._counters.get(s)
         if c is None:
             dfa, hi = self.strings[s]
-            c = self._counters[s] = (dfa._rows(), _code_points_to_accept(dfa), hi)
+            dmin = _code_points_to_accept(dfa)
+            c = self._counters[s] = (dfa._rows(), dmin, hi, max((d for d in dmin if d < 1 << 40), default=0))
         return c
 
     # ---------------------------------------------------------------- masks
@@ -317,26 +323,23 @@ class DistinctCheck:
                 obj = True
         top = stack[-1] if stack else None
         fin = top is not None and top[0] == "a" and top[3] is not None and self.finite[top[1]] is not None
-        if (obj and in_str and role == "k" and not self.bags[top[1]][2]) or (fin and in_str):
-            cand = words.copy()  # a key or item from a finite set: any token can strand it
-        elif fin:
-            cand = words & qo_w  # a "," with every value used
-        elif obj and not in_str:
-            cand = words & qo_w
-        elif obj:  # inside a string only a token that closes it can break anything
-            cand = words & quote_w
-        else:
-            cand = words & (quote_w if arr else open_w)
         if in_str and role == "l":
-            _, dmin, hi = self._counter(stack)
-            q, count, pend = buf
-            far = max((d for d in dmin if d < 1 << 40), default=0)
-            if pend or hi - count < longest + far:  # near maxLength: any token may cross it
+            _, _, hi, far = self._counter(stack)
+            if buf[2] or hi - buf[1] < longest + far:  # near maxLength: any token may cross it
                 cand = words.copy()
             else:  # only a token closing the string matters (to a check around it)
                 cand = words & quote_w
-        elif self._short_strings(longest):  # a token could open a counted string and overrun it
-            cand |= words & quote_w
+        else:
+            if (obj and in_str and role == "k" and not self.bags[top[1]][2]) or (fin and in_str):
+                cand = words.copy()  # a key or item from a finite set: any token can strand it
+            elif fin or (obj and not in_str):
+                cand = words & qo_w  # a "}" or "," (every value or name used, one required missing)
+            elif obj:  # inside a string only a token that closes it can break anything
+                cand = words & quote_w
+            else:
+                cand = words & (quote_w if arr else open_w)
+            if self._least_slack() < longest:  # a token could open a counted string and overrun it
+                cand |= words & quote_w
         # inside an item of an array with infinitely many values, a token with one quote and no
         # backslash only closes the item: compare its value (a "," after it cannot strand anything)
         used = top[3] if in_str and role == "v" and buf is not None and not fin else None
@@ -348,16 +351,13 @@ class DistinctCheck:
                 cand &= ~one_open_w  # opens a value string and stays inside it
         self._filter(st, words, cand, tb, used)
 
-    def _short_strings(self, longest: int) -> bool:
-        """Some counted string's maxLength is within one token of what its content needs."""
-        x = self._counters.get("short")
+    def _least_slack(self) -> int:
+        """The smallest ``maxLength`` minus the code points its content may still need, over the
+        counted strings: a token longer than that could overrun one from where it opens."""
+        x = self._slack
         if x is None:
-            x = False
-            for spec in self.strings:
-                if spec is not None:
-                    d = _code_points_to_accept(spec[0])
-                    x = x or spec[1] - max((v for v in d if v < 1 << 40), default=0) < longest
-            self._counters["short"] = x
+            x = self._slack = min((self._count_spec(s)[2] - self._count_spec(s)[3]
+                                   for s, spec in enumerate(self.strings) if spec is not None), default=1 << 62)
         return x
 
     def _filter(self, st, words, cand, tb, used) -> None:
