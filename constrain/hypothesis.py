@@ -893,8 +893,8 @@ def from_grammar(grammar_or_path, *, max_size: int = 256, debug: bool = False, a
     vc = grammar.value_check
 
     def finish(data: bytes):
-        if vc is not None and vc.feed(vc.initial(), data) is None:
-            reject()  # a duplicate item the grammar allows and the matcher's value check does not
+        if vc is not None and not vc.accepts(data):
+            reject()  # breaks a value check the grammar alone cannot hold (a duplicate, a length)
         doc = _decode(data)
         if check is not None:
             check(doc)
@@ -974,8 +974,8 @@ def from_schema(schema, *, as_text: bool = False, max_size: int = 512, debug: bo
     vc = grammar.value_check
 
     def finish(data: bytes):
-        if vc is not None and vc.feed(vc.initial(), data) is None:
-            reject()  # a duplicate item the grammar allows and the matcher's value check does not
+        if vc is not None and not vc.accepts(data):
+            reject()  # breaks a value check the grammar alone cannot hold (a duplicate, a length)
         text = data.decode("utf-8")
         try:
             value = json.loads(text, parse_float=_parse_float)

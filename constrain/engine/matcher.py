@@ -106,7 +106,7 @@ class Matcher:
         self._kinds = vocab.kinds
         self._eos = frozenset(vocab.eos_ids)
         self._tb = vocab.all_token_bytes
-        # a value check the grammar carries (uniqueItems over strings): its tracker state now,
+        # a value check the grammar carries (constrain.grammar.checks): its tracker state now,
         # and before each accepted token (states are immutable, so rollback/copy keep references)
         self._check = self.tables.grammar.value_check
         self._vst = self._check.initial() if self._check is not None else None
@@ -256,7 +256,7 @@ class Matcher:
             return False
         if self._check is not None:
             vst = self._check.feed(self._vst, data)
-            if vst is None:  # it closes a duplicate item
+            if vst is None:  # it breaks the check (a duplicate, a missing name, a length)
                 self.parser.rollback_to(mark)
                 return False
             self._vsts.append(self._vst)

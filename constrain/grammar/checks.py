@@ -114,6 +114,10 @@ class DistinctCheck:
     def initial(self):
         return _START
 
+    def accepts(self, data: bytes) -> bool:
+        """A whole output (one the grammar accepts) keeps every check."""
+        return self.feed(_START, data) is not None
+
     def _child(self, stack) -> int:
         """Path state of a value that starts now (the root, an item, a member's value)."""
         if not stack:
