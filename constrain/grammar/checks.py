@@ -76,8 +76,6 @@ class DistinctCheck:
     what is checked (for messages).
     """
 
-    kind = "distinct"
-
     def __init__(self, checked, prefix, rest, keys, other, where=(), bags=None, finite=None, strings=None):
         self.checked = tuple(bool(x) for x in checked)
         self.prefix = tuple(tuple(int(y) for y in x) for x in prefix)
@@ -307,7 +305,12 @@ class DistinctCheck:
                         qo[i] = nq > 0 or _RBRACE in b or _COMMA in b
                         opens[i] = ((_LBRACK in b or _LBRACE in b) and nq >= 4) or (_LBRACE in b and _RBRACE in b)
                     longest = max((len(b) for b in vocab.all_token_bytes[:n]), default=0)
-                    t = (_pack(q), _pack(qo), _pack(opens), vocab.all_token_bytes, longest, _pack(one_open))
+                    from constrain.engine.bitmask import bitmask_from_bool
+
+                    def pack(flags):
+                        return bitmask_from_bool(flags).view(np.uint32)
+
+                    t = (pack(q), pack(qo), pack(opens), vocab.all_token_bytes, longest, pack(one_open))
                     self._vocab[key] = t
         return t
 
@@ -472,8 +475,3 @@ def _code_points_to_accept(dfa) -> list:
                 dist[q] = dist[t] + w
                 (dq.appendleft if w == 0 else dq.append)(q)
     return dist
-
-
-def _pack(flags: np.ndarray) -> np.ndarray:
-    """``bool[32 * W]`` -> the ``uint32[W]`` words of the xgrammar/llguidance bitmask layout."""
-    return np.packbits(flags.reshape(-1, 32)[:, ::-1], axis=1).view(">u4").astype(np.uint32).ravel()
