@@ -46,9 +46,10 @@ class Indenter(NamedTuple):
 
 
 class _Row:
-    __slots__ = ("items", "waiting", "allowed", "complete", "sig")
+    __slots__ = ("items", "waiting", "allowed", "complete", "sig", "seeds")
 
     def __init__(self):
+        self.seeds: tuple = ()  # the items the row was closed from (its structural id is theirs)
         self.items: set = set()
         self.waiting: dict[int, list] = {}
         self.allowed = 0
@@ -95,6 +96,9 @@ class CompiledParserTables:
         # structural scans (mask store): sig -> (rows it needs, rid, allowed); (sig, T) -> sig
         self.sig_rows: dict[int, tuple] = {}
         self.sig_scans: dict[tuple[int, int], int] = {}
+        # (sig, T) -> whether the row after scanning T from a row with id sig completes the
+        # start symbol (the output's completeness under maximal munch, TokenStore._complete)
+        self.sig_eos: dict[tuple[int, int], bool] = {}
         self.synthetic_rids = itertools.count(1 << 40)
 
     def __getstate__(self):
@@ -102,6 +106,7 @@ class CompiledParserTables:
         # and every table only grows, so a copy taken while matchers run is consistent
         d = self.__dict__.copy()
         d["sig_scans"] = dict(self.sig_scans)
+        d["sig_eos"] = dict(self.sig_eos)
         d["sig_rows"] = dict(self.sig_rows)
         d["_choice_cache"] = dict(self._choice_cache)
         with self._sig_lock:
@@ -112,6 +117,7 @@ class CompiledParserTables:
 
     def __setstate__(self, d):
         d = dict(d)
+        d.setdefault("sig_eos", {})
         d["synthetic_rids"] = itertools.count(d["synthetic_rids"])
         self.__dict__.update(d)
         self._sig_lock = threading.Lock()
@@ -140,6 +146,7 @@ class CompiledParserTables:
             if it not in items:
                 items.add(it)
                 agenda.append(it)
+        row.seeds = tuple(agenda)
         start = 0  # start nonterminal index
         while agenda:
             r, d, o = it = agenda.pop()
@@ -252,7 +259,17 @@ class ByteParser:
             return self.row_here is not None and self.chart[self.row_here].complete
         if self.pos == 0:
             return self._eof_complete(0)
-        return self.copy()._finish()
+        # _finish ends the lexeme, which adds rows; run it here and drop them after (a copy of
+        # the parser would cost O(chart) at every mask of a long output)
+        next_rid, created, indent, paren = self.next_rid, self._created, self.indent, self.paren
+        self._created = []
+        try:
+            return self._finish()
+        finally:
+            for rid in self._created:
+                del self.chart[rid]
+                del self.row_pos[rid]
+            self.next_rid, self._created, self.indent, self.paren = next_rid, created, indent, paren
 
     def _finish(self) -> bool:
         """End of input under maximal munch (mutates self: call on a copy)."""
@@ -550,7 +567,14 @@ def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
     """Structural id of row ``rid``: equal ids mean the rows' items are equal up to renaming
     the rows their items started in, recursively, so every continuation parses the same from
     both.  Interned exactly per grammar (no hashing collisions); computed once per row and
-    stored on it (rows are immutable)."""
+    stored on it (rows are immutable).
+
+    The id is that of the row's *seeds* (the items it was closed from, with their origin rows'
+    ids), not of its closed item set: the closure is a function of the seeds and of the origin
+    rows' structure (completions read the origins' waiting lists; predictions start here), and
+    seeds are a few items where a closed row can hold hundreds (a statement-level row of a
+    programming-language grammar).  Two rows with different seeds and the same closure get two
+    ids, which only costs sharing."""
     if chart[rid].sig >= 0:
         return chart[rid].sig
     # origins are always older rows (smaller ids): collect the rows without an id, then give
@@ -558,14 +582,14 @@ def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
     todo = {rid}
     stack = [rid]
     while stack:
-        for (_, _, o) in chart[stack.pop()].items:
+        for (_, _, o) in chart[stack.pop()].seeds:
             if o not in todo and chart[o].sig < 0:
                 todo.add(o)
                 stack.append(o)
     ids = tables._sig_ids
     for k in sorted(todo):
         row = chart[k]
-        key = frozenset((r, d, -1 if o == k else chart[o].sig) for (r, d, o) in row.items)
+        key = frozenset([(r, d, -1 if o == k else chart[o].sig) for (r, d, o) in row.seeds])
         if k == 0:
             key = (key, "root")  # only row 0 completes the start symbol
         sig = ids.get(key)

@@ -20,7 +20,7 @@ point, the indentation post-lexer, which reads the text) are handed to the refer
 (``EXIT_FEED``), which feeds the node's bytes and continues from its real state.
 
 Once entries and scans exist, the walk over them is mirrored in a flat index of arrays and
-numba dicts (``_FlatIndex``) and runs as one compiled call (``apply_flat``); the Python walk
+one hash table (``_FlatIndex``) and runs as one compiled call (``apply_flat``); the Python walk
 stays the reference and handles what the index lacks.  A store can be saved and loaded with
 the grammar tables it refers to (``snapshot``/``save``/``load``), and built ahead of time
 within a budget (``precompute``).
@@ -42,12 +42,14 @@ from pathlib import Path
 import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
-from constrain.engine.store_kernels import (EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, _or_words, _walk, apply_flat,
-                                            new_done)
+from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT, EXIT_SPLIT,
+                                            FLAT_ALIVE, FLAT_FEEDS, H_ALLOWED, H_CHILD, H_SCAN, _or_words, _walk,
+                                            apply_flat, ht_grow, ht_put)
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
 _EMPTY_I32 = np.zeros(0, np.int32)
+_NO_DONE = np.zeros((0, 2), np.int64)  # apply_flat makes a mask's set on its first call
 
 
 class _Entry:
@@ -61,7 +63,8 @@ class _Entry:
         self.words = words
         self.groups = groups
         self.feeds = feeds
-        self.nbytes = (0 if words is None else words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
+        # dense words count twice: the flat index keeps a copy in its pool
+        self.nbytes = (0 if words is None else 2 * words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
             + feeds.nbytes + 200
 
 
@@ -70,35 +73,36 @@ _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goe
 
 
 class _FlatIndex:
-    """The store's entries as flat arrays and numba dicts, so the warm part of a mask walk
-    (entries already built, scans already memoised) runs in one compiled call
+    """The store's entries as flat arrays, so the warm part of a mask walk (entries already
+    built, scans already memoised) runs in one compiled call
     (:func:`~constrain.engine.store_kernels.apply_flat`) instead of ~100 Python calls a mask
     on grammars whose tokens cross many lexemes.  Anything missing is resolved by the Python
     walk and recorded here.  Terminal and allowed sets are Python ints (any width): they are
     interned to small ids.  Not used with the indentation post-lexer (its bracket depth is
-    part of the walk's state).  The kernel releases the GIL; ``lock`` is held around each
-    kernel call and each change to the dicts and lists (typed containers are not thread-safe),
-    so batch fills on threads overlap everything but the kernel itself."""
+    part of the walk's state).
+
+    Arrays only, no numba typed containers: those are unboxed at every call (~5 µs, more than
+    a short walk costs in Python) and their methods, called from Python, are compiled at run
+    time in every process (~2 s that numba's disk cache does not keep).  So the memo dicts are
+    one open-addressing table (``hk``/``hv``, tags ``H_*``), dense INSIDE words live in rows
+    of ``wpool`` (a copy: the entry keeps its own for the Python walk and snapshots) and
+    sparse ones in ``spool``.  The kernel releases the GIL; ``lock`` is held around each
+    kernel call and each change to the arrays (growth replaces them), so batch fills on
+    threads overlap everything but the kernel itself."""
 
     def __init__(self, store: "TokenStore"):
-        from numba import types
-        from numba.typed import Dict, List
-
         self.store = store
-        k2 = types.UniTuple(types.int64, 2)
-        self.words = List.empty_list(types.uint32[::1])  # dense INSIDE words, or empty
-        self.sparse = List.empty_list(types.int64[::1])  # or the token ids, when few
-        self.empty = np.zeros(0, np.uint32)
-        self.no_ids = np.zeros(0, np.int64)
-        self.flags = np.zeros(64, np.int8)
-        self.g_start = np.zeros(64, np.int64)
-        self.g_count = np.zeros(64, np.int64)
-        self.g_term = np.zeros(256, np.int64)
-        self.g_ign = np.zeros(256, np.bool_)
+        self.ent = np.zeros((64, E_COLS), np.int64)
+        self.grp = np.zeros((256, 2), np.int64)
         self.n_groups = 0
-        self.scan_d = Dict.empty(k2, types.int64)
-        self.sig_a = Dict.empty(types.int64, types.int64)
-        self.child_d = Dict.empty(k2, types.int64)
+        self.wpool = np.zeros((4, store.n_words), np.uint32)
+        self.free_slots = list(range(3, -1, -1))
+        self.spool = np.zeros(1024, np.int64)
+        self.sp_used = 0
+        self.sp_dead = 0
+        self.hk = np.full((1024, 3), -1, np.int64)
+        self.hv = np.zeros(1024, np.int64)
+        self.hn = 0
         self.lock = threading.Lock()
         self.entry_of: dict[int, _Entry] = {}
         self.term_ids: dict[int, int] = {}
@@ -118,50 +122,103 @@ class _FlatIndex:
             self.allowed_of.append(A)
         return i
 
+    def put(self, tag: int, a: int, b: int, v: int) -> None:
+        """Record ``(tag, a, b) -> v`` in the memo table (caller holds ``lock``)."""
+        if 2 * (self.hn + 1) > self.hk.shape[0]:
+            self.hk, self.hv = ht_grow(self.hk, self.hv)
+        self.hn += ht_put(self.hk, self.hv, tag, a, b, v)
+
     def register(self, e: _Entry) -> None:
         with self.lock:
             self._register(e)
 
     def _register(self, e: _Entry) -> None:
         eid = e.serial
-        while eid >= self.flags.shape[0]:
-            n = 2 * self.flags.shape[0]
-            self.flags = np.concatenate([self.flags, np.zeros(n - self.flags.shape[0], np.int8)])
-            self.g_start = np.concatenate([self.g_start, np.zeros(n - self.g_start.shape[0], np.int64)])
-            self.g_count = np.concatenate([self.g_count, np.zeros(n - self.g_count.shape[0], np.int64)])
+        if eid >= self.ent.shape[0]:
+            n = self.ent.shape[0]
+            while n <= eid:
+                n *= 2
+            ent = np.zeros((n, E_COLS), np.int64)
+            ent[: self.ent.shape[0]] = self.ent
+            self.ent = ent
         k = len(e.groups)
-        while self.n_groups + k > self.g_term.shape[0]:
-            n = self.g_term.shape[0]
-            self.g_term = np.concatenate([self.g_term, np.zeros(n, np.int64)])
-            self.g_ign = np.concatenate([self.g_ign, np.zeros(n, np.bool_)])
+        if self.n_groups + k > self.grp.shape[0]:
+            n = self.grp.shape[0]
+            while n < self.n_groups + k:
+                n *= 2
+            grp = np.zeros((n, 2), np.int64)
+            grp[: self.n_groups] = self.grp[: self.n_groups]
+            self.grp = grp
         ignore = self.store.tables.ignore_mask
         for i, (T, _, _) in enumerate(e.groups):
-            self.g_term[self.n_groups + i] = self.term_id(T)
-            self.g_ign[self.n_groups + i] = T & ~ignore == 0
-        self.g_start[eid] = self.n_groups
-        self.g_count[eid] = k
+            self.grp[self.n_groups + i, 0] = self.term_id(T)
+            self.grp[self.n_groups + i, 1] = T & ~ignore == 0
+        row = self.ent[eid]
+        row[:] = 0
+        row[E_G_START] = self.n_groups
+        row[E_G_COUNT] = k
+        row[E_SLOT] = -1
         self.n_groups += k
-        words, sparse = self.words, self.sparse
-        while len(words) <= eid:
-            words.append(self.empty)
-            sparse.append(self.no_ids)
         w = e.words
         if w is not None:
             ids = np.flatnonzero(np.unpackbits(w.view(np.uint8), bitorder="little"))
             if ids.shape[0] <= _SPARSE_MAX:  # most child entries hold a handful of tokens
-                sparse[eid] = ids.astype(np.int64)
-                w = None
-        words[eid] = w if w is not None else self.empty
+                n = ids.shape[0]
+                if self.sp_used + n > self.spool.shape[0]:
+                    self._grow_spool(n)
+                row = self.ent[eid]  # (_grow_spool may compact: same array, rows rewritten)
+                self.spool[self.sp_used:self.sp_used + n] = ids
+                row[E_S_START] = self.sp_used
+                row[E_S_LEN] = n
+                self.sp_used += n
+            else:
+                if not self.free_slots:
+                    n = self.wpool.shape[0]
+                    pool = np.zeros((2 * n, self.wpool.shape[1]), np.uint32)
+                    pool[:n] = self.wpool
+                    self.wpool = pool
+                    self.free_slots = list(range(2 * n - 1, n - 1, -1))
+                slot = self.free_slots.pop()
+                self.wpool[slot] = w
+                row[E_SLOT] = slot
         self.entry_of[eid] = e
-        self.flags[eid] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
+        row[E_FLAGS] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
+
+    def _grow_spool(self, need: int) -> None:
+        """Room for ``need`` more sparse ids: compact away evicted entries' ids when they are
+        most of the pool, else double it."""
+        live = self.sp_used - self.sp_dead
+        if self.sp_dead > live:
+            pool = np.zeros(max(self.spool.shape[0], 2 * (live + need)), np.int64)
+            at = 0
+            for eid in self.entry_of:
+                row = self.ent[eid]
+                n = int(row[E_S_LEN])
+                if n:
+                    s0 = int(row[E_S_START])
+                    pool[at:at + n] = self.spool[s0:s0 + n]
+                    row[E_S_START] = at
+                    at += n
+            self.spool, self.sp_used, self.sp_dead = pool, at, 0
+        n = self.spool.shape[0]
+        while n < self.sp_used + need:
+            n *= 2
+        if n > self.spool.shape[0]:
+            pool = np.zeros(n, np.int64)
+            pool[: self.sp_used] = self.spool[: self.sp_used]
+            self.spool = pool
 
     def evict(self, e: _Entry) -> None:
         eid = e.serial
         with self.lock:
-            if eid < self.flags.shape[0] and self.entry_of.pop(eid, None) is not None:
-                self.flags[eid] = 0
-                self.words[eid] = self.empty
-                self.sparse[eid] = self.no_ids
+            if eid < self.ent.shape[0] and self.entry_of.pop(eid, None) is not None:
+                row = self.ent[eid]
+                row[E_FLAGS] = 0
+                if row[E_SLOT] >= 0:
+                    self.free_slots.append(int(row[E_SLOT]))
+                    row[E_SLOT] = -1
+                self.sp_dead += int(row[E_S_LEN])
+                row[E_S_LEN] = 0
 
 
 @dataclass
@@ -660,6 +717,31 @@ class TokenStore:
         which the key does not name; it is one attribute read anyway)."""
         return self.longest and self.indenter is None and parser.pos > 0 and len(parser.threads) == 1
 
+    def _complete(self, parser: ByteParser) -> bool:
+        """``parser.is_complete()`` for a position :meth:`_eos_known` admits, memoised
+        structurally when the lexeme can end right here: the output is complete iff scanning
+        the lexeme's terminals ``T`` from its row gives a row that completes the start symbol,
+        a function of the row's structural id and ``T`` (``tables.sig_eos``).  The first time
+        the row is closed on the live chart without being added to it; a lexeme that must fall
+        back to an earlier accepting point is left to the parser."""
+        (k, sid, _, _), = parser.threads
+        t = self.tables
+        acc = t.lexer.accept[sid]
+        if not acc:
+            return parser.is_complete()
+        T = t.longest_choice(acc)
+        chart = parser.chart
+        row = chart[k]
+        if T & ~t.ignore_mask == 0:  # only ignored terminals: the row after is this row again
+            return row.complete
+        sig = row.sig if row.sig >= 0 else row_sig(t, chart, k)
+        got = t.sig_eos.get((sig, T))
+        if got is None:
+            seeds = scan_seeds(row, T, t.ignore_mask)
+            got = bool(seeds) and t.new_row(parser.next_rid, seeds, chart).complete  # (a fresh row id)
+            t.sig_eos[(sig, T)] = got
+        return got
+
     def fill(self, parser: ByteParser, out: np.ndarray, *, overwrite: bool = False) -> None:
         """OR the allowed tokens after ``parser``'s output into ``out`` (``uint32[n_words]``),
         EOS included when the output is complete (``overwrite``: write them, so the caller
@@ -698,7 +780,7 @@ class TokenStore:
         if self.longest and self._eos_known(parser):
             eos = self._mask_eos.get(key)
             if eos is None:
-                eos = self._mask_eos[key] = parser.is_complete()
+                eos = self._mask_eos[key] = self._complete(parser)
         else:
             eos = parser.is_complete()
         if eos:
@@ -723,7 +805,8 @@ class _MaskWalk:
         self.done: set = set()
         self.work = 0
         self.cap = store.max_mask_work
-        self.fdone = None  # the flat kernel's (entry, sig) set, made on first use
+        self.fdone = _NO_DONE  # the flat kernel's (entry, sig) set, made by its first call
+        self.fdone_n = np.zeros(1, np.int64)
         self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
 
     def _tick(self) -> None:
@@ -807,14 +890,11 @@ class _MaskWalk:
         Python what its tables lack (new scans, children not built yet) and running feeds,
         until nothing is left; the same result as :meth:`_apply` on each row."""
         flat = self.store.flat
-        if self.fdone is None:
-            self.fdone = new_done()
         while work:
             with flat.lock:
-                applied, pend, feeds = apply_flat(
-                    np.asarray(work, np.int64), self.out, self.fdone, self.cap - self.work, flat.words, flat.sparse,
-                    flat.flags, flat.g_start, flat.g_count, flat.g_term, flat.g_ign, flat.scan_d, flat.sig_a,
-                    flat.child_d)
+                applied, pend, feeds, self.fdone = apply_flat(
+                    np.asarray(work, np.int64), self.out, self.fdone, self.fdone_n, self.cap - self.work, flat.ent,
+                    flat.grp, flat.wpool, flat.spool, flat.hk, flat.hv)
             self.work += applied
             if self.work > self.cap:
                 self._tick()
@@ -842,7 +922,7 @@ class _MaskWalk:
         needed), both recorded in the flat tables; the child's row to apply, or ``None``."""
         store, t, flat = self.store, self.t, self.store.flat
         e = self.held[eid]
-        gi = gid - int(flat.g_start[eid])
+        gi = gid - int(flat.ent[eid, E_G_START])
         T = e.groups[gi][0]
         A = flat.allowed_of[aid]
         if T & ~t.ignore_mask == 0:
@@ -850,25 +930,25 @@ class _MaskWalk:
             cands = self._candidates(A) & ~(T & store.closed_ignore)
         else:
             nsig = self._scan(sig, T)
-            tid = int(flat.g_term[gid])
+            tid = int(flat.grp[gid, 0])
             if nsig is None:
                 with flat.lock:
-                    flat.scan_d[(sig, tid)] = -1
+                    flat.put(H_SCAN, sig, tid, -1)
                 return None
             A2 = t.sig_rows[nsig][2]
             with flat.lock:
                 a2 = flat.allowed_id(A2)
-                flat.scan_d[(sig, tid)] = nsig
-                flat.sig_a[nsig] = a2
+                flat.put(H_SCAN, sig, tid, nsig)
+                flat.put(H_ALLOWED, nsig, 0, a2)
             cands = self._candidates(A2)
         sid = t.lexer.start(cands)
         if sid == DEAD:
             with flat.lock:
-                flat.child_d[(gid, a2)] = -1
+                flat.put(H_CHILD, gid, a2, -1)
             return None
         child = store.child_entry(e, gi, sid, A2)  # registers it (takes the lock itself)
         with flat.lock:
-            flat.child_d[(gid, a2)] = child.serial
+            flat.put(H_CHILD, gid, a2, child.serial)
         self.held[child.serial] = child
         return child.serial, nsig, a2
 
@@ -1000,7 +1080,8 @@ class _MaskWalk:
 
 
 def _store_key(grammar, vocab: Vocabulary) -> str:
-    return f"store:{grammar.fingerprint}:{vocab.fingerprint}"
+    # "store2": row ids are interned from rows' seeds (earlier files hold closure-keyed ids)
+    return f"store2:{grammar.fingerprint}:{vocab.fingerprint}"
 
 
 def store_cache_path(grammar, vocab: Vocabulary):

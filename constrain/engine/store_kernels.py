@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import types
-from numba.typed import Dict
-
 from constrain._jit import njit
 
 
@@ -157,44 +154,128 @@ def _or_words(out, src):  # pragma: no cover - compiled
         out[i] |= src[i]
 
 
-# flags of an entry in the flat index (_FlatIndex in store.py)
-FLAT_ALIVE = 1  # registered and not evicted
-FLAT_FEEDS = 2  # has reference-parser feeds: the caller runs them
+# the flat index (_FlatIndex in store.py): per entry id a row of ``ent``
+FLAT_ALIVE = 1  # ent[e, E_FLAGS]: registered and not evicted
+FLAT_FEEDS = 2  # ent[e, E_FLAGS]: has reference-parser feeds: the caller runs them
+E_FLAGS, E_G_START, E_G_COUNT, E_SLOT, E_S_START, E_S_LEN = 0, 1, 2, 3, 4, 5
+E_COLS = 6
+# tags of the flat index's one memo table (keys (tag, a, b) -> value)
+H_SCAN = 0  # (row sig, terminal-set id) -> row sig after the scan (-1: refused)
+H_ALLOWED = 1  # (row sig, 0) -> allowed-set id of the row
+H_CHILD = 2  # (group id, allowed-set id) -> child entry (-1: no lexeme can start)
+H_ABSENT = -2  # what ht_get returns for a key not in the table
 
-_K2 = types.UniTuple(types.int64, 2)
+
+@njit(inline="always")
+def _mix(a, b, c):  # pragma: no cover - compiled
+    h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= np.uint64(b) * np.uint64(0xC2B2AE3D27D4EB4F) + (h >> np.uint64(29))
+    h ^= np.uint64(c) * np.uint64(0x165667B19E3779F9) + (h >> np.uint64(31))
+    return h ^ (h >> np.uint64(32))
 
 
 @njit
-def new_done():  # pragma: no cover - compiled
-    """The ``(entry, sig)`` set of one mask for :func:`apply_flat` (created in compiled code:
-    a typed dict made from Python costs ~200 µs)."""
-    return Dict.empty(_K2, types.int8)
+def ht_get(hk, hv, t, a, b):  # pragma: no cover - compiled
+    """Value of key ``(t, a, b)`` in the open-addressing table ``hk`` (int64[cap, 3], row
+    ``[-1, .., ..]`` empty, cap a power of two) / ``hv`` (int64[cap]); ``H_ABSENT`` if none."""
+    m = np.uint64(hk.shape[0] - 1)
+    i = np.int64(_mix(t, a, b) & m)
+    while True:
+        k = hk[i, 0]
+        if k == -1:
+            return H_ABSENT
+        if k == t and hk[i, 1] == a and hk[i, 2] == b:
+            return hv[i]
+        i = np.int64((np.uint64(i) + np.uint64(1)) & m)
 
 
 @njit
-def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, g_term, g_ign, scan_d, sig_a,
-               child_d):  # pragma: no cover - compiled
+def ht_put(hk, hv, t, a, b, v):  # pragma: no cover - compiled
+    """Set ``(t, a, b) -> v``; 1 if the key is new.  The caller keeps the table at most half
+    full (:func:`ht_grow`), so a probe always ends."""
+    m = np.uint64(hk.shape[0] - 1)
+    i = np.int64(_mix(t, a, b) & m)
+    while True:
+        k = hk[i, 0]
+        if k == -1:
+            hk[i, 0] = t
+            hk[i, 1] = a
+            hk[i, 2] = b
+            hv[i] = v
+            return 1
+        if k == t and hk[i, 1] == a and hk[i, 2] == b:
+            hv[i] = v
+            return 0
+        i = np.int64((np.uint64(i) + np.uint64(1)) & m)
+
+
+@njit
+def ht_grow(hk, hv):  # pragma: no cover - compiled
+    """The table rehashed into twice the capacity."""
+    n = hk.shape[0]
+    k2 = np.full((2 * n, 3), -1, np.int64)
+    v2 = np.zeros(2 * n, np.int64)
+    for i in range(n):
+        if hk[i, 0] != -1:
+            ht_put(k2, v2, hk[i, 0], hk[i, 1], hk[i, 2], hv[i])
+    return k2, v2
+
+
+@njit(inline="always")
+def _done_add(dk, e, s):  # pragma: no cover - compiled
+    """Add ``(e, s)`` to the set ``dk`` (int64[cap, 2], ``-1`` empty); 1 if it was new."""
+    m = np.uint64(dk.shape[0] - 1)
+    i = np.int64(_mix(e, s, 0) & m)
+    while True:
+        k = dk[i, 0]
+        if k == -1:
+            dk[i, 0] = e
+            dk[i, 1] = s
+            return 1
+        if k == e and dk[i, 1] == s:
+            return 0
+        i = np.int64((np.uint64(i) + np.uint64(1)) & m)
+
+
+@njit
+def _done_grow(dk):  # pragma: no cover - compiled
+    n = dk.shape[0]
+    d2 = np.full((2 * n, 2), -1, np.int64)
+    for i in range(n):
+        if dk[i, 0] != -1:
+            _done_add(d2, dk[i, 0], dk[i, 1])
+    return d2
+
+
+@njit
+def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):  # pragma: no cover - compiled
     """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
-    (``_FlatIndex`` in store.py).  Per entry id (its serial): ``words[e]`` (INSIDE words, or
-    an empty array) or ``sparse[e]`` (the INSIDE token ids, when few), ``flags[e]``, split groups ``g_start[e] .. + g_count[e]`` with, per
-    group, the terminal-set id ``g_term`` and ``g_ign`` (only ignored terminals end there).
-    Memo dicts: ``scan_d[(sig, term id)] -> sig'`` (-1: refused), ``sig_a[sig] -> allowed-set
-    id``, ``child_d[(group, allowed id)] -> child entry`` (-1: no lexeme can start).
+    (``_FlatIndex`` in store.py), arrays only (typed containers cost ~5 µs a call to unbox
+    and ~2 s of JIT per process that numba's cache does not keep).
+
+    Per entry id (its serial) a row of ``ent``: flags, split groups ``g_start .. + g_count``
+    (rows of ``grp``: terminal-set id, only ignored terminals end there), the row of
+    ``wpool`` holding its dense INSIDE words (or -1) and its INSIDE token ids
+    ``spool[s_start : s_start + s_len]`` when few.  Memo table ``hk``/``hv`` (see the ``H_*``
+    tags): scans, the allowed-set id of a row, child entries.
 
     ``work``: int64[n, 3] rows ``(entry, row sig, allowed-set id)`` to apply.  Each applied
-    ``(entry, sig)`` ORs the entry's INSIDE words into ``out`` and follows its split groups:
+    ``(entry, sig)`` ORs the entry's INSIDE tokens into ``out`` and follows its split groups:
     the scan ``(sig, terminal-set id) -> sig'``, the allowed set of ``sig'`` and the child
-    entry ``(group, allowed id)``.  Whatever the tables do not hold yet is returned in
+    entry ``(group, allowed id)``.  Whatever the table does not hold yet is returned in
     ``pend`` as ``(entry, sig, allowed id, group)`` for the caller to resolve in Python (it
-    computes the scan or builds the child, records it in ``f``, and calls again with the
-    children), or as ``(entry, sig, allowed id, -1)`` for an entry evicted since it was found
-    (the caller holds it and applies it itself); entries with feeds are returned in
-    ``feeds``.  ``done`` (:func:`new_done`) persists across the calls of one mask.
+    computes the scan or builds the child, records it, and calls again with the children),
+    or as ``(entry, sig, allowed id, -1)`` for an entry evicted since it was found (the
+    caller holds it and applies it itself); entries with feeds are returned in ``feeds``.
 
-    Releases the GIL like every kernel; the caller holds the index's lock, under which alone
-    the dicts and lists change (typed containers are not thread-safe).  Returns ``(applied, pend, feeds)``; ``applied >
-    budget`` means the work cap was hit (the rest is not applied).
+    ``done`` (int64[cap, 2], a set of ``(entry, sig)``; pass a ``(0, 2)`` array on the first
+    call of a mask) and ``n_done`` (int64[1], its size) persist across the calls of one mask;
+    the set, grown when needed, is returned.  The caller holds the index's lock (the tables
+    change only under it).  Returns ``(applied, pend, feeds, done)``; ``applied > budget``
+    means the work cap was hit (the rest is not applied).
     """
+    if done.shape[0] == 0:
+        done = np.full((64, 2), -1, np.int64)
     stack = np.empty((max(64, 2 * work.shape[0]), 3), np.int64)
     sp = 0
     for i in range(work.shape[0]):
@@ -207,16 +288,19 @@ def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, 
     applied = 0
     n_pend = 0
     n_feeds = 0
+    nw = out.shape[0]
     while sp > 0:
         sp -= 1
         eid = stack[sp, 0]
         sig = stack[sp, 1]
         a = stack[sp, 2]
-        key = (eid, sig)
-        if key in done:
+        if 2 * (n_done[0] + 1) > done.shape[0]:
+            done = _done_grow(done)
+        if not _done_add(done, eid, sig):
             continue
-        done[key] = np.int8(1)
-        if flags[eid] & FLAT_ALIVE == 0:
+        n_done[0] += 1
+        flags = ent[eid, E_FLAGS]
+        if flags & FLAT_ALIVE == 0:
             if n_pend == pend.shape[0]:
                 pend = _grow2d(pend)
             pend[n_pend, 0] = eid
@@ -228,32 +312,33 @@ def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, 
         applied += 1
         if applied > budget:
             break
-        w = words[eid]
-        for j in range(w.shape[0]):
-            out[j] |= w[j]
-        ids = sparse[eid]
-        for j in range(ids.shape[0]):
-            t = ids[j]
+        slot = ent[eid, E_SLOT]
+        if slot >= 0:
+            for j in range(nw):
+                out[j] |= wpool[slot, j]
+        s0 = ent[eid, E_S_START]
+        for j in range(s0, s0 + ent[eid, E_S_LEN]):
+            t = spool[j]
             out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        if flags[eid] & FLAT_FEEDS:
+        if flags & FLAT_FEEDS:
             if n_feeds == feeds.shape[0]:
                 feeds = _grow1(feeds)
             feeds[n_feeds] = eid
             n_feeds += 1
-        g0 = g_start[eid]
-        for gid in range(g0, g0 + g_count[eid]):
-            if g_ign[gid]:
+        g0 = ent[eid, E_G_START]
+        for gid in range(g0, g0 + ent[eid, E_G_COUNT]):
+            if grp[gid, 1]:
                 nsig = sig
                 a2 = a
             else:
-                nsig = _get_or(scan_d, (sig, g_term[gid]))
+                nsig = ht_get(hk, hv, H_SCAN, sig, grp[gid, 0])
                 if nsig == -1:
                     continue
-                a2 = -2 if nsig == -2 else _get_or(sig_a, nsig)
-            c = -2 if a2 == -2 else _get_or(child_d, (gid, a2))
+                a2 = H_ABSENT if nsig == H_ABSENT else ht_get(hk, hv, H_ALLOWED, nsig, 0)
+            c = H_ABSENT if a2 == H_ABSENT else ht_get(hk, hv, H_CHILD, gid, a2)
             if c == -1:
                 continue
-            if c == -2 or flags[c] & FLAT_ALIVE == 0:
+            if c == H_ABSENT or ent[c, E_FLAGS] & FLAT_ALIVE == 0:
                 if n_pend == pend.shape[0]:
                     pend = _grow2d(pend)
                 pend[n_pend, 0] = eid
@@ -268,15 +353,7 @@ def apply_flat(work, out, done, budget, words, sparse, flags, g_start, g_count, 
             stack[sp, 1] = nsig
             stack[sp, 2] = a2
             sp += 1
-    return applied, pend[:n_pend], feeds[:n_feeds]
-
-
-@njit(inline="always")
-def _get_or(d, k):  # pragma: no cover - compiled
-    """``d[k]``, or -2 when absent (``d.get`` types as Optional, which numba cannot index with)."""
-    if k in d:
-        return d[k]
-    return -2
+    return applied, pend[:n_pend], feeds[:n_feeds], done
 
 
 @njit

@@ -1,0 +1,167 @@
+"""The structural memos of the warm path against the direct computations they replace.
+
+- Completeness under maximal munch (``TokenStore._complete``, memoised per (row id,
+  terminals) in ``tables.sig_eos``) against ending the input on a copy of the parser.
+- ``ByteParser.is_complete`` ends the lexeme on the parser itself and removes what it added:
+  the chart, row positions and row counter must be as before.
+- Row ids interned from a row's seeds: rows with one id have equal closed item sets up to
+  renaming the rows their items started in (the property every structural memo relies on).
+- The flat index's open-addressing table and sparse-id pool (``_FlatIndex``) against a dict
+  and against the entries they mirror, through growth, eviction and compaction.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig
+from constrain.engine.store import TokenStore, _Entry, _FlatIndex
+from constrain.engine.store_kernels import (E_FLAGS, E_S_LEN, E_S_START, E_SLOT, FLAT_ALIVE, H_ABSENT, ht_get,
+                                            ht_grow, ht_put)
+from constrain.grammar import from_lark
+from constrain.tokenizers import Vocabulary
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "tests" / "data" / "grammars"
+GRAMMARS = ["json", "sql", "go", "arithmetic"]
+
+
+def _docs(name, n=3):
+    return [p.read_bytes() for p in sorted((DOCS / name / "accept").glob("*.txt"))[:n]]
+
+
+def _prefixes(doc: bytes):
+    """Every position of a short document, a sample of a long one (always the end)."""
+    step = max(1, len(doc) // 120)
+    return sorted(set(range(1, len(doc) + 1, step)) | {len(doc)})
+
+
+@pytest.mark.parametrize("name", GRAMMARS)
+def test_structural_completeness_equals_finishing_a_copy(name):
+    g = from_lark(ROOT / "grammars" / f"{name}.lark")
+    tables = CompiledParserTables(g)
+    store = TokenStore(tables, Vocabulary.byte_level([b"a"]))
+    checked = complete = 0
+    for doc in _docs(name, 8):
+        p = ByteParser(tables)
+        for i in range(len(doc)):
+            assert p.feed(doc[i:i + 1])
+            if not store._eos_known(p):
+                continue
+            expect = p.copy()._finish()  # the reference: end the input on a private copy
+            assert store._complete(p) == expect, (name, doc[:i + 1][-40:])
+            assert store._complete(p) == expect  # memoised now: the same answer
+            checked += 1
+            complete += expect
+        assert store._complete(p) if store._eos_known(p) else p.is_complete()  # whole documents are words
+    assert checked > 20 and complete > 0
+    assert tables.sig_eos
+
+
+@pytest.mark.parametrize("name", GRAMMARS)
+def test_is_complete_leaves_the_parser_as_it_was(name):
+    g = from_lark(ROOT / "grammars" / f"{name}.lark")
+    tables = CompiledParserTables(g)
+    doc = _docs(name, 1)[0]
+    p = ByteParser(tables)
+    for i in _prefixes(doc):
+        assert p.feed(doc[p.pos:i])
+        before = (dict(p.chart), dict(p.row_pos), p.next_rid, p.threads, p.indent, p.paren, len(p._history))
+        expect = p.copy()._finish() if tables.longest and p.pos else None
+        got = p.is_complete()
+        assert (dict(p.chart), dict(p.row_pos), p.next_rid, p.threads, p.indent, p.paren, len(p._history)) == before
+        if expect is not None:
+            assert got == expect
+    assert p.is_complete()
+
+
+def _closure_id(chart, rid, ids, memo):
+    """A row's id interned from its closed items, origins by their own such ids (the way row
+    ids were made before they were made from seeds): the structure an id must stand for."""
+    if rid not in memo:
+        key = frozenset((r, d, -1 if o == rid else _closure_id(chart, o, ids, memo)) for (r, d, o) in chart[rid].items)
+        memo[rid] = ids.setdefault((key, rid == 0), len(ids))
+    return memo[rid]
+
+
+@pytest.mark.parametrize("name", ["json", "sql", "arithmetic"])
+def test_seed_row_ids_mean_equal_closed_rows(name):
+    g = from_lark(ROOT / "grammars" / f"{name}.lark")
+    tables = CompiledParserTables(g)
+    by_sig, ids = {}, {}
+    shared = 0
+    for doc in _docs(name, 4):
+        p = ByteParser(tables)
+        memo = {}
+        for i in range(len(doc)):
+            assert p.feed(doc[i:i + 1])
+        for rid in sorted(p.chart):  # origins first: the recursion stays shallow
+            sig = row_sig(tables, p.chart, rid)
+            shape = _closure_id(p.chart, rid, ids, memo)
+            if sig in by_sig:
+                assert by_sig[sig] == shape, (name, rid)
+                shared += 1
+            else:
+                by_sig[sig] = shape
+    assert shared > 0  # rows do repeat (the next member, the next item): ids are shared
+
+
+def test_flat_hash_table_against_a_dict():
+    rng = random.Random(7)
+    hk, hv, n = np.full((8, 3), -1, np.int64), np.zeros(8, np.int64), 0
+    ref = {}
+    for _ in range(5000):
+        k = (rng.randrange(3), rng.randrange(400), rng.randrange(1 << 40))
+        v = rng.randrange(-1, 1 << 30)
+        if 2 * (n + 1) > hk.shape[0]:
+            hk, hv = ht_grow(hk, hv)
+        n += ht_put(hk, hv, *k, v)
+        ref[k] = v
+        if rng.random() < 0.3:  # overwrite an existing key
+            k2 = rng.choice(list(ref))
+            n += ht_put(hk, hv, *k2, v + 1)
+            ref[k2] = v + 1
+    assert n == len(ref)
+    for k, v in ref.items():
+        assert ht_get(hk, hv, *k) == v
+    assert ht_get(hk, hv, 5, 1, 1) == H_ABSENT
+    assert hk.shape[0] >= 2 * n
+
+
+def test_flat_index_pools_survive_eviction_and_compaction():
+    vocab = Vocabulary.byte_level([bytes([b]) for b in range(256)] + [b"ab" * k for k in range(1, 200)])
+    g = from_lark('start: "a"+')
+    store = TokenStore(CompiledParserTables(g), vocab)
+    flat = _FlatIndex(store)
+    rng = random.Random(3)
+    live = {}
+    serial = 1000
+    for step in range(600):
+        serial += 1
+        words = np.zeros(store.n_words, np.uint32)
+        n_ids = rng.choice([1, 3, 30, 64, 65, 200])  # sparse (<= 64) and dense entries
+        for t in rng.sample(range(vocab.n_vocab), n_ids):
+            words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        e = _Entry(serial, words, [], np.zeros(0, np.int32))
+        flat.register(e)
+        live[serial] = e
+        if live and rng.random() < 0.6:
+            victim = rng.choice(list(live))
+            flat.evict(live.pop(victim))
+            assert flat.ent[victim, E_FLAGS] == 0
+    assert flat.sp_dead < flat.sp_used or flat.sp_used == 0
+    for eid, e in live.items():
+        row = flat.ent[eid]
+        assert row[E_FLAGS] & FLAT_ALIVE
+        got = np.zeros(store.n_words, np.uint32)
+        if row[E_SLOT] >= 0:
+            got |= flat.wpool[row[E_SLOT]]
+        for t in flat.spool[row[E_S_START]:row[E_S_START] + row[E_S_LEN]]:
+            got[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        assert np.array_equal(got, e.words), eid
+    slots = [int(flat.ent[eid, E_SLOT]) for eid in live if flat.ent[eid, E_SLOT] >= 0]
+    assert len(slots) == len(set(slots))  # a freed slot is reused by one entry at a time
