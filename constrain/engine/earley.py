@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -187,15 +186,10 @@ class CompiledParserTables:
         return row
 
 
-@dataclass
-class _Snapshot:
-    pos: int
-    threads: tuple
-    row_here: int | None
-    created: tuple
-    next_rid: int
-    indent: tuple
-    paren: int
+# one entry of a parser's history: the state before a byte, as a plain tuple (a dataclass
+# instance costs several times more, and there is one per byte fed):
+# (pos, threads, row_here, rows created by the byte, next_rid, indent, paren)
+_Snapshot = tuple
 
 
 class ByteParser:
@@ -362,11 +356,45 @@ class ByteParser:
     def feed(self, data: bytes) -> bool:
         """Consume ``data``; on failure return False and leave the state unchanged."""
         mark = len(self._history)
-        for b in data:
+        t = self.t
+        i = self._feed_inside(data) if t.longest and t.indenter is None else 0
+        for b in data[i:] if i else data:
             if not self._feed_byte(b):
                 self.rollback_to(mark)
                 return False
         return True
+
+    def _feed_inside(self, data: bytes) -> int:
+        """The leading bytes of ``data`` that extend the one current lexeme, consumed without
+        the general step (maximal munch, no indenter, one thread): what ``_step_longest`` does
+        for a byte whose next state keeps an allowed terminal alive, without its lists, calls
+        and dedup.  History stays one entry per byte.  Returns how many bytes it consumed."""
+        threads = self.threads
+        if len(threads) != 1:
+            return 0
+        (k, sid, lap, las), = threads
+        lex = self.t.lexer
+        live, accept = lex.live, lex.accept
+        allowed = self.chart[k].allowed
+        hist, buf = self._history, self.buf
+        pos, row_here, nr, ind, paren = self.pos, self.row_here, self.next_rid, self.indent, self.paren
+        n = 0
+        for b in data:
+            nxt = lex.step(sid, b)
+            if nxt == DEAD or not live[nxt] & allowed:
+                break  # a lexeme ends, or falls back: the general step
+            hist.append((pos, threads, row_here, (), nr, ind, paren))
+            buf.append(b)
+            pos += 1
+            if accept[nxt]:
+                lap, las = pos, nxt
+            sid = nxt
+            threads = ((k, sid, lap, las),)
+            row_here = None
+            n += 1
+        if n:
+            self.pos, self.threads, self.row_here = pos, threads, row_here
+        return n
 
     def _new_rid(self, pos: int, seeds) -> int:
         rid = self.next_rid
@@ -479,7 +507,8 @@ class ByteParser:
     def _feed_byte(self, b: int) -> bool:
         lex = self.t.lexer
         pos = self.pos
-        snap = _Snapshot(pos, self.threads, self.row_here, (), self.next_rid, self.indent, self.paren)
+        # the state before the byte (the step may change indent and paren)
+        threads0, row_here0, indent0, paren0 = self.threads, self.row_here, self.indent, self.paren
         self._created = []
         new_threads = []
         row_here = None
@@ -501,14 +530,14 @@ class ByteParser:
                         new_threads.append(th)
         else:
             new_threads = self._step_longest(self.threads, b, pos)
-        snap.created = tuple(self._created)
+        snap = (pos, threads0, row_here0, tuple(self._created), self.next_rid - len(self._created), indent0, paren0)
         if not new_threads:
             self._undo(snap)
             return False
         self._history.append(snap)
         self.pos = pos + 1
         self.row_here = row_here
-        self.threads = tuple(dict.fromkeys(new_threads))
+        self.threads = tuple(dict.fromkeys(new_threads)) if len(new_threads) > 1 else (new_threads[0],)
         return True
 
     # ------------------------------------------------------------ rollback
@@ -517,16 +546,12 @@ class ByteParser:
         return len(self._history)
 
     def _undo(self, snap: _Snapshot) -> None:
-        for rid in snap.created:
+        pos, self.threads, self.row_here, created, self.next_rid, self.indent, self.paren = snap
+        for rid in created:
             del self.chart[rid]
             del self.row_pos[rid]
-        del self.buf[snap.pos:]
-        self.pos = snap.pos
-        self.threads = snap.threads
-        self.row_here = snap.row_here
-        self.next_rid = snap.next_rid
-        self.indent = snap.indent
-        self.paren = snap.paren
+        del self.buf[pos:]
+        self.pos = pos
 
     def rollback_to(self, n_steps: int) -> None:
         """Restore the state after the first ``n_steps`` bytes fed since creation."""
