@@ -32,6 +32,7 @@ thread-safe (entries are built under a lock; a built entry is immutable).  Memor
 
 from __future__ import annotations
 
+import bisect
 import pickle
 import threading
 import time
@@ -55,11 +56,13 @@ _NO_DONE = np.zeros((0, 2), np.int64)  # apply_flat makes a mask's set on its fi
 class _Entry:
     """One cached walk: INSIDE words, split groups ``(T, roots, filters)``, feed nodes."""
 
-    __slots__ = ("serial", "words", "groups", "feeds", "nbytes", "span")
+    __slots__ = ("serial", "words", "groups", "feeds", "nbytes", "span", "fmeta")
 
-    def __init__(self, serial, words, groups, feeds):
+    def __init__(self, serial, words, groups, feeds, fmeta=None):
         self.serial = serial
         self.span = 0  # applies its last walk took (picks the Python or the compiled walk)
+        #: per feed node, what the munch fallback there would relex (``_feed_meta``), or absent
+        self.fmeta = fmeta or {}
         self.words = words
         self.groups = groups
         self.feeds = feeds
@@ -384,13 +387,55 @@ class TokenStore:
         self._serial += 1
         self.stats.entries_built += 1
         self.stats.nodes_visited += visited
+        fmeta = self._feed_meta(sid, roots, lap_before_root, feeds) if feeds and self.indenter is None else None
         return _Entry(
             self._serial,
             words if words.any() else None,
             [(T, np.fromiter(g.keys(), np.int32, len(g)), np.fromiter(g.values(), np.int32, len(g)))
              for T, g in groups.items()],
             np.asarray(sorted(feeds), np.int32) if feeds else _EMPTY_I32,
+            fmeta,
         )
+
+    def _feed_meta(self, sid: int, roots: np.ndarray, lap_before_root: bool, feeds) -> dict:
+        """For each feed node of a walk from ``sid`` at ``roots`` (maximal munch), what the
+        reference parser will do there, so :meth:`_MaskWalk._feed_fails` can tell most failing
+        feeds without running it: ``(relexed, las, dead)`` where ``las`` is the lexer state at
+        the lexeme's last accepting point, ``relexed`` the node's bytes after that point
+        (``None``: the point is before the root, in the parser's own text) and ``dead`` whether
+        the node's byte kills the lexeme (else it is alive with no allowed terminal, and lives
+        on only if its fallback lexeme is allowed).  A node under two roots is left out (its
+        history depends on the root)."""
+        lex, trie = self.tables.lexer, self.trie
+        order = np.argsort(roots)
+        rs = roots[order].tolist()
+        ends = [int(trie.subtree_end[r]) for r in rs]
+        out = {}
+        for x in feeds:
+            i = bisect.bisect_right(rs, x) - 1
+            under = [r for r, e in zip(rs[:i + 1], ends[:i + 1]) if r < x < e]
+            if len(under) != 1:
+                continue
+            r = under[0]
+            data = trie.node_bytes(x, int(trie.depth[r]))
+            st = sid
+            if lex.accept[st]:
+                lap, las = 0, st
+            elif lap_before_root:
+                lap, las = -2, -1
+            else:
+                lap, las = -1, -1
+            for j, b in enumerate(data[:-1]):
+                st = lex.step(st, b)
+                if st < 0:
+                    break
+                if lex.accept[st]:
+                    lap, las = j + 1, st
+            if st < 0 or lap == -1:
+                continue  # (not a state the walk feeds from: leave it to the parser)
+            nxt = lex.step(st, data[-1])
+            out[x] = (None if lap == -2 else data[lap:], las, nxt < 0)
+        return out
 
     def _get(self, key, make) -> _Entry:
         e = self._entries.get(key)
@@ -863,7 +908,7 @@ class _MaskWalk:
         chart, sig_rows = p.chart, self.t.sig_rows
         for k, sid, A, rr in readings if readings is not None else store.readings(p):
             e = store.root_entry(sid, A, root, rr)
-            if e.groups:
+            if e.groups or e.fmeta:
                 sig = chart[k].sig  # the mask key computed it; registered unless new
                 if sig < 0 or sig not in sig_rows:
                     sig = self._register(chart, k)
@@ -902,7 +947,7 @@ class _MaskWalk:
             # hold every entry named before resolving builds others (an LRU eviction could
             # otherwise drop one between the kernel's return and its use)
             held, live = self.held, flat.entry_of
-            for eid in [r[0] for r in pend] + feeds:
+            for eid in [r[0] for r in pend] + [r[0] for r in feeds]:
                 if eid not in held:
                     held[eid] = live[eid]
             work = []
@@ -913,9 +958,13 @@ class _MaskWalk:
                 got = self._resolve(eid, sig, aid, gid)
                 if got is not None:
                     work.append(got)
-            for eid in feeds:
-                for x in held[eid].feeds.tolist():
-                    self._feed(int(x), root)
+            for eid, sig, aid in feeds:
+                e = held[eid]
+                fm, A = e.fmeta, flat.allowed_of[aid]
+                for x in e.feeds.tolist():
+                    m = fm.get(x)
+                    if m is None or not self._feed_fails(m, sig, A):
+                        self._feed(int(x), root)
 
     def _resolve(self, eid: int, sig: int, aid: int, gid: int):
         """One split group the kernel could not follow: the scan, the child entry (built if
@@ -1016,8 +1065,63 @@ class _MaskWalk:
                     entries.move_to_end(ckey)
                 self._apply(child, nsig, A2, root, p2)
         if e.feeds.shape[0]:
+            fm = e.fmeta
             for x in e.feeds.tolist():
-                self._feed(int(x), root)
+                m = fm.get(x)
+                if m is None or not self._feed_fails(m, sig, A):
+                    self._feed(int(x), root)
+
+    def _feed_fails(self, meta: tuple, sig: int, A: int) -> bool:
+        """Whether the reference parser surely refuses a feed node (see
+        :meth:`TokenStore._feed_meta`), read structurally off the row with id ``sig`` where the
+        node's lexeme started (allowed terminals ``A``), as ``ByteParser._step_longest`` does for
+        one thread: a node alive with no allowed terminal lives on only if the lexeme at its
+        last accepting point is allowed; a dead one ends that lexeme (a scan: none, or a row
+        with nothing allowed, refuses it) and lexes the bytes after it again from the next
+        row, which refuses them when a byte leaves no thread.  A byte that ends a lexeme again
+        inside that relex is not followed: ``False`` (the parser decides)."""
+        t = self.t
+        relexed, las, dead = meta
+        if sig < 0:
+            return False
+        if las < 0:  # the accepting point is the reading's own, before the walk's root
+            if dead or len(self.p.threads) != 1:
+                return False  # (the bytes to relex start in the parser's text: not followed)
+            _, _, lap, las = self.p.threads[0]
+            if lap < 0 or las < 0:
+                return False
+        lex = t.lexer
+        T = t.longest_choice(lex.accept[las])
+        if not T & A:
+            return True  # the lexeme at the fallback point is not one the row takes
+        if not dead:
+            return False  # alive, and its fallback is allowed: it lives on
+        if T & ~t.ignore_mask == 0:
+            A2 = A
+        else:
+            nsig = t.sig_scans.get((sig, T))
+            if nsig is None:
+                nsig = self._scan(sig, T)
+                if nsig is None:
+                    return True
+            elif nsig < 0:
+                return True
+            A2 = t.sig_rows[nsig][2]
+        s = lex.start(t.all_terms if t.basic else A2)
+        if s == DEAD:
+            return True
+        live, accept = lex.live, lex.accept
+        las2 = -1
+        for b in relexed:
+            nxt = lex.step(s, b)
+            if nxt == DEAD:
+                return False  # another lexeme would end inside the relex: not followed
+            if accept[nxt]:
+                las2 = nxt
+            if not live[nxt] & A2 and not (las2 >= 0 and not accept[nxt] and t.longest_choice(accept[las2]) & A2):
+                return True
+            s = nxt
+        return False
 
     def _post_lex(self, T: int, paren: int) -> tuple[int, int]:
         """What the indentation post-lexer makes of a lexeme of terminals ``T`` at bracket

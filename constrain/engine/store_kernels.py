@@ -266,7 +266,8 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
     ``pend`` as ``(entry, sig, allowed id, group)`` for the caller to resolve in Python (it
     computes the scan or builds the child, records it, and calls again with the children),
     or as ``(entry, sig, allowed id, -1)`` for an entry evicted since it was found (the
-    caller holds it and applies it itself); entries with feeds are returned in ``feeds``.
+    caller holds it and applies it itself); entries with feeds are returned in ``feeds`` as
+    ``(entry, sig, allowed id)`` (the caller checks and runs them in that context).
 
     ``done`` (int64[cap, 2], a set of ``(entry, sig)``; pass a ``(0, 2)`` array on the first
     call of a mask) and ``n_done`` (int64[1], its size) persist across the calls of one mask;
@@ -284,7 +285,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
         stack[sp, 2] = work[i, 2]
         sp += 1
     pend = np.empty((16, 4), np.int64)
-    feeds = np.empty(16, np.int64)
+    feeds = np.empty((16, 3), np.int64)
     applied = 0
     n_pend = 0
     n_feeds = 0
@@ -322,8 +323,10 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
             out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         if flags & FLAT_FEEDS:
             if n_feeds == feeds.shape[0]:
-                feeds = _grow1(feeds)
-            feeds[n_feeds] = eid
+                feeds = _grow2d(feeds)
+            feeds[n_feeds, 0] = eid
+            feeds[n_feeds, 1] = sig
+            feeds[n_feeds, 2] = a
             n_feeds += 1
         g0 = ent[eid, E_G_START]
         for gid in range(g0, g0 + ent[eid, E_G_COUNT]):
