@@ -401,8 +401,9 @@ class TokenStore:
         """For each feed node of a walk from ``sid`` at ``roots`` (maximal munch), what the
         reference parser will do there, so :meth:`_MaskWalk._feed_fails` can tell most failing
         feeds without running it: ``(relexed, las, dead)`` where ``las`` is the lexer state at
-        the lexeme's last accepting point, ``relexed`` the node's bytes after that point
-        (``None``: the point is before the root, in the parser's own text) and ``dead`` whether
+        the lexeme's last accepting point, ``relexed`` the node's bytes after that point (``las
+        = -1``: the point is before the root, in the parser's own text, and ``relexed`` is the
+        node's bytes after the root) and ``dead`` whether
         the node's byte kills the lexeme (else it is alive with no allowed terminal, and lives
         on only if its fallback lexeme is allowed).  A node under two roots is left out (its
         history depends on the root)."""
@@ -434,7 +435,7 @@ class TokenStore:
             if st < 0 or lap == -1:
                 continue  # (not a state the walk feeds from: leave it to the parser)
             nxt = lex.step(st, data[-1])
-            out[x] = (None if lap == -2 else data[lap:], las, nxt < 0)
+            out[x] = (data if lap == -2 else data[lap:], las, nxt < 0)
         return out
 
     def _get(self, key, make) -> _Entry:
@@ -1076,52 +1077,77 @@ class _MaskWalk:
         :meth:`TokenStore._feed_meta`), read structurally off the row with id ``sig`` where the
         node's lexeme started (allowed terminals ``A``), as ``ByteParser._step_longest`` does for
         one thread: a node alive with no allowed terminal lives on only if the lexeme at its
-        last accepting point is allowed; a dead one ends that lexeme (a scan: none, or a row
-        with nothing allowed, refuses it) and lexes the bytes after it again from the next
-        row, which refuses them when a byte leaves no thread.  A byte that ends a lexeme again
-        inside that relex is not followed: ``False`` (the parser decides)."""
-        t = self.t
-        relexed, las, dead = meta
+        last accepting point is allowed; a dead one ends that lexeme and lexes the bytes after
+        it again from the next row (:meth:`_relex_fails`).  ``False`` when unsure."""
         if sig < 0:
             return False
+        relexed, las, dead = meta
         if las < 0:  # the accepting point is the reading's own, before the walk's root
-            if dead or len(self.p.threads) != 1:
-                return False  # (the bytes to relex start in the parser's text: not followed)
-            _, _, lap, las = self.p.threads[0]
+            p = self.p
+            if len(p.threads) != 1:
+                return False
+            _, _, lap, las = p.threads[0]
             if lap < 0 or las < 0:
                 return False
-        lex = t.lexer
-        T = t.longest_choice(lex.accept[las])
+            if dead:
+                relexed = bytes(p.buf[lap:p.pos]) + relexed
+        t = self.t
+        T = t.longest_choice(t.lexer.accept[las])
         if not T & A:
             return True  # the lexeme at the fallback point is not one the row takes
         if not dead:
             return False  # alive, and its fallback is allowed: it lives on
-        if T & ~t.ignore_mask == 0:
-            A2 = A
-        else:
-            nsig = t.sig_scans.get((sig, T))
-            if nsig is None:
-                nsig = self._scan(sig, T)
-                if nsig is None:
-                    return True
-            elif nsig < 0:
-                return True
-            A2 = t.sig_rows[nsig][2]
-        s = lex.start(t.all_terms if t.basic else A2)
-        if s == DEAD:
-            return True
+        return self._relex_fails(sig, A, T, relexed) is True
+
+    def _relex_fails(self, sig: int, A: int, T: int, data: bytes, max_ends: int = 4):
+        """``ByteParser._emit`` of a lexeme of terminals ``T`` from the row with id ``sig``, then
+        ``_relex`` of ``data`` from the row after it, on structural rows (scans memoised by
+        id): ``True`` if no thread survives, ``False`` if one does, ``None`` if more than
+        ``max_ends`` lexemes end on the way (not followed)."""
+        t = self.t
+        lex = t.lexer
         live, accept = lex.live, lex.accept
-        las2 = -1
-        for b in relexed:
-            nxt = lex.step(s, b)
-            if nxt == DEAD:
-                return False  # another lexeme would end inside the relex: not followed
-            if accept[nxt]:
-                las2 = nxt
-            if not live[nxt] & A2 and not (las2 >= 0 and not accept[nxt] and t.longest_choice(accept[las2]) & A2):
+        ignore = t.ignore_mask
+        i, n = 0, len(data)
+        while True:
+            if not T & A:
+                return True  # no seeds: the emit refuses it
+            if T & ~ignore:
+                nsig = t.sig_scans.get((sig, T))
+                if nsig is None:
+                    nsig = self._scan(sig, T)
+                    if nsig is None:
+                        return True
+                elif nsig < 0:
+                    return True
+                sig, A = nsig, t.sig_rows[nsig][2]
+            # (only ignored terminals: the row after them behaves as this row, as in _apply)
+            s = lex.start(t.all_terms if t.basic else A)
+            if s == DEAD:
                 return True
-            s = nxt
-        return False
+            lap = las = -1
+            while i < n:
+                nxt = lex.step(s, data[i])
+                if nxt == DEAD:
+                    break
+                if accept[nxt]:
+                    lap, las = i + 1, nxt
+                if not live[nxt] & A and not (lap >= 0 and not accept[nxt] and t.longest_choice(accept[las]) & A):
+                    return True  # the thread is dropped
+                s = nxt
+                i += 1
+            else:
+                return False  # alive at the end of the bytes
+            # the lexeme dies at byte i: it ends at the state before it or at its last accepting point
+            if accept[s]:
+                T = t.longest_choice(accept[s])
+            elif lap >= 0:
+                T, i = t.longest_choice(accept[las]), lap
+            else:
+                return True
+            max_ends -= 1
+            if max_ends < 0:
+                return None
 
     def _post_lex(self, T: int, paren: int) -> tuple[int, int]:
         """What the indentation post-lexer makes of a lexeme of terminals ``T`` at bracket
