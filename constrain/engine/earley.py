@@ -49,11 +49,20 @@ class _Row:
 
     def __init__(self):
         self.seeds: tuple = ()  # the items the row was closed from (its structural id is theirs)
-        self.items: set = set()
-        self.waiting: dict[int, list] = {}
+        self.items: set = set()  # (rule, dot, origin row); a tuple once closed
+        self.waiting: dict[int, list] = {}  # symbol -> items expecting it (tuples once closed)
         self.allowed = 0
         self.complete = False
         self.sig = -1  # structural id, computed on demand (ByteParser.row_sig)
+
+    def freeze(self) -> None:
+        """The row is closed: its item set and waiting lists become tuples.  Rows are kept by the thousand
+        (charts, the mask store's structural rows), one list per expected symbol each, and a
+        tuple of int tuples is one object the garbage collector stops tracking, where lists
+        and sets made every full collection walk tens of millions of references (pauses of
+        seconds on a grammar the size of Go's)."""
+        self.waiting = {s: tuple(w) for s, w in self.waiting.items()}
+        self.items = tuple(self.items)
 
 
 class CompiledParserTables:
@@ -99,6 +108,8 @@ class CompiledParserTables:
         # start symbol (the output's completeness under maximal munch, TokenStore._complete)
         self.sig_eos: dict[tuple[int, int], bool] = {}
         self.synthetic_rids = itertools.count(1 << 40)
+        # per nonterminal, its prediction closure (see _predicted), built on first use
+        self._pred: dict[int, tuple] = {}
 
     def __getstate__(self):
         # copies are taken oldest-dependency last: scans refer to sigs, sigs to interned keys,
@@ -134,8 +145,120 @@ class CompiledParserTables:
             self._choice_cache[acc] = c
         return c
 
+    def _predicted(self, n: int) -> tuple:
+        """The part of a row that predicting nonterminal ``n`` adds, which depends on the
+        grammar alone: ``(items, terminals, nonterminals)`` where ``items`` are the ``(rule,
+        dot, next symbol or None)`` of every item with the row itself as origin reachable
+        from ``n``'s rules by prediction and by stepping over nullable nonterminals (a
+        completion at the row with the row as origin is of a nullable nonterminal, so it only
+        advances what that rule advances), ``terminals`` the bitset they expect and
+        ``nonterminals`` every nonterminal predicted on the way (``n`` included)."""
+        got = self._pred.get(n)
+        if got is not None:
+            return got
+        rhs, by_lhs, nullable = self.rhs, self.by_lhs, self.nullable
+        seen_nt = {n}
+        seen = set()
+        stack = [(r, 0) for r in by_lhs[n]]
+        out = []
+        terms = 0
+        while stack:
+            it = stack.pop()
+            if it in seen:
+                continue
+            seen.add(it)
+            r, d = it
+            rr = rhs[r]
+            if d < len(rr):
+                sym = rr[d]
+                out.append((r, d, sym))
+                if sym < 0:
+                    m = ~sym
+                    if m not in seen_nt:
+                        seen_nt.add(m)
+                        stack.extend((r2, 0) for r2 in by_lhs[m])
+                    if nullable[m]:
+                        stack.append((r, d + 1))
+                else:
+                    terms |= 1 << sym
+            else:
+                out.append((r, d, None))
+        got = self._pred[n] = (tuple(out), terms, frozenset(seen_nt))
+        return got
+
     def new_row(self, pos: int, seeds, chart: dict) -> _Row:
-        """Close ``seeds`` (items) into a row at ``pos``."""
+        """Close ``seeds`` (items) into a row at ``pos``.
+
+        Items whose origin is the row itself (predictions, and those stepped over nullable
+        nonterminals) depend only on which nonterminals are predicted, so they are added a
+        nonterminal's closure at a time from :meth:`_predicted`; only items with older
+        origins go through the agenda (completions read their origins' waiting lists).
+        :meth:`new_row_reference` is the plain item-by-item closure it must equal."""
+        if pos == 0:
+            return self.new_row_reference(pos, seeds, chart)  # (row 0's own items complete the start)
+        row = _Row()
+        items = row.items
+        waiting = row.waiting
+        rhs, lhs, nullable = self.rhs, self.lhs, self.nullable
+        agenda = []
+        for it in seeds:
+            if it not in items:
+                items.add(it)
+                agenda.append(it)
+        row.seeds = tuple(agenda)
+        expanded: set = set()
+        allowed = 0
+        while agenda:
+            r, d, o = it = agenda.pop()
+            rr = rhs[r]
+            if d < len(rr):
+                s = rr[d]
+                w = waiting.get(s)
+                if w is None:
+                    waiting[s] = [it]
+                else:
+                    w.append(it)
+                if s < 0:
+                    n = ~s
+                    if n not in expanded:
+                        its, terms, nts = self._predicted(n)
+                        expanded |= nts
+                        allowed |= terms
+                        for (r2, d2, s2) in its:
+                            it2 = (r2, d2, pos)
+                            if it2 not in items:
+                                items.add(it2)
+                                if s2 is not None:
+                                    w = waiting.get(s2)
+                                    if w is None:
+                                        waiting[s2] = [it2]
+                                    else:
+                                        w.append(it2)
+                    if nullable[n]:
+                        it2 = (r, d + 1, o)
+                        if it2 not in items:
+                            items.add(it2)
+                            agenda.append(it2)
+                else:
+                    allowed |= 1 << s
+            else:
+                a = lhs[r]
+                if a == 0 and o == 0:
+                    row.complete = True
+                # o != pos here (items with this row as origin come from _predicted, whose
+                # completions are of nullable nonterminals: the rule above advances those)
+                for (r3, d3, o3) in chart[o].waiting.get(~a, ()):
+                    it2 = (r3, d3 + 1, o3)
+                    if it2 not in items:
+                        items.add(it2)
+                        agenda.append(it2)
+        row.allowed = allowed | self.ignore_mask  # ignored terminals may appear anywhere, even at the end
+        row.freeze()
+        return row
+
+    def new_row_reference(self, pos: int, seeds, chart: dict) -> _Row:
+        """Close ``seeds`` (items) into a row at ``pos``, item by item (the slow oracle of
+        :meth:`new_row`, and row 0's)."""
         row = _Row()
         items = row.items
         waiting = row.waiting
@@ -183,6 +306,7 @@ class CompiledParserTables:
         # a nonterminal completed at pos with origin pos is nullable; items that started waiting
         # on it after its completion were advanced by the nullable rule above.
         row.allowed |= self.ignore_mask  # ignored terminals may appear anywhere, even at the end
+        row.freeze()
         return row
 
 
