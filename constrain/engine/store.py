@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
-from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT, EXIT_SPLIT,
-                                            FLAT_ALIVE, FLAT_FEEDS, H_ALLOWED, H_CHILD, H_SCAN, _or_words, _walk,
-                                            apply_flat, ht_grow, ht_put)
+from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
+                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, H_ALLOWED, H_CHILD, H_SCAN, _or_words,
+                                            _walk, apply_flat, ht_grow, ht_put)
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
@@ -66,8 +66,9 @@ class _Entry:
         self.words = words
         self.groups = groups
         self.feeds = feeds
-        # dense words count twice: the flat index keeps a copy in its pool
-        self.nbytes = (0 if words is None else 2 * words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
+        # (the flat index keeps a copy of dense words in its pool, not counted: the store's
+        # memory is at most its cap plus that copy of the dense part)
+        self.nbytes = (0 if words is None else words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
             + feeds.nbytes + 200
 
 

@@ -236,7 +236,8 @@ def test_rows_closed_by_predicted_sets_on_random_grammars():
     from tests.engine.test_random_grammars import ALPHABET, grammars
 
     @given(grammars(), st.binary(max_size=8).map(lambda b: bytes(ALPHABET[x % 3] for x in b)))
-    @settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @settings(deadline=None, max_examples=150,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     def check(src, data):
         try:
             g = from_lark(src, lexing="all")
