@@ -388,7 +388,8 @@ class TokenStore:
         self._serial += 1
         self.stats.entries_built += 1
         self.stats.nodes_visited += visited
-        fmeta = self._feed_meta(sid, roots, lap_before_root, feeds) if feeds and self.indenter is None else None
+        fmeta = (self._feed_meta(sid, roots, lap_before_root, feeds)
+                 if feeds and self.longest and self.indenter is None else None)  # (munch fallbacks only)
         return _Entry(
             self._serial,
             words if words.any() else None,
