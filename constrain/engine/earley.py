@@ -145,6 +145,18 @@ class CompiledParserTables:
             self._choice_cache[acc] = c
         return c
 
+    def munch_keeps(self, nxt: int, las: int, allowed: int) -> bool:
+        """Whether a maximal-munch reading now in lexer state ``nxt`` survives, with ``las``
+        the state at its last accepting point (``-1``: none) and ``allowed`` its row's
+        terminals: some allowed terminal is still possible, or it can only end by falling back
+        to that point (``..`` on the way to ``...`` falls back to ``.``) and that lexeme is
+        allowed.  The rule of ``ByteParser._step_longest``, shared with the mask store's
+        structural relex."""
+        lex = self.lexer
+        if lex.live[nxt] & allowed:
+            return True
+        return las >= 0 and not lex.accept[nxt] and self.longest_choice(lex.accept[las]) & allowed != 0
+
     def _predicted(self, n: int) -> tuple:
         """The part of a row that predicting nonterminal ``n`` adds, which depends on the
         grammar alone: ``(items, terminals, nonterminals)`` where ``items`` are the ``(rule,
@@ -186,16 +198,34 @@ class CompiledParserTables:
         got = self._pred[n] = (tuple(out), terms, frozenset(seen_nt))
         return got
 
+    def _add_predicted(self, n: int, pos: int, items: set, waiting: dict, expanded: set) -> int:
+        """Add to a row being closed at ``pos`` the items predicting ``n`` brings
+        (:meth:`_predicted`), marking its nonterminals expanded; returns the terminals they
+        expect."""
+        its, terms, nts = self._predicted(n)
+        expanded |= nts
+        for (r2, d2, s2) in its:
+            it2 = (r2, d2, pos)
+            if it2 not in items:
+                items.add(it2)
+                if s2 is not None:
+                    w = waiting.get(s2)
+                    if w is None:
+                        waiting[s2] = [it2]
+                    else:
+                        w.append(it2)
+        return terms
+
     def new_row(self, pos: int, seeds, chart: dict) -> _Row:
         """Close ``seeds`` (items) into a row at ``pos``.
 
         Items whose origin is the row itself (predictions, and those stepped over nullable
         nonterminals) depend only on which nonterminals are predicted, so they are added a
-        nonterminal's closure at a time from :meth:`_predicted`; only items with older
-        origins go through the agenda (completions read their origins' waiting lists).
-        :meth:`new_row_reference` is the plain item-by-item closure it must equal."""
-        if pos == 0:
-            return self.new_row_reference(pos, seeds, chart)  # (row 0's own items complete the start)
+        nonterminal's closure at a time (:meth:`_predicted`); only items with older origins go
+        through the agenda (completions read their origins' waiting lists).  Row 0's seeds are
+        the start symbol's rules, i.e. a prediction of it, and it completes iff the start symbol
+        is nullable.  :func:`constrain.testing.naive.closed_row` is the plain item-by-item
+        closure it must equal."""
         row = _Row()
         items = row.items
         waiting = row.waiting
@@ -208,6 +238,11 @@ class CompiledParserTables:
         row.seeds = tuple(agenda)
         expanded: set = set()
         allowed = 0
+        if pos == 0:  # (ByteParser's start row: seeds (r, 0, 0) for the start symbol's rules)
+            agenda = []
+            items.clear()  # (they come back with their waiting entries)
+            allowed = self._add_predicted(0, 0, items, waiting, expanded)
+            row.complete = nullable[0]
         while agenda:
             r, d, o = it = agenda.pop()
             rr = rhs[r]
@@ -221,19 +256,7 @@ class CompiledParserTables:
                 if s < 0:
                     n = ~s
                     if n not in expanded:
-                        its, terms, nts = self._predicted(n)
-                        expanded |= nts
-                        allowed |= terms
-                        for (r2, d2, s2) in its:
-                            it2 = (r2, d2, pos)
-                            if it2 not in items:
-                                items.add(it2)
-                                if s2 is not None:
-                                    w = waiting.get(s2)
-                                    if w is None:
-                                        waiting[s2] = [it2]
-                                    else:
-                                        w.append(it2)
+                        allowed |= self._add_predicted(n, pos, items, waiting, expanded)
                     if nullable[n]:
                         it2 = (r, d + 1, o)
                         if it2 not in items:
@@ -253,59 +276,6 @@ class CompiledParserTables:
                         items.add(it2)
                         agenda.append(it2)
         row.allowed = allowed | self.ignore_mask  # ignored terminals may appear anywhere, even at the end
-        row.freeze()
-        return row
-
-    def new_row_reference(self, pos: int, seeds, chart: dict) -> _Row:
-        """Close ``seeds`` (items) into a row at ``pos``, item by item (the slow oracle of
-        :meth:`new_row`, and row 0's)."""
-        row = _Row()
-        items = row.items
-        waiting = row.waiting
-        rhs, lhs, by_lhs, nullable = self.rhs, self.lhs, self.by_lhs, self.nullable
-        agenda = []
-        for it in seeds:
-            if it not in items:
-                items.add(it)
-                agenda.append(it)
-        row.seeds = tuple(agenda)
-        start = 0  # start nonterminal index
-        while agenda:
-            r, d, o = it = agenda.pop()
-            rr = rhs[r]
-            if d < len(rr):
-                s = rr[d]
-                waiting.setdefault(s, []).append(it)
-                if s < 0:
-                    n = ~s
-                    for r2 in by_lhs[n]:
-                        it2 = (r2, 0, pos)
-                        if it2 not in items:
-                            items.add(it2)
-                            agenda.append(it2)
-                    if nullable[n]:
-                        it2 = (r, d + 1, o)
-                        if it2 not in items:
-                            items.add(it2)
-                            agenda.append(it2)
-                        # items already waiting are advanced when they are popped (same check)
-                else:
-                    row.allowed |= 1 << s
-            else:
-                a = lhs[r]
-                if a == start and o == 0:
-                    row.complete = True
-                # rows other than this one are closed and immutable: iterate them directly;
-                # this row's own list may grow while we iterate, so take a snapshot of it
-                waiters = list(waiting.get(~a, ())) if o == pos else chart[o].waiting.get(~a, ())
-                for (r3, d3, o3) in waiters:
-                    it2 = (r3, d3 + 1, o3)
-                    if it2 not in items:
-                        items.add(it2)
-                        agenda.append(it2)
-        # a nonterminal completed at pos with origin pos is nullable; items that started waiting
-        # on it after its completion were advanced by the nullable rule above.
-        row.allowed |= self.ignore_mask  # ignored terminals may appear anywhere, even at the end
         row.freeze()
         return row
 
@@ -390,7 +360,7 @@ class ByteParser:
             self.next_rid, self._created, self.indent, self.paren = next_rid, created, indent, paren
 
     def _finish(self) -> bool:
-        """End of input under maximal munch (mutates self: call on a copy)."""
+        """End of input under maximal munch (adds rows: ``is_complete`` removes them after)."""
         threads = self.threads
         while len(threads) == 1:
             k, sid, lap, las = threads[0]
@@ -595,13 +565,8 @@ class ByteParser:
                 # basic lexer: all terminals compete, but the lexeme must be able to
                 # become one the parser accepts here
                 th2 = (k, nxt, pos + 1, nxt) if lex.accept[nxt] else (k, nxt, lap, las)
-                allowed = self._allowed(k)
-                if lex.live[nxt] & allowed:
-                    out.append(th2)
-                elif th2[2] >= 0 and not lex.accept[nxt] and self.t.longest_choice(lex.accept[th2[3]]) & allowed:
-                    # it can only end by falling back to its last accepting point (e.g. ".." on
-                    # the way to "..." falls back to "."): viable if that lexeme is; the bytes
-                    # after it are re-lexed when the lexeme ends
+                # (a reading that can only end by falling back is re-lexed when the lexeme ends)
+                if self.t.munch_keeps(nxt, th2[3], self._allowed(k)):
                     out.append(th2)
                 continue
             dying.append(th)

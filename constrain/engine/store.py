@@ -169,8 +169,7 @@ class _FlatIndex:
             if ids.shape[0] <= _SPARSE_MAX:  # most child entries hold a handful of tokens
                 n = ids.shape[0]
                 if self.sp_used + n > self.spool.shape[0]:
-                    self._grow_spool(n)
-                row = self.ent[eid]  # (_grow_spool may compact: same array, rows rewritten)
+                    self._grow_spool(n)  # (may compact: rewrites rows of the same ent array)
                 self.spool[self.sp_used:self.sp_used + n] = ids
                 row[E_S_START] = self.sp_used
                 row[E_S_LEN] = n
@@ -405,13 +404,12 @@ class TokenStore:
         feeds without running it: ``(relexed, las, dead)`` where ``las`` is the lexer state at
         the lexeme's last accepting point, ``relexed`` the node's bytes after that point (``las
         = -1``: the point is before the root, in the parser's own text, and ``relexed`` is the
-        node's bytes after the root) and ``dead`` whether
-        the node's byte kills the lexeme (else it is alive with no allowed terminal, and lives
-        on only if its fallback lexeme is allowed).  A node under two roots is left out (its
+        node's bytes after the root) and ``dead`` whether the node's byte kills the lexeme
+        (else it is alive with no allowed terminal, and lives on only if its fallback lexeme is
+        allowed).  A node under two roots is left out (its
         history depends on the root)."""
         lex, trie = self.tables.lexer, self.trie
-        order = np.argsort(roots)
-        rs = roots[order].tolist()
+        rs = np.sort(roots).tolist()
         ends = [int(trie.subtree_end[r]) for r in rs]
         out = {}
         for x in feeds:
@@ -1095,34 +1093,27 @@ class _MaskWalk:
                 relexed = bytes(p.buf[lap:p.pos]) + relexed
         t = self.t
         T = t.longest_choice(t.lexer.accept[las])
-        if not T & A:
-            return True  # the lexeme at the fallback point is not one the row takes
         if not dead:
-            return False  # alive, and its fallback is allowed: it lives on
-        return self._relex_fails(sig, A, T, relexed) is True
+            return not T & A  # alive: it lives on iff the lexeme at its fallback point is allowed
+        return self._relex_fails(sig, A, T, relexed)
 
-    def _relex_fails(self, sig: int, A: int, T: int, data: bytes, max_ends: int = 4):
-        """``ByteParser._emit`` of a lexeme of terminals ``T`` from the row with id ``sig``, then
-        ``_relex`` of ``data`` from the row after it, on structural rows (scans memoised by
-        id): ``True`` if no thread survives, ``False`` if one does, ``None`` if more than
-        ``max_ends`` lexemes end on the way (not followed)."""
+    def _relex_fails(self, sig: int, A: int, T: int, data: bytes, max_ends: int = 4) -> bool:
+        """Whether ``ByteParser._emit`` of a lexeme of terminals ``T`` from the row with id
+        ``sig``, then ``_relex`` of ``data`` from the row after it, leave no thread, on
+        structural rows (scans memoised by id).  ``False`` when unsure: more than ``max_ends``
+        lexemes end on the way."""
         t = self.t
         lex = t.lexer
-        live, accept = lex.live, lex.accept
-        ignore = t.ignore_mask
+        accept = lex.accept
         i, n = 0, len(data)
         while True:
             if not T & A:
                 return True  # no seeds: the emit refuses it
-            if T & ~ignore:
-                nsig = t.sig_scans.get((sig, T))
-                if nsig is None:
-                    nsig = self._scan(sig, T)
-                    if nsig is None:
-                        return True
-                elif nsig < 0:
+            if T & ~t.ignore_mask:
+                sig = self._scan(sig, T)
+                if sig is None:
                     return True
-                sig, A = nsig, t.sig_rows[nsig][2]
+                A = t.sig_rows[sig][2]
             # (only ignored terminals: the row after them behaves as this row, as in _apply)
             s = lex.start(t.all_terms if t.basic else A)
             if s == DEAD:
@@ -1134,7 +1125,7 @@ class _MaskWalk:
                     break
                 if accept[nxt]:
                     lap, las = i + 1, nxt
-                if not live[nxt] & A and not (lap >= 0 and not accept[nxt] and t.longest_choice(accept[las]) & A):
+                if not t.munch_keeps(nxt, las, A):
                     return True  # the thread is dropped
                 s = nxt
                 i += 1
@@ -1149,7 +1140,7 @@ class _MaskWalk:
                 return True
             max_ends -= 1
             if max_ends < 0:
-                return None
+                return False
 
     def _post_lex(self, T: int, paren: int) -> tuple[int, int]:
         """What the indentation post-lexer makes of a lexeme of terminals ``T`` at bracket

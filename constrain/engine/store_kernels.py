@@ -360,13 +360,6 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
 
 
 @njit
-def _grow1(a):  # pragma: no cover - compiled
-    s = np.empty(2 * a.shape[0], a.dtype)
-    s[: a.shape[0]] = a
-    return s
-
-
-@njit
 def _grow2d(a):  # pragma: no cover - compiled
     s = np.empty((2 * a.shape[0], a.shape[1]), a.dtype)
     s[: a.shape[0]] = a

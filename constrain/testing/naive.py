@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from constrain.engine.earley import ByteParser
+from constrain.engine.earley import ByteParser, CompiledParserTables, _Row
 from constrain.tokenizers.vocabulary import TokenKind, Vocabulary
 
 
@@ -63,3 +63,53 @@ def naive_inside(lexer, sid: int, vocab: Vocabulary) -> np.ndarray:
     for i in np.flatnonzero(vocab.kinds == TokenKind.TEXT).tolist():
         out[i] = lexer.run(sid, vocab.token_bytes(i)) >= 0
     return out
+
+
+def closed_row(tables: CompiledParserTables, pos: int, seeds, chart: dict) -> _Row:
+    """The Earley row at ``pos`` closed from ``seeds`` item by item (prediction, completion,
+    stepping over nullable nonterminals): the oracle of ``CompiledParserTables.new_row``, which
+    adds a predicted nonterminal's closure at once."""
+    row = _Row()
+    items = row.items
+    waiting = row.waiting
+    rhs, lhs, by_lhs, nullable = tables.rhs, tables.lhs, tables.by_lhs, tables.nullable
+    agenda = []
+    for it in seeds:
+        if it not in items:
+            items.add(it)
+            agenda.append(it)
+    row.seeds = tuple(agenda)
+    while agenda:
+        r, d, o = it = agenda.pop()
+        rr = rhs[r]
+        if d < len(rr):
+            s = rr[d]
+            waiting.setdefault(s, []).append(it)
+            if s < 0:
+                n = ~s
+                for r2 in by_lhs[n]:
+                    it2 = (r2, 0, pos)
+                    if it2 not in items:
+                        items.add(it2)
+                        agenda.append(it2)
+                if nullable[n]:  # items already waiting are advanced when they are popped
+                    it2 = (r, d + 1, o)
+                    if it2 not in items:
+                        items.add(it2)
+                        agenda.append(it2)
+            else:
+                row.allowed |= 1 << s
+        else:
+            a = lhs[r]
+            if a == 0 and o == 0:  # the start symbol, from the start
+                row.complete = True
+            # this row's own list may grow while we iterate: take a snapshot of it
+            waiters = list(waiting.get(~a, ())) if o == pos else chart[o].waiting.get(~a, ())
+            for (r3, d3, o3) in waiters:
+                it2 = (r3, d3 + 1, o3)
+                if it2 not in items:
+                    items.add(it2)
+                    agenda.append(it2)
+    row.allowed |= tables.ignore_mask
+    row.freeze()
+    return row

@@ -4,6 +4,8 @@
   terminals) in ``tables.sig_eos``) against ending the input on a copy of the parser.
 - ``ByteParser.is_complete`` ends the lexeme on the parser itself and removes what it added:
   the chart, row positions and row counter must be as before.
+- ``new_row`` (prediction closures a nonterminal at a time; row 0 too) against the
+  item-by-item ``closed_row``.
 - Row ids interned from a row's seeds: rows with one id have equal closed item sets up to
   renaming the rows their items started in (the property every structural memo relies on).
 - The flat index's open-addressing table and sparse-id pool (``_FlatIndex``) against a dict
@@ -23,6 +25,7 @@ from constrain.engine.store import TokenStore, _Entry, _FlatIndex
 from constrain.engine.store_kernels import (E_FLAGS, E_S_LEN, E_S_START, E_SLOT, FLAT_ALIVE, H_ABSENT, ht_get,
                                             ht_grow, ht_put)
 from constrain.grammar import from_lark
+from constrain.testing.naive import closed_row
 from constrain.tokenizers import Vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +217,7 @@ def _rows_equal_reference(tables, data: bytes) -> int:
             break
     n = 0
     for rid, row in p.chart.items():
-        ref = tables.new_row_reference(rid, row.seeds, p.chart)
+        ref = closed_row(tables, rid, row.seeds, p.chart)
         assert _row_view(row) == _row_view(ref), rid
         n += 1
     return n
