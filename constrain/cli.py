@@ -482,7 +482,7 @@ def cmd_warmup(args) -> int:
     from constrain.warmup import warmup
 
     t0 = time.perf_counter()
-    times = warmup(diffusion=not args.no_diffusion)
+    times = warmup(diffusion=not args.no_diffusion, formats=not args.no_formats)
     times["total"] = time.perf_counter() - t0
     if args.json:
         print(json.dumps({k: round(v, 3) for k, v in times.items()}))
@@ -558,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("warmup", help="compile numba's kernels once (cached on disk for every later process)")
     w.add_argument("--no-diffusion", action="store_true", help="skip the diffusion checker's kernels")
+    w.add_argument("--no-formats", action="store_true",
+                   help="skip building the JSON Schema format automata into the disk cache")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_warmup)
 

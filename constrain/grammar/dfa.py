@@ -987,3 +987,73 @@ def utf8_strings_dfa() -> ByteDFA:
     nfa = ByteNFA()
     s, e = nfa.star(nfa.codepoints([(0, MAX_UNICODE)]))
     return nfa.to_dfa(s, e).minimize()
+
+
+# --------------------------------------------------------------------------------------
+# on-disk cache of expensive fixed automata
+# --------------------------------------------------------------------------------------
+
+_SOURCE_DIGEST: dict[tuple, str] = {}
+
+
+def source_digest(*modules: str) -> str:
+    """sha256 (16 hex digits) of the source files of ``modules`` (dotted names): part of a
+    cached automaton's key, so an edit to the code that builds it invalidates the file even
+    when constrain's version string stays the same (a development checkout)."""
+    got = _SOURCE_DIGEST.get(modules)
+    if got is None:
+        import importlib.util
+
+        h = hashlib.sha256()
+        for name in modules:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            h.update(name.encode() + b"\x00")
+            try:
+                with open(origin, "rb") as f:
+                    h.update(f.read())
+            except (OSError, TypeError):  # no source (frozen, zipped): the version tag alone
+                h.update(b"?")
+        got = _SOURCE_DIGEST[modules] = h.hexdigest()[:16]
+    return got
+
+
+def cached_dfa(kind: str, key: str, build) -> ByteDFA:
+    """``build()``, kept on disk under ``$CONSTRAIN_CACHE_DIR/dfa/`` by ``kind`` and ``key``.
+
+    For automata that are fixed functions of their key and slow to make: the JSON Schema
+    format DFAs (email alone takes ~0.6 s to build and minimize, and its JSON-string form
+    another ~0.5 s; every process that compiled a schema with ``"format": "email"`` paid that
+    for its first mask).  ``key`` must name everything the automaton depends on, including a
+    :func:`source_digest` of the code that builds it.  The file is written atomically and
+    checked (sha256, constrain's version, the key) when read; a bad or missing file is
+    rebuilt, and with caching off (``CONSTRAIN_CACHE_DIR=off``) this is ``build()``."""
+    import io
+    import zlib
+
+    from constrain._cache import cache_path, read_verified, version_tag, write_verified
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    path = cache_path("dfa", f"{kind}-{safe}-{version_tag()}.npz")
+    full = f"{kind}:{key}"
+    if path is not None:
+        data = read_verified(path, full)
+        if data is not None:
+            try:
+                with np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False) as z:
+                    return ByteDFA(z["trans"], z["accept"], _canonical=bool(z["canonical"]))
+            except (ValueError, KeyError, OSError, zlib.error, ConfigError) as e:
+                from constrain._cache import discard
+
+                discard(path, f"unreadable automaton: {e}")
+    dfa = build()
+    if path is not None:
+        buf = io.BytesIO()
+        np.savez(buf, trans=dfa.trans, accept=dfa.accept, canonical=np.bool_(dfa._canonical))
+        try:
+            write_verified(path, full, zlib.compress(buf.getvalue(), 1))
+        except OSError as e:  # a cache is an optimisation, never a failure
+            import logging
+
+            logging.getLogger("constrain.cache").warning("cannot write %s: %s", path, e)
+    return dfa

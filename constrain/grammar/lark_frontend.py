@@ -188,11 +188,37 @@ def from_lark(grammar: str | Path, *, start: str | None = None, lexing: str | No
             raise GrammarError(f"cannot compile the grammar: {type(e).__name__}: {e}") from e
 
 
+def _lark_meta_parser() -> None:
+    """Build Lark's parser for ``.lark`` syntax once per process, without its collision check.
+
+    Lark makes that parser (a fixed grammar of its own) on its first ``load_grammar`` and, when
+    ``interegular`` is installed (it is: a constrain dependency), checks its ~30 terminals'
+    regexes pairwise for overlaps, which only logs a warning about Lark's own grammar and took
+    0.33 s, a third of the first Lark grammar's compile in a process.  The check is switched
+    off for that one construction; where Lark's internals differ from what this expects, Lark
+    builds it as usual."""
+    try:
+        import lark.lexer as lark_lexer
+        from lark.load_grammar import _get_parser
+    except ImportError:  # another Lark layout
+        return
+    if hasattr(_get_parser, "cache") or not hasattr(lark_lexer, "has_interegular"):
+        return
+    saved = lark_lexer.has_interegular
+    lark_lexer.has_interegular = False
+    try:
+        _get_parser()
+    finally:
+        lark_lexer.has_interegular = saved
+
+
 def _from_lark(grammar, *, start, lexing, name, import_paths) -> Grammar:
     from lark import exceptions as lark_exc
 
     from constrain.limits import current_limits
     from lark.load_grammar import load_grammar
+
+    _lark_meta_parser()
 
     path = None
     if isinstance(grammar, Path) or (isinstance(grammar, str) and grammar.endswith(".lark") and "\n" not in grammar):

@@ -486,9 +486,18 @@ def format_is_exact(name: str, *, max_states: int = DEFAULT_MAX_STATES) -> bool:
 _SAME_AS: dict[str, str] = {}
 
 
+#: the code a format DFA is a function of (its disk cache key includes their digest)
+_BUILD_SOURCES = ("constrain.jsonschema.formats", "constrain.jsonschema.idn", "constrain.jsonschema._idn_table",
+                  "constrain.grammar.dfa", "constrain.grammar.regex")
+
+
 @lru_cache(maxsize=None)
 def _build(name: str, exact: bool) -> ByteDFA:
-    return _BUILDERS[name](exact)
+    # fixed automata, some slow to build (email ~0.6 s, idn-email ~6 s): kept on disk
+    from constrain.grammar.dfa import cached_dfa, source_digest
+
+    return cached_dfa("format", f"{name}-{'exact' if exact else 'sound'}-{source_digest(*_BUILD_SOURCES)}",
+                      lambda: _BUILDERS[name](exact))
 
 
 def format_dfa(name: str, *, pointer: str = "",

@@ -39,7 +39,7 @@ def suite_ok(s: str) -> bool:
 
 
 def test_format_uses_it():
-    assert format_dfa("idn-hostname") is DFA
+    assert format_dfa("idn-hostname") == DFA  # (the same language: it may come from the disk cache)
     assert DFA.n_states <= 10_000
 
 

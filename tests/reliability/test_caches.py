@@ -162,3 +162,99 @@ def test_unwritable_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("CONSTRAIN_CACHE_DIR", str(d))
     v = vocab()
     assert same(cached_trie(*args(v)), build_trie(*args(v)[1:]))
+
+
+# ---------------------------------------------------------------- fixed automata (cached_dfa)
+def _dfa_files(root: Path):
+    return sorted((root / "dfa").glob("*.npz"))
+
+
+def test_cached_dfa_built_once_then_read_equal(cache_dir):
+    from constrain.grammar.dfa import cached_dfa
+    from constrain.grammar.regex import compile_regex
+
+    calls = []
+
+    def build():
+        calls.append(1)
+        return compile_regex(r"[a-z]+@[a-z]+\.(com|org)")
+
+    a = cached_dfa("test", "k1", build)
+    (f,) = _dfa_files(cache_dir)
+    b = cached_dfa("test", "k1", build)
+    assert calls == [1]  # the second call read the file
+    assert np.array_equal(a.trans, b.trans) and np.array_equal(a.accept, b.accept) and a == b
+    assert b.matches(b"bob@mail.org") and not b.matches(b"bob@mail.net")
+    # another key is another file, never the first one's automaton
+    c = cached_dfa("test", "k2", lambda: compile_regex("x"))
+    assert c.matches(b"x") and not c.matches(b"bob@mail.org") and len(_dfa_files(cache_dir)) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_cached_dfa_damaged_file_is_rebuilt(cache_dir, damage):
+    from constrain.grammar.dfa import cached_dfa
+    from constrain.grammar.regex import compile_regex
+
+    ref = cached_dfa("test", "k", lambda: compile_regex("ab+c"))
+    (f,) = _dfa_files(cache_dir)
+    data = f.read_bytes()
+    if damage == "truncate":
+        f.write_bytes(data[:-7])
+    elif damage == "flip":
+        f.write_bytes(data[:-3] + bytes([data[-3] ^ 0xFF]) + data[-2:])
+    else:
+        f.write_bytes(b"not a cache file at all")
+    calls = []
+    got = cached_dfa("test", "k", lambda: calls.append(1) or compile_regex("ab+c"))
+    assert calls == [1] and got == ref and len(_dfa_files(cache_dir)) == 1
+
+
+def test_cached_dfa_payload_that_is_no_automaton_is_rebuilt(cache_dir):
+    # a file whose checksum is right but whose payload does not decode (a bug elsewhere, or a
+    # hand-made file) is discarded and rebuilt, never raised to the caller
+    from constrain.grammar.dfa import cached_dfa
+    from constrain.grammar.regex import compile_regex
+
+    cached_dfa("test", "k", lambda: compile_regex("a"))
+    (f,) = _dfa_files(cache_dir)
+    _cache.write_verified(f, "test:k", b"\x00\x01 not zlib")
+    assert cached_dfa("test", "k", lambda: compile_regex("a")).matches(b"a")
+
+
+def test_cached_dfa_off_builds(monkeypatch):
+    from constrain.grammar.dfa import cached_dfa
+    from constrain.grammar.regex import compile_regex
+
+    monkeypatch.setenv("CONSTRAIN_CACHE_DIR", "off")
+    calls = []
+    for _ in range(2):
+        cached_dfa("test", "k", lambda: calls.append(1) or compile_regex("a"))
+    assert calls == [1, 1]
+
+
+def test_format_dfa_from_disk_equals_built(cache_dir):
+    # the format DFAs are read from disk in later processes: the file must hold the very
+    # automaton the builder makes (exactness of the formats is tested in tests/jsonschema)
+    from constrain.jsonschema import formats
+    from constrain.jsonschema.strings import _json_string_build, _json_string_dfa
+
+    for name in ("date-time", "ipv6"):
+        built = formats._BUILDERS[name](False)
+        formats._build.cache_clear()
+        first = formats._build(name, False)  # builds and writes
+        formats._build.cache_clear()
+        again = formats._build(name, False)  # reads
+        assert np.array_equal(again.trans, built.trans) and np.array_equal(again.accept, built.accept)
+        assert first == again
+    big = formats._build("date-time", False)
+    assert big.n_states >= 256  # (large enough for the JSON-string form to go to disk)
+    _json_string_dfa.cache_clear()
+    s1 = _json_string_dfa(big)
+    _json_string_dfa.cache_clear()
+    s2 = _json_string_dfa(big)
+    ref = _json_string_build(big)
+    assert np.array_equal(s2.trans, ref.trans) and s1 == s2 == ref
+    assert s2.matches(b'"2024-01-02T03:04:05Z"') and not s2.matches(b'"2024-13-02T03:04:05Z"')
+    assert any(p.name.startswith("jsonstr-") for p in _dfa_files(cache_dir))
+    formats._build.cache_clear()
+    _json_string_dfa.cache_clear()
