@@ -72,6 +72,8 @@ class _Entry:
             + feeds.nbytes + 200
 
 
+_MISS = object()
+_FEED_MEMO_MAX = 1 << 18  # feed memo entries; past it the memo starts again empty
 _SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
 _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
 
@@ -234,7 +236,8 @@ class StoreStats:
     nodes_visited: int = 0
     parser_scans: int = 0
     mask_hits: int = 0
-    feeds: int = 0
+    feeds: int = 0  #: nodes handed to the reference parser, memoised ones included
+    feed_hits: int = 0  #: of those, answered by the feed memo (the parser not run)
     bytes: int = 0
 
 
@@ -282,6 +285,9 @@ class TokenStore:
         self._mask_eos: dict = {}  # mask_key -> output complete (maximal munch, see _eos_known)
         self._mask_bytes = 0
         self.max_mask_bytes = int(max_mask_bytes)
+        #: (mask key, bytes) -> what feeding them leaves (see _MaskWalk._feed); not cleared
+        #: with the masks: a parse-table entry, not a mask
+        self._feed_memo: dict = {}
         self._lock = threading.RLock()
         self._serial = 0
         self._expanded: set[int] = set()
@@ -481,6 +487,12 @@ class TokenStore:
     def child_entry(self, parent: _Entry, gi: int, sid: int, A: int) -> _Entry:
         _, roots, filters = parent.groups[gi]
         return self._get(("c", parent.serial, gi, sid, A), lambda: self._build(sid, A, roots, filters, False))
+
+    def _memo_feed(self, key, value) -> None:
+        memo = self._feed_memo
+        if len(memo) >= _FEED_MEMO_MAX:
+            memo.clear()  # (bounded; a cleared memo only costs real feeds again)
+        memo[key] = value
 
     def clear_mask_cache(self) -> None:
         """Forget cached whole masks (store entries stay)."""
@@ -854,6 +866,8 @@ class _MaskWalk:
         self.fdone = _NO_DONE  # the flat kernel's (entry, sig) set, made by its first call
         self.fdone_n = np.zeros(1, np.int64)
         self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
+        #: memoised feeds being walked: [bytes, parser mark once replayed (else None), mask key]
+        self.frames: list = []
 
     def _tick(self) -> None:
         self.work += 1
@@ -902,14 +916,20 @@ class _MaskWalk:
         return self.t.all_terms if self.t.basic else allowed
 
     # ------------------------------------------------------------ the walk
-    def fill_from(self, root: int, readings: list[tuple] | None = None) -> None:
+    def fill_from(self, root: int, readings: list[tuple] | None = None, sigs: tuple | None = None) -> None:
+        """Apply the walk of ``root``'s subtree for each reading of the parser (or the given
+        ``readings``; ``sigs``: their rows' structural ids, given when the parser is not at
+        their position, a memoised feed, see :meth:`_feed`)."""
         p, store = self.p, self.store
         flat = store.flat
         work = []
         chart, sig_rows = p.chart, self.t.sig_rows
-        for k, sid, A, rr in readings if readings is not None else store.readings(p):
+        paren = p.paren if sigs is None else 0  # (feeds are memoised only without an indenter)
+        for i, (k, sid, A, rr) in enumerate(readings if readings is not None else store.readings(p)):
             e = store.root_entry(sid, A, root, rr)
-            if e.groups or e.fmeta:
+            if sigs is not None:
+                sig = sigs[i]
+            elif e.groups or e.fmeta:
                 sig = chart[k].sig  # the mask key computed it; registered unless new
                 if sig < 0 or sig not in sig_rows:
                     sig = self._register(chart, k)
@@ -919,7 +939,7 @@ class _MaskWalk:
                 # a short walk is cheaper in Python than the kernel's fixed cost (~15 µs of
                 # typed-container unboxing); one that was long last time goes compiled
                 before = self.work
-                self._apply(e, sig, A, root, p.paren)
+                self._apply(e, sig, A, root, paren)
                 e.span = self.work - before
             else:
                 self.held[e.serial] = e
@@ -1083,14 +1103,25 @@ class _MaskWalk:
             return False
         relexed, las, dead = meta
         if las < 0:  # the accepting point is the reading's own, before the walk's root
-            p = self.p
-            if len(p.threads) != 1:
-                return False
-            _, _, lap, las = p.threads[0]
-            if lap < 0 or las < 0:
+            if self.frames and self.frames[-1][1] is None:
+                # a memoised feed's position: its mask key names the one thread's fallback
+                # lexeme and the bytes since (mask_key), when it has passed one
+                part = self.frames[-1][2]
+                if type(part) is not tuple or len(part) != 4:
+                    return False
+                _, _, las, since = part
+            else:
+                p = self.p
+                if len(p.threads) != 1:
+                    return False
+                _, _, lap, las = p.threads[0]
+                if lap < 0 or las < 0:
+                    return False
+                since = bytes(p.buf[lap:p.pos])
+            if las < 0:
                 return False
             if dead:
-                relexed = bytes(p.buf[lap:p.pos]) + relexed
+                relexed = since + relexed
         t = self.t
         T = t.longest_choice(t.lexer.accept[las])
         if not dead:
@@ -1179,7 +1210,18 @@ class _MaskWalk:
                 c = int(end[c])
 
     def _feed(self, x: int, root: int) -> None:
-        """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there."""
+        """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there.
+
+        What a feed leaves is memoised (``TokenStore._feed_memo``): the configuration after
+        feeding bytes ``b`` is a function of the mask key before them and ``b`` (the key names
+        the lexer state, the row's structure and, under munch, the fallback lexeme and the
+        bytes since it), so ``(key, b)`` maps to "refused" or to the readings after it with
+        their rows' structural ids and mask key: a parse-table entry, built on first use like
+        ``tables.sig_scans``.  A hit walks the subtree without moving the parser (a virtual
+        frame); the few steps that must read the parser at that position (a nested feed that
+        misses, a fallback point before the walk's root) first replay the frames' bytes on it
+        (:meth:`_materialize`).  On grammars/go this replaced ~4,200 reference-parser feeds a
+        walk (~50 µs each).  Not with an indentation post-lexer (its feeds read indentation)."""
         store, p = self.store, self.p
         key = ("feed", x)
         if key in self.done:
@@ -1187,19 +1229,62 @@ class _MaskWalk:
         self.done.add(key)
         self._tick()
         store.stats.feeds += 1
+        data = store.trie.node_bytes(x, int(store.trie.depth[root]))
+        memo = store._feed_memo if store.indenter is None else None
+        frames = self.frames
+        virtual = bool(frames) and frames[-1][1] is None
+        if memo is not None:
+            mkey = (frames[-1][2] if virtual else store.mask_key(p), data)
+            got = memo.get(mkey, _MISS)
+            if got is not _MISS:
+                store.stats.feed_hits += 1
+                if got is not None:
+                    readings, sigs, post = got
+                    self._node_tokens(x)
+                    frames.append([data, None, post])
+                    try:
+                        self.fill_from(x, readings, sigs)
+                    finally:
+                        f = frames.pop()
+                        if f[1] is not None:
+                            p.rollback_to(f[1])
+                return
+        if virtual:
+            self._materialize()
         mark = p.n_steps
-        d_root = int(store.trie.depth[root])
-        if not p.feed(store.trie.node_bytes(x, d_root)):
+        if not p.feed(data):
+            if memo is not None:
+                store._memo_feed(mkey, None)
             return
         try:
             if p.is_viable():
-                t = store.trie
-                for j in range(int(t.tok_start[x]), int(t.tok_start[x + 1])):
-                    tid = int(t.tok_ids[j])
-                    self.out[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+                if memo is not None:
+                    rd = store.readings(p)
+                    chart = p.chart
+                    sigs = tuple(self._register(chart, k) for k, _, _, _ in rd)
+                    store._memo_feed(mkey, (rd, sigs, store.mask_key(p)))
+                self._node_tokens(x)
                 self.fill_from(x)
+            elif memo is not None:
+                store._memo_feed(mkey, None)
         finally:
             p.rollback_to(mark)
+
+    def _node_tokens(self, x: int) -> None:
+        t = self.store.trie
+        for j in range(int(t.tok_start[x]), int(t.tok_start[x + 1])):
+            tid = int(t.tok_ids[j])
+            self.out[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+
+    def _materialize(self) -> None:
+        """Feed the parser the bytes of the virtual frames it has not been fed (oldest first),
+        so it stands where the walk is; each frame rolls back its own on exit."""
+        p = self.p
+        for f in self.frames:
+            if f[1] is None:
+                f[1] = p.n_steps
+                if not p.feed(f[0]):  # the memo said these bytes are taken: a broken invariant
+                    raise AssertionError("a memoised feed was refused by the parser")
 
 
 def _store_key(grammar, vocab: Vocabulary) -> str:

@@ -204,6 +204,41 @@ def test_feed_precheck_only_drops_feeds_the_parser_refuses(name, smol_vocab, smo
         assert any(verdicts), "the pre-check never dropped a feed"
 
 
+@pytest.mark.parametrize("name", ["go", "sql", "json"])
+def test_feed_memo_masks_equal_real_feeds(name, smol_vocab, smol_hf, monkeypatch):
+    """Masks whose reference-parser feeds come from the feed memo (walked in virtual frames,
+    the parser not moved) equal masks that run every feed; on go the memo answers every feed
+    of a repeated walk and the parser is replayed (``_materialize``) only where needed."""
+    import constrain.engine.store as store_mod
+    from constrain.engine.matcher import Matcher
+
+    g = from_lark(ROOT / "grammars" / f"{name}.lark")
+    docs = [p.read_text() for p in sorted((DOCS / name / "accept").glob("*.txt"))[:3]]
+
+    def masks(store, walks):
+        out = []
+        for _ in range(walks):
+            store.clear_mask_cache()  # (whole masks off: the walks run, feeds included)
+            out = []
+            for d in docs:
+                m = Matcher(g, smol_vocab, store=store)
+                for t in smol_hf.encode(d, add_special_tokens=False).ids + [None]:
+                    out.append(m.next_token_mask().tobytes())
+                    if t is not None:
+                        assert m.accept_token(t)
+        return out
+
+    memo_store = TokenStore(CompiledParserTables(g), smol_vocab)
+    with_memo = masks(memo_store, 2)  # the second walk's feeds are memo hits
+    monkeypatch.setattr(store_mod.TokenStore, "_memo_feed", lambda self, key, value: None)
+    plain_store = TokenStore(CompiledParserTables(g), smol_vocab)
+    assert with_memo == masks(plain_store, 1)
+    assert not plain_store._feed_memo and plain_store.stats.feed_hits == 0
+    if name == "go":
+        st = memo_store.stats
+        assert st.feed_hits >= st.feeds // 2 > 0  # (every feed of the second walk, at least)
+
+
 def _row_view(row):
     return (frozenset(row.items), {s: frozenset(w) for s, w in row.waiting.items()}, row.allowed, row.complete)
 
