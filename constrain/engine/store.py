@@ -916,15 +916,17 @@ class _MaskWalk:
         return self.t.all_terms if self.t.basic else allowed
 
     # ------------------------------------------------------------ the walk
-    def fill_from(self, root: int, readings: list[tuple] | None = None, sigs: tuple | None = None) -> None:
+    def fill_from(self, root: int, readings: list[tuple] | None = None, sigs: tuple | None = None,
+                  paren: int = 0) -> None:
         """Apply the walk of ``root``'s subtree for each reading of the parser (or the given
-        ``readings``; ``sigs``: their rows' structural ids, given when the parser is not at
-        their position, a memoised feed, see :meth:`_feed`)."""
+        ``readings``; ``sigs`` and ``paren``: their rows' structural ids and the bracket depth,
+        given when the parser is not at their position, a memoised feed, see :meth:`_feed`)."""
         p, store = self.p, self.store
         flat = store.flat
         work = []
         chart, sig_rows = p.chart, self.t.sig_rows
-        paren = p.paren if sigs is None else 0  # (feeds are memoised only without an indenter)
+        if sigs is None:
+            paren = p.paren
         for i, (k, sid, A, rr) in enumerate(readings if readings is not None else store.readings(p)):
             e = store.root_entry(sid, A, root, rr)
             if sigs is not None:
@@ -1219,9 +1221,10 @@ class _MaskWalk:
         their rows' structural ids and mask key: a parse-table entry, built on first use like
         ``tables.sig_scans``.  A hit walks the subtree without moving the parser (a virtual
         frame); the few steps that must read the parser at that position (a nested feed that
-        misses, a fallback point before the walk's root) first replay the frames' bytes on it
-        (:meth:`_materialize`).  On grammars/go this replaced ~4,200 reference-parser feeds a
-        walk (~50 µs each).  Not with an indentation post-lexer (its feeds read indentation)."""
+        misses) first replay the frames' bytes on it (:meth:`_materialize`).  With an
+        indentation post-lexer the key also names the bracket depth, the indentation stack and
+        a NEWLINE's bytes so far, all that the post-lexer reads.  On grammars/go this replaced
+        ~4,200 reference-parser feeds a walk (~50 µs each), on grammars/python ~94,000."""
         store, p = self.store, self.p
         key = ("feed", x)
         if key in self.done:
@@ -1230,7 +1233,7 @@ class _MaskWalk:
         self._tick()
         store.stats.feeds += 1
         data = store.trie.node_bytes(x, int(store.trie.depth[root]))
-        memo = store._feed_memo if store.indenter is None else None
+        memo = store._feed_memo
         frames = self.frames
         virtual = bool(frames) and frames[-1][1] is None
         if memo is not None:
@@ -1239,11 +1242,11 @@ class _MaskWalk:
             if got is not _MISS:
                 store.stats.feed_hits += 1
                 if got is not None:
-                    readings, sigs, post = got
+                    readings, sigs, post, paren = got
                     self._node_tokens(x)
                     frames.append([data, None, post])
                     try:
-                        self.fill_from(x, readings, sigs)
+                        self.fill_from(x, readings, sigs, paren)
                     finally:
                         f = frames.pop()
                         if f[1] is not None:
@@ -1262,7 +1265,7 @@ class _MaskWalk:
                     rd = store.readings(p)
                     chart = p.chart
                     sigs = tuple(self._register(chart, k) for k, _, _, _ in rd)
-                    store._memo_feed(mkey, (rd, sigs, store.mask_key(p)))
+                    store._memo_feed(mkey, (rd, sigs, store.mask_key(p), p.paren))
                 self._node_tokens(x)
                 self.fill_from(x)
             elif memo is not None:
