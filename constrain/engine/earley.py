@@ -689,8 +689,30 @@ def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
     seeds are a few items where a closed row can hold hundreds (a statement-level row of a
     programming-language grammar).  Two rows with different seeds and the same closure get two
     ids, which only costs sharing."""
-    if chart[rid].sig >= 0:
-        return chart[rid].sig
+    row = chart[rid]
+    if row.sig >= 0:
+        return row.sig
+    # the common case (every mask key at a new position): the row's origins have ids already
+    parts = []
+    for (r, d, o) in row.seeds:
+        if o == rid:
+            parts.append((r, d, -1))
+        else:
+            s = chart[o].sig
+            if s < 0:
+                break
+            parts.append((r, d, s))
+    else:
+        key = frozenset(parts)
+        if rid == 0:
+            key = (key, "root")
+        ids = tables._sig_ids
+        sig = ids.get(key)
+        if sig is None:
+            with tables._sig_lock:
+                sig = ids.setdefault(key, len(ids))
+        row.sig = sig
+        return sig
     # origins are always older rows (smaller ids): collect the rows without an id, then give
     # them ids oldest first (iterative: item chains can be as long as the document)
     todo = {rid}

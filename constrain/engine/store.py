@@ -44,7 +44,7 @@ import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
-                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, H_ALLOWED, H_CHILD, H_SCAN, _or_words,
+                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, H_ABSENT, H_CHILD, H_SCAN, _or_words,
                                             _walk, apply_flat, ht_grow, ht_put)
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -90,7 +90,8 @@ class _FlatIndex:
     Arrays only, no numba typed containers: those are unboxed at every call (~5 µs, more than
     a short walk costs in Python) and their methods, called from Python, are compiled at run
     time in every process (~2 s that numba's disk cache does not keep).  So the memo dicts are
-    one open-addressing table (``hk``/``hv``, tags ``H_*``), dense INSIDE words live in rows
+    one open-addressing table (``hk``, tags ``H_*``, key and value in one row) plus an array
+    of each row's allowed-set id by row sig (``sig_aid``), dense INSIDE words live in rows
     of ``wpool`` (a copy: the entry keeps its own for the Python walk and snapshots) and
     sparse ones in ``spool``.  The kernel releases the GIL; ``lock`` is held around each
     kernel call and each change to the arrays (growth replaces them), so batch fills on
@@ -106,9 +107,9 @@ class _FlatIndex:
         self.spool = np.zeros(1024, np.int64)
         self.sp_used = 0
         self.sp_dead = 0
-        self.hk = np.full((1024, 3), -1, np.int64)
-        self.hv = np.zeros(1024, np.int64)
+        self.hk = np.full((1024, 4), -1, np.int64)
         self.hn = 0
+        self.sig_aid = np.full(1024, H_ABSENT, np.int64)
         self.lock = threading.Lock()
         self.entry_of: dict[int, _Entry] = {}
         self.term_ids: dict[int, int] = {}
@@ -131,8 +132,19 @@ class _FlatIndex:
     def put(self, tag: int, a: int, b: int, v: int) -> None:
         """Record ``(tag, a, b) -> v`` in the memo table (caller holds ``lock``)."""
         if 2 * (self.hn + 1) > self.hk.shape[0]:
-            self.hk, self.hv = ht_grow(self.hk, self.hv)
-        self.hn += ht_put(self.hk, self.hv, tag, a, b, v)
+            self.hk = ht_grow(self.hk)
+        self.hn += ht_put(self.hk, tag, a, b, v)
+
+    def put_allowed(self, sig: int, aid: int) -> None:
+        """Record the allowed-set id of the row with id ``sig`` (caller holds ``lock``)."""
+        n = self.sig_aid.shape[0]
+        if sig >= n:
+            while n <= sig:
+                n *= 2
+            grown = np.full(n, H_ABSENT, np.int64)
+            grown[: self.sig_aid.shape[0]] = self.sig_aid
+            self.sig_aid = grown
+        self.sig_aid[sig] = aid
 
     def register(self, e: _Entry) -> None:
         with self.lock:
@@ -962,7 +974,7 @@ class _MaskWalk:
             with flat.lock:
                 applied, pend, feeds, self.fdone = apply_flat(
                     np.asarray(work, np.int64), self.out, self.fdone, self.fdone_n, self.cap - self.work, flat.ent,
-                    flat.grp, flat.wpool, flat.spool, flat.hk, flat.hv)
+                    flat.grp, flat.wpool, flat.spool, flat.hk, flat.sig_aid)
             self.work += applied
             if self.work > self.cap:
                 self._tick()
@@ -1011,7 +1023,7 @@ class _MaskWalk:
             with flat.lock:
                 a2 = flat.allowed_id(A2)
                 flat.put(H_SCAN, sig, tid, nsig)
-                flat.put(H_ALLOWED, nsig, 0, a2)
+                flat.put_allowed(nsig, a2)
             cands = self._candidates(A2)
         sid = t.lexer.start(cands)
         if sid == DEAD:

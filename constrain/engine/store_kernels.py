@@ -161,8 +161,9 @@ E_FLAGS, E_G_START, E_G_COUNT, E_SLOT, E_S_START, E_S_LEN = 0, 1, 2, 3, 4, 5
 E_COLS = 6
 # tags of the flat index's one memo table (keys (tag, a, b) -> value)
 H_SCAN = 0  # (row sig, terminal-set id) -> row sig after the scan (-1: refused)
-H_ALLOWED = 1  # (row sig, 0) -> allowed-set id of the row
 H_CHILD = 2  # (group id, allowed-set id) -> child entry (-1: no lexeme can start)
+# (a row's allowed-set id is not in the table: row sigs are dense ints, so it is an array
+# indexed by sig, ``sig_aid``, one load where a probe of the table costs two cache misses)
 H_ABSENT = -2  # what ht_get returns for a key not in the table
 
 
@@ -175,9 +176,10 @@ def _mix(a, b, c):  # pragma: no cover - compiled
 
 
 @njit
-def ht_get(hk, hv, t, a, b):  # pragma: no cover - compiled
-    """Value of key ``(t, a, b)`` in the open-addressing table ``hk`` (int64[cap, 3], row
-    ``[-1, .., ..]`` empty, cap a power of two) / ``hv`` (int64[cap]); ``H_ABSENT`` if none."""
+def ht_get(hk, t, a, b):  # pragma: no cover - compiled
+    """Value of key ``(t, a, b)`` in the open-addressing table ``hk`` (int64[cap, 4]: key
+    ``t, a, b`` and value in one row, so a probe touches one cache line; row ``[-1, ...]``
+    empty; cap a power of two); ``H_ABSENT`` if none."""
     m = np.uint64(hk.shape[0] - 1)
     i = np.int64(_mix(t, a, b) & m)
     while True:
@@ -185,12 +187,12 @@ def ht_get(hk, hv, t, a, b):  # pragma: no cover - compiled
         if k == -1:
             return H_ABSENT
         if k == t and hk[i, 1] == a and hk[i, 2] == b:
-            return hv[i]
+            return hk[i, 3]
         i = np.int64((np.uint64(i) + np.uint64(1)) & m)
 
 
 @njit
-def ht_put(hk, hv, t, a, b, v):  # pragma: no cover - compiled
+def ht_put(hk, t, a, b, v):  # pragma: no cover - compiled
     """Set ``(t, a, b) -> v``; 1 if the key is new.  The caller keeps the table at most half
     full (:func:`ht_grow`), so a probe always ends."""
     m = np.uint64(hk.shape[0] - 1)
@@ -201,24 +203,23 @@ def ht_put(hk, hv, t, a, b, v):  # pragma: no cover - compiled
             hk[i, 0] = t
             hk[i, 1] = a
             hk[i, 2] = b
-            hv[i] = v
+            hk[i, 3] = v
             return 1
         if k == t and hk[i, 1] == a and hk[i, 2] == b:
-            hv[i] = v
+            hk[i, 3] = v
             return 0
         i = np.int64((np.uint64(i) + np.uint64(1)) & m)
 
 
 @njit
-def ht_grow(hk, hv):  # pragma: no cover - compiled
+def ht_grow(hk):  # pragma: no cover - compiled
     """The table rehashed into twice the capacity."""
     n = hk.shape[0]
-    k2 = np.full((2 * n, 3), -1, np.int64)
-    v2 = np.zeros(2 * n, np.int64)
+    k2 = np.full((2 * n, 4), -1, np.int64)
     for i in range(n):
         if hk[i, 0] != -1:
-            ht_put(k2, v2, hk[i, 0], hk[i, 1], hk[i, 2], hv[i])
-    return k2, v2
+            ht_put(k2, hk[i, 0], hk[i, 1], hk[i, 2], hk[i, 3])
+    return k2
 
 
 @njit(inline="always")
@@ -248,7 +249,7 @@ def _done_grow(dk):  # pragma: no cover - compiled
 
 
 @njit
-def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):  # pragma: no cover - compiled
+def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
     """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
     (``_FlatIndex`` in store.py), arrays only (typed containers cost ~5 µs a call to unbox
     and ~2 s of JIT per process that numba's cache does not keep).
@@ -256,8 +257,9 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
     Per entry id (its serial) a row of ``ent``: flags, split groups ``g_start .. + g_count``
     (rows of ``grp``: terminal-set id, only ignored terminals end there), the row of
     ``wpool`` holding its dense INSIDE words (or -1) and its INSIDE token ids
-    ``spool[s_start : s_start + s_len]`` when few.  Memo table ``hk``/``hv`` (see the ``H_*``
-    tags): scans, the allowed-set id of a row, child entries.
+    ``spool[s_start : s_start + s_len]`` when few.  Memo table ``hk`` (see the ``H_*``
+    tags): scans and child entries; ``sig_aid[sig]``: the allowed-set id of a row
+    (``H_ABSENT`` if not recorded).
 
     ``work``: int64[n, 3] rows ``(entry, row sig, allowed-set id)`` to apply.  Each applied
     ``(entry, sig)`` ORs the entry's INSIDE tokens into ``out`` and follows its split groups:
@@ -334,11 +336,11 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, hv):
                 nsig = sig
                 a2 = a
             else:
-                nsig = ht_get(hk, hv, H_SCAN, sig, grp[gid, 0])
+                nsig = ht_get(hk, H_SCAN, sig, grp[gid, 0])
                 if nsig == -1:
                     continue
-                a2 = H_ABSENT if nsig == H_ABSENT else ht_get(hk, hv, H_ALLOWED, nsig, 0)
-            c = H_ABSENT if a2 == H_ABSENT else ht_get(hk, hv, H_CHILD, gid, a2)
+                a2 = H_ABSENT if nsig == H_ABSENT or nsig >= sig_aid.shape[0] else sig_aid[nsig]
+            c = H_ABSENT if a2 == H_ABSENT else ht_get(hk, H_CHILD, gid, a2)
             if c == -1:
                 continue
             if c == H_ABSENT or ent[c, E_FLAGS] & FLAT_ALIVE == 0:

@@ -115,23 +115,23 @@ def test_seed_row_ids_mean_equal_closed_rows(name):
 
 def test_flat_hash_table_against_a_dict():
     rng = random.Random(7)
-    hk, hv, n = np.full((8, 3), -1, np.int64), np.zeros(8, np.int64), 0
+    hk, n = np.full((8, 4), -1, np.int64), 0
     ref = {}
     for _ in range(5000):
         k = (rng.randrange(3), rng.randrange(400), rng.randrange(1 << 40))
         v = rng.randrange(-1, 1 << 30)
         if 2 * (n + 1) > hk.shape[0]:
-            hk, hv = ht_grow(hk, hv)
-        n += ht_put(hk, hv, *k, v)
+            hk = ht_grow(hk)
+        n += ht_put(hk, *k, v)
         ref[k] = v
         if rng.random() < 0.3:  # overwrite an existing key
             k2 = rng.choice(list(ref))
-            n += ht_put(hk, hv, *k2, v + 1)
+            n += ht_put(hk, *k2, v + 1)
             ref[k2] = v + 1
     assert n == len(ref)
     for k, v in ref.items():
-        assert ht_get(hk, hv, *k) == v
-    assert ht_get(hk, hv, 5, 1, 1) == H_ABSENT
+        assert ht_get(hk, *k) == v
+    assert ht_get(hk, 5, 1, 1) == H_ABSENT
     assert hk.shape[0] >= 2 * n
 
 
