@@ -44,7 +44,8 @@ import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
-                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, H_ABSENT, H_CHILD, H_SCAN, _or_words,
+                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_TID, H_ABSENT,
+                                            H_CHILD, H_SCAN, _or_words,
                                             _walk, apply_flat, ht_grow, ht_put)
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -100,7 +101,7 @@ class _FlatIndex:
     def __init__(self, store: "TokenStore"):
         self.store = store
         self.ent = np.zeros((64, E_COLS), np.int64)
-        self.grp = np.zeros((256, 2), np.int64)
+        self.grp = np.full((256, G_COLS), -1, np.int64)
         self.n_groups = 0
         self.wpool = np.zeros((4, store.n_words), np.uint32)
         self.free_slots = list(range(3, -1, -1))
@@ -135,6 +136,14 @@ class _FlatIndex:
             self.hk = ht_grow(self.hk)
         self.hn += ht_put(self.hk, tag, a, b, v)
 
+    def put_child(self, gid: int, aid: int, child: int) -> None:
+        """Record group ``gid``'s child entry for allowed-set id ``aid`` (-1: none), in the
+        table and, when it is the group's cached one, in its row (a child rebuilt after an
+        eviction has a new id; caller holds ``lock``)."""
+        self.put(H_CHILD, gid, aid, child)
+        if self.grp[gid, G_AID] == aid:
+            self.grp[gid, G_CHILD] = child
+
     def put_allowed(self, sig: int, aid: int) -> None:
         """Record the allowed-set id of the row with id ``sig`` (caller holds ``lock``)."""
         n = self.sig_aid.shape[0]
@@ -164,13 +173,13 @@ class _FlatIndex:
             n = self.grp.shape[0]
             while n < self.n_groups + k:
                 n *= 2
-            grp = np.zeros((n, 2), np.int64)
+            grp = np.full((n, G_COLS), -1, np.int64)
             grp[: self.n_groups] = self.grp[: self.n_groups]
             self.grp = grp
         ignore = self.store.tables.ignore_mask
         for i, (T, _, _) in enumerate(e.groups):
-            self.grp[self.n_groups + i, 0] = self.term_id(T)
-            self.grp[self.n_groups + i, 1] = T & ~ignore == 0
+            self.grp[self.n_groups + i, G_TID] = self.term_id(T)
+            self.grp[self.n_groups + i, G_IGN] = T & ~ignore == 0
         row = self.ent[eid]
         row[:] = 0
         row[E_G_START] = self.n_groups
@@ -1014,7 +1023,7 @@ class _MaskWalk:
             cands = self._candidates(A) & ~(T & store.closed_ignore)
         else:
             nsig = self._scan(sig, T)
-            tid = int(flat.grp[gid, 0])
+            tid = int(flat.grp[gid, G_TID])
             if nsig is None:
                 with flat.lock:
                     flat.put(H_SCAN, sig, tid, -1)
@@ -1028,11 +1037,11 @@ class _MaskWalk:
         sid = t.lexer.start(cands)
         if sid == DEAD:
             with flat.lock:
-                flat.put(H_CHILD, gid, a2, -1)
+                flat.put_child(gid, a2, -1)
             return None
         child = store.child_entry(e, gi, sid, A2)  # registers it (takes the lock itself)
         with flat.lock:
-            flat.put(H_CHILD, gid, a2, child.serial)
+            flat.put_child(gid, a2, child.serial)
         self.held[child.serial] = child
         return child.serial, nsig, a2
 

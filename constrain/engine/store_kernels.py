@@ -159,6 +159,10 @@ FLAT_ALIVE = 1  # ent[e, E_FLAGS]: registered and not evicted
 FLAT_FEEDS = 2  # ent[e, E_FLAGS]: has reference-parser feeds: the caller runs them
 E_FLAGS, E_G_START, E_G_COUNT, E_SLOT, E_S_START, E_S_LEN = 0, 1, 2, 3, 4, 5
 E_COLS = 6
+# grp[g, :]: terminal-set id, only ignored terminals end there, then a one-row cache of the
+# group's first scan (row sig -> sig after, -1 empty) and first child (allowed id -> entry)
+G_TID, G_IGN, G_SIG, G_NSIG, G_AID, G_CHILD = 0, 1, 2, 3, 4, 5
+G_COLS = 6
 # tags of the flat index's one memo table (keys (tag, a, b) -> value)
 H_SCAN = 0  # (row sig, terminal-set id) -> row sig after the scan (-1: refused)
 H_CHILD = 2  # (group id, allowed-set id) -> child entry (-1: no lexeme can start)
@@ -255,7 +259,8 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
     and ~2 s of JIT per process that numba's cache does not keep).
 
     Per entry id (its serial) a row of ``ent``: flags, split groups ``g_start .. + g_count``
-    (rows of ``grp``: terminal-set id, only ignored terminals end there), the row of
+    (rows of ``grp``: terminal-set id, only ignored terminals end there, the ``G_*`` cache
+    of its first scan and child, which the kernel fills: it runs under the caller's lock), the row of
     ``wpool`` holding its dense INSIDE words (or -1) and its INSIDE token ids
     ``spool[s_start : s_start + s_len]`` when few.  Memo table ``hk`` (see the ``H_*``
     tags): scans and child entries; ``sig_aid[sig]``: the allowed-set id of a row
@@ -332,15 +337,31 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
             n_feeds += 1
         g0 = ent[eid, E_G_START]
         for gid in range(g0, g0 + ent[eid, E_G_COUNT]):
-            if grp[gid, 1]:
+            # each group row caches the first scan and child it was asked for (G_SIG..G_CHILD):
+            # a warm walk mostly reads those from the row it reads anyway, not the table
+            if grp[gid, G_IGN]:
                 nsig = sig
                 a2 = a
             else:
-                nsig = ht_get(hk, H_SCAN, sig, grp[gid, 0])
+                if grp[gid, G_SIG] == sig:
+                    nsig = grp[gid, G_NSIG]
+                else:
+                    nsig = ht_get(hk, H_SCAN, sig, grp[gid, G_TID])
+                    if nsig != H_ABSENT and grp[gid, G_SIG] == -1:
+                        grp[gid, G_SIG] = sig
+                        grp[gid, G_NSIG] = nsig
                 if nsig == -1:
                     continue
                 a2 = H_ABSENT if nsig == H_ABSENT or nsig >= sig_aid.shape[0] else sig_aid[nsig]
-            c = H_ABSENT if a2 == H_ABSENT else ht_get(hk, H_CHILD, gid, a2)
+            if a2 == H_ABSENT:
+                c = H_ABSENT
+            elif grp[gid, G_AID] == a2:
+                c = grp[gid, G_CHILD]
+            else:
+                c = ht_get(hk, H_CHILD, gid, a2)
+                if c != H_ABSENT and grp[gid, G_AID] == -1:
+                    grp[gid, G_AID] = a2
+                    grp[gid, G_CHILD] = c
             if c == -1:
                 continue
             if c == H_ABSENT or ent[c, E_FLAGS] & FLAT_ALIVE == 0:
