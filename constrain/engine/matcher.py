@@ -112,6 +112,7 @@ class Matcher:
         self._check = self.tables.grammar.value_check
         self._vst = self._check.initial() if self._check is not None else None
         self._vsts: list = []
+        self._out_view = None  # (bitmask, row, row's uint32 view, its first n_words) of the last fill
 
     # ------------------------------------------------------------- queries
     def is_finished(self) -> bool:
@@ -136,7 +137,23 @@ class Matcher:
         """Write the allowed next tokens into row ``row`` of ``bitmask`` (``int32[B, W]``,
         numpy or a CPU torch tensor, ``W >= ceil(n_vocab / 32)``).  Words past the
         vocabulary are zeroed.  After a stop id only the stop ids are allowed."""
-        # (the common case, an int32 numpy array, without _as_numpy's checks: this is per token)
+        # the common case, the same int32 numpy array and row as last time, reuses last time's
+        # checked view of the row (holding the array keeps its shape: numpy refuses to resize an
+        # array another object references); ~1 µs of a ~3 µs cached mask
+        last = self._out_view
+        if last is not None and last[0] is bitmask and last[1] == row:
+            out = last[2]
+            if self._finished:
+                out[:] = 0
+                out[:self.store.n_words] |= self.store._eos_words
+                return
+            self.store.fill(self.parser, last[3], overwrite=True)
+            if last[3].shape[0] != out.shape[0]:
+                out[last[3].shape[0]:] = 0
+            if self._check is not None:
+                self._check.restrict(self._vst, last[3], self.vocab)
+            return
+        # (an int32 numpy array without _as_numpy's checks: this is per token)
         arr = bitmask if type(bitmask) is np.ndarray and bitmask.dtype == _INT32 else _as_numpy(bitmask)
         if arr.ndim == 1:
             arr = arr[None, :]
@@ -148,6 +165,8 @@ class Matcher:
         if not -arr.shape[0] <= row < arr.shape[0]:
             raise ConfigError(f"bitmask row {row} is outside the bitmask's {arr.shape[0]} rows")
         out = arr[row].view(np.uint32)
+        if type(bitmask) is np.ndarray:
+            self._out_view = (bitmask, row, out, out[:n])
         if self._finished:
             out[:] = 0
             out[:n] |= self.store._eos_words

@@ -187,6 +187,36 @@ def test_bitmask_inputs(json_grammar, smol_vocab):
         m.fill_next_token_bitmask(np.zeros((1, 2000), np.int64))
 
 
+def test_refilling_the_same_bitmask_row(json_grammar, smol_vocab, smol_hf):
+    """The second fill of the same array and row reuses the first one's checked view (the
+    per-token case): stale bits and padding are still overwritten at every step, other rows
+    and arrays are still filled on their own, and after a stop id only stop ids are left."""
+    n = (smol_vocab.n_vocab + 31) // 32
+    m = Matcher(json_grammar, smol_vocab)
+    ref = Matcher(json_grammar, smol_vocab)
+    a = np.full((2, n + 3), -1, np.int32)
+    other = np.full((1, n), -1, np.int32)
+    for i, t in enumerate(smol_hf.encode('{"a": [1, 2]}', add_special_tokens=False).ids):
+        a[0] = -1
+        m.fill_next_token_bitmask(a, 0)
+        want = _mask(ref)
+        assert np.array_equal(bitmask_to_bool(a[0], smol_vocab.n_vocab), want), i
+        assert not a[0, n:].any() and (a[1] == -1).all()
+        if i % 2:  # interleave another array and another row
+            m.fill_next_token_bitmask(other)
+            m.fill_next_token_bitmask(a, 1)
+            assert np.array_equal(bitmask_to_bool(other[0], smol_vocab.n_vocab), want)
+            assert np.array_equal(bitmask_to_bool(a[1], smol_vocab.n_vocab), want)
+            a[1] = -1
+        assert m.accept_token(t) and ref.accept_token(t)
+    eos = smol_vocab.eos_ids[0]
+    assert m.accept_token(eos)
+    a[0] = -1
+    m.fill_next_token_bitmask(a, 0)
+    assert set(np.flatnonzero(bitmask_to_bool(a[0], smol_vocab.n_vocab))) == set(smol_vocab.eos_ids)
+    assert not a[0, n:].any()
+
+
 def test_batch_fill_matches_single(json_grammar, smol_vocab, smol_hf):
     texts = ['{"a": "x', "[1, 2", '{"k": tr', "", '{"a": {"b": [null, 1.5e']
     ms = []
