@@ -170,12 +170,25 @@ def test_flat_index_pools_survive_eviction_and_compaction():
     assert len(slots) == len(set(slots))  # a freed slot is reused by one entry at a time
 
 
+def _doc_masks(store, g, docs, vocab, hf) -> list[bytes]:
+    """The mask at every token of ``docs`` (and after the last), walked on ``store``."""
+    from constrain.engine.matcher import Matcher
+
+    out = []
+    for d in docs:
+        m = Matcher(g, vocab, store=store)
+        for t in hf.encode(d, add_special_tokens=False).ids + [None]:
+            out.append(m.next_token_mask().tobytes())
+            if t is not None:
+                assert m.accept_token(t)
+    return out
+
+
 @pytest.mark.parametrize("name", ["go", "sql", "json"])
 def test_feed_precheck_only_drops_feeds_the_parser_refuses(name, smol_vocab, smol_hf, monkeypatch):
     """Masks with the structural pre-check of munch-fallback feeds equal masks with every feed
     run by the reference parser, and the check does drop feeds (go: ``return /=`` and the like)."""
     import constrain.engine.store as store_mod
-    from constrain.engine.matcher import Matcher
 
     g = from_lark(ROOT / "grammars" / f"{name}.lark")
     docs = [p.read_text() for p in sorted((DOCS / name / "accept").glob("*.txt"))[:3]]
@@ -189,15 +202,7 @@ def test_feed_precheck_only_drops_feeds_the_parser_refuses(name, smol_vocab, smo
 
     def masks(fails):
         monkeypatch.setattr(store_mod._MaskWalk, "_feed_fails", fails)
-        store = TokenStore(CompiledParserTables(g), smol_vocab)
-        out = []
-        for d in docs:
-            m = Matcher(g, smol_vocab, store=store)
-            for t in smol_hf.encode(d, add_special_tokens=False).ids + [None]:
-                out.append(m.next_token_mask().tobytes())
-                if t is not None:
-                    assert m.accept_token(t)
-        return out
+        return _doc_masks(TokenStore(CompiledParserTables(g), smol_vocab), g, docs, smol_vocab, smol_hf)
 
     assert masks(counting) == masks(lambda self, meta, sig, A: False)
     if name != "json":  # json's fallbacks (``1.`` + letter) die in the walk's own relex check
@@ -212,7 +217,6 @@ def test_feed_memo_masks_equal_real_feeds(name, smol_vocab, smol_hf, monkeypatch
     python: the indentation post-lexer's NEWLINE feeds (bracket depth, indentation stack and
     the NEWLINE's bytes come from the key)."""
     import constrain.engine.store as store_mod
-    from constrain.engine.matcher import Matcher
 
     g = from_lark(ROOT / "grammars" / f"{name}.lark")
     docs = [p.read_text() for p in sorted((DOCS / name / "accept").glob("*.txt"))[:3]]
@@ -220,16 +224,9 @@ def test_feed_memo_masks_equal_real_feeds(name, smol_vocab, smol_hf, monkeypatch
         docs = ["\n".join(docs[0].split("\n")[:60]) + "\n"]
 
     def masks(store, walks):
-        out = []
         for _ in range(walks):
             store.clear_mask_cache()  # (whole masks off: the walks run, feeds included)
-            out = []
-            for d in docs:
-                m = Matcher(g, smol_vocab, store=store)
-                for t in smol_hf.encode(d, add_special_tokens=False).ids + [None]:
-                    out.append(m.next_token_mask().tobytes())
-                    if t is not None:
-                        assert m.accept_token(t)
+            out = _doc_masks(store, g, docs, smol_vocab, smol_hf)
         return out
 
     memo_store = TokenStore(CompiledParserTables(g), smol_vocab)
