@@ -47,6 +47,7 @@ from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_STAR
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_TID, H_ABSENT,
                                             H_CHILD, H_SCAN, _or_words,
                                             _walk, apply_flat, ht_grow, ht_put)
+from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
@@ -963,8 +964,8 @@ class _MaskWalk:
             else:
                 sig = -1  # no boundary below: the row is never scanned
             if flat is None or e.span < _FLAT_MIN_SPAN:
-                # a short walk is cheaper in Python than the kernel's fixed cost (~15 µs of
-                # typed-container unboxing); one that was long last time goes compiled
+                # a short walk is cheaper in Python than the kernel's fixed cost (~5 µs a call:
+                # the work list, 11 arrays unboxed, its results); one long last time goes compiled
                 before = self.work
                 self._apply(e, sig, A, root, paren)
                 e.span = self.work - before
@@ -1268,42 +1269,37 @@ class _MaskWalk:
         self._tick()
         store.stats.feeds += 1
         data = store.trie.node_bytes(x, int(store.trie.depth[root]))
-        memo = store._feed_memo
         frames = self.frames
         virtual = bool(frames) and frames[-1][1] is None
-        if memo is not None:
-            mkey = (frames[-1][2] if virtual else store.mask_key(p), data)
-            got = memo.get(mkey, _MISS)
-            if got is not _MISS:
-                store.stats.feed_hits += 1
-                if got is not None:
-                    readings, sigs, post, paren = got
-                    self._node_tokens(x)
-                    frames.append([data, None, post])
-                    try:
-                        self.fill_from(x, readings, sigs, paren)
-                    finally:
-                        f = frames.pop()
-                        if f[1] is not None:
-                            p.rollback_to(f[1])
-                return
+        mkey = (frames[-1][2] if virtual else store.mask_key(p), data)
+        got = store._feed_memo.get(mkey, _MISS)
+        if got is not _MISS:
+            store.stats.feed_hits += 1
+            if got is not None:
+                readings, sigs, post, paren = got
+                self._node_tokens(x)
+                frames.append([data, None, post])
+                try:
+                    self.fill_from(x, readings, sigs, paren)
+                finally:
+                    f = frames.pop()
+                    if f[1] is not None:
+                        p.rollback_to(f[1])
+            return
         if virtual:
             self._materialize()
         mark = p.n_steps
         if not p.feed(data):
-            if memo is not None:
-                store._memo_feed(mkey, None)
+            store._memo_feed(mkey, None)
             return
         try:
             if p.is_viable():
-                if memo is not None:
-                    rd = store.readings(p)
-                    chart = p.chart
-                    sigs = tuple(self._register(chart, k) for k, _, _, _ in rd)
-                    store._memo_feed(mkey, (rd, sigs, store.mask_key(p), p.paren))
+                rd = store.readings(p)
+                sigs = tuple(self._register(p.chart, k) for k, _, _, _ in rd)
+                store._memo_feed(mkey, (rd, sigs, store.mask_key(p), p.paren))
                 self._node_tokens(x)
                 self.fill_from(x)
-            elif memo is not None:
+            else:
                 store._memo_feed(mkey, None)
         finally:
             p.rollback_to(mark)
@@ -1322,7 +1318,8 @@ class _MaskWalk:
             if f[1] is None:
                 f[1] = p.n_steps
                 if not p.feed(f[0]):  # the memo said these bytes are taken: a broken invariant
-                    raise AssertionError("a memoised feed was refused by the parser")
+                    raise ConstrainError("internal error: the parser refused a feed its memo took "
+                                         f"({f[0]!r}); please report it with the grammar")
 
 
 def _store_key(grammar, vocab: Vocabulary) -> str:

@@ -343,7 +343,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
                 nsig = sig
                 a2 = a
             else:
-                if grp[gid, G_SIG] == sig:
+                if grp[gid, G_SIG] == sig and sig >= 0:  # (-1: an empty cache, never a row)
                     nsig = grp[gid, G_NSIG]
                 else:
                     nsig = ht_get(hk, H_SCAN, sig, grp[gid, G_TID])
