@@ -890,7 +890,7 @@ class _MaskWalk:
         self.work = 0
         self.cap = store.max_mask_work
         self.fdone = _NO_DONE  # the flat kernel's (entry, sig) set, made by its first call
-        self.fdone_n = np.zeros(1, np.int64)
+        self.fdone_n = None  # (its size, int64[1]; made with it: most masks never call the kernel)
         self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
         #: memoised feeds being walked: [bytes, parser mark once replayed (else None), mask key]
         self.frames: list = []
@@ -984,6 +984,8 @@ class _MaskWalk:
         Python what its tables lack (new scans, children not built yet) and running feeds,
         until nothing is left; the same result as :meth:`_apply` on each row."""
         flat = self.store.flat
+        if self.fdone_n is None:
+            self.fdone_n = np.zeros(1, np.int64)
         while work:
             with flat.lock:
                 applied, pend, feeds, self.fdone = apply_flat(
