@@ -692,48 +692,48 @@ def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
     row = chart[rid]
     if row.sig >= 0:
         return row.sig
-    # the common case (every mask key at a new position): the row's origins have ids already
+    key = _seed_key(chart, rid)
+    if key is None:
+        # some origins have no id yet (rows made inside one token): they are older rows (smaller
+        # ids), so give every row without an id one, oldest first (iterative: item chains can
+        # be as long as the document)
+        todo = {rid}
+        stack = [rid]
+        while stack:
+            for (_, _, o) in chart[stack.pop()].seeds:
+                if o not in todo and chart[o].sig < 0:
+                    todo.add(o)
+                    stack.append(o)
+        for k in sorted(todo)[:-1]:
+            chart[k].sig = _intern_sig(tables, _seed_key(chart, k))
+        key = _seed_key(chart, rid)
+    row.sig = sig = _intern_sig(tables, key)
+    return sig
+
+
+def _seed_key(chart: dict, k: int):
+    """Row ``k``'s seeds with their origins' ids (``-1``: the row itself), or ``None`` when an
+    origin has no id yet."""
     parts = []
-    for (r, d, o) in row.seeds:
-        if o == rid:
+    for (r, d, o) in chart[k].seeds:
+        if o == k:
             parts.append((r, d, -1))
         else:
             s = chart[o].sig
             if s < 0:
-                break
+                return None
             parts.append((r, d, s))
-    else:
-        key = frozenset(parts)
-        if rid == 0:
-            key = (key, "root")
-        ids = tables._sig_ids
-        sig = ids.get(key)
-        if sig is None:
-            with tables._sig_lock:
-                sig = ids.setdefault(key, len(ids))
-        row.sig = sig
-        return sig
-    # origins are always older rows (smaller ids): collect the rows without an id, then give
-    # them ids oldest first (iterative: item chains can be as long as the document)
-    todo = {rid}
-    stack = [rid]
-    while stack:
-        for (_, _, o) in chart[stack.pop()].seeds:
-            if o not in todo and chart[o].sig < 0:
-                todo.add(o)
-                stack.append(o)
+    key = frozenset(parts)
+    return (key, "root") if k == 0 else key  # (only row 0 completes the start symbol)
+
+
+def _intern_sig(tables: CompiledParserTables, key) -> int:
     ids = tables._sig_ids
-    for k in sorted(todo):
-        row = chart[k]
-        key = frozenset([(r, d, -1 if o == k else chart[o].sig) for (r, d, o) in row.seeds])
-        if k == 0:
-            key = (key, "root")  # only row 0 completes the start symbol
-        sig = ids.get(key)
-        if sig is None:
-            with tables._sig_lock:
-                sig = ids.setdefault(key, len(ids))
-        row.sig = sig
-    return chart[rid].sig
+    sig = ids.get(key)
+    if sig is None:
+        with tables._sig_lock:
+            sig = ids.setdefault(key, len(ids))
+    return sig
 
 
 def accepts(grammar_or_tables, data: bytes) -> bool:
