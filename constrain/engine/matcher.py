@@ -142,17 +142,22 @@ class Matcher:
         # array another object references); ~1 µs of a ~3 µs cached mask
         last = self._out_view
         if last is not None and last[0] is bitmask and last[1] == row:
-            out = last[2]
-            if self._finished:
-                out[:] = 0
-                out[:self.store.n_words] |= self.store._eos_words
-                return
-            self.store.fill(self.parser, last[3], overwrite=True)
-            if last[3].shape[0] != out.shape[0]:
-                out[last[3].shape[0]:] = 0
-            if self._check is not None:
-                self._check.restrict(self._vst, last[3], self.vocab)
+            _, _, out, words = last
+        else:
+            out, words = self._row_view(bitmask, row)
+        if self._finished:
+            out[:] = 0
+            words |= self.store._eos_words
             return
+        if words.shape[0] != out.shape[0]:
+            out[words.shape[0]:] = 0
+        self.store.fill(self.parser, words, overwrite=True)  # writes every word: no zeroing first
+        if self._check is not None:
+            self._check.restrict(self._vst, words, self.vocab)
+
+    def _row_view(self, bitmask, row: int):
+        """Row ``row`` of ``bitmask`` checked, as ``uint32`` (the whole row, and its first
+        ``n_words``); remembered for the next fill when ``bitmask`` is a numpy array."""
         # (an int32 numpy array without _as_numpy's checks: this is per token)
         arr = bitmask if type(bitmask) is np.ndarray and bitmask.dtype == _INT32 else _as_numpy(bitmask)
         if arr.ndim == 1:
@@ -167,16 +172,7 @@ class Matcher:
         out = arr[row].view(np.uint32)
         if type(bitmask) is np.ndarray:
             self._out_view = (bitmask, row, out, out[:n])
-        if self._finished:
-            out[:] = 0
-            out[:n] |= self.store._eos_words
-            return
-        if out.shape[0] != n:
-            out[n:] = 0
-            out = out[:n]
-        self.store.fill(self.parser, out, overwrite=True)  # writes every word: no zeroing first
-        if self._check is not None:
-            self._check.restrict(self._vst, out, self.vocab)
+        return out, out[:n]
 
     def next_token_mask(self) -> np.ndarray:
         """``bool[n_vocab]`` of allowed next tokens (convenience; the bitmask is faster)."""
