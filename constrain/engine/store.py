@@ -77,7 +77,15 @@ class _Entry:
 
 
 _MISS = object()
-_FEED_MEMO_MAX = 1 << 18  # feed memo entries; past it the memo starts again empty
+_FEED_MEMO_MAX = 1 << 18  # entries of each walk memo (feeds, pre-check); past it one starts again empty
+
+
+def _memo_put(memo: dict, key, value) -> None:
+    """``memo[key] = value`` for the walk's bounded memos: a full memo starts again empty (a
+    forgotten entry only costs its work again)."""
+    if len(memo) >= _FEED_MEMO_MAX:
+        memo.clear()
+    memo[key] = value
 _SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
 _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
 
@@ -513,12 +521,6 @@ class TokenStore:
     def child_entry(self, parent: _Entry, gi: int, sid: int, A: int) -> _Entry:
         _, roots, filters = parent.groups[gi]
         return self._get(("c", parent.serial, gi, sid, A), lambda: self._build(sid, A, roots, filters, False))
-
-    def _memo_feed(self, key, value) -> None:
-        memo = self._feed_memo
-        if len(memo) >= _FEED_MEMO_MAX:
-            memo.clear()  # (bounded; a cleared memo only costs real feeds again)
-        memo[key] = value
 
     def clear_mask_cache(self) -> None:
         """Forget cached whole masks (store entries stay)."""
@@ -1128,9 +1130,7 @@ class _MaskWalk:
         if got is None:
             fm = e.fmeta
             got = tuple(x for x in e.feeds.tolist() if (m := fm.get(x)) is None or not self._feed_fails(m, sig, A))
-            if len(memo) >= _FEED_MEMO_MAX:
-                memo.clear()
-            memo[key] = got
+            _memo_put(memo, key, got)
         return got
 
     def _fallback_ctx(self):
@@ -1292,17 +1292,17 @@ class _MaskWalk:
             self._materialize()
         mark = p.n_steps
         if not p.feed(data):
-            store._memo_feed(mkey, None)
+            _memo_put(store._feed_memo, mkey, None)
             return
         try:
             if p.is_viable():
                 rd = store.readings(p)
                 sigs = tuple(self._register(p.chart, k) for k, _, _, _ in rd)
-                store._memo_feed(mkey, (rd, sigs, store.mask_key(p), p.paren))
+                _memo_put(store._feed_memo, mkey, (rd, sigs, store.mask_key(p), p.paren))
                 self._node_tokens(x)
                 self.fill_from(x)
             else:
-                store._memo_feed(mkey, None)
+                _memo_put(store._feed_memo, mkey, None)
         finally:
             p.rollback_to(mark)
 

@@ -231,8 +231,10 @@ def test_feed_memo_masks_equal_real_feeds(name, smol_vocab, smol_hf, monkeypatch
 
     memo_store = TokenStore(CompiledParserTables(g), smol_vocab)
     with_memo = masks(memo_store, 2)  # the second walk's feeds are memo hits
-    monkeypatch.setattr(store_mod.TokenStore, "_memo_feed", lambda self, key, value: None)
     plain_store = TokenStore(CompiledParserTables(g), smol_vocab)
+    real_put = store_mod._memo_put  # the feed memo off for this store (its other memos on)
+    monkeypatch.setattr(store_mod, "_memo_put", lambda memo, key, value: None if memo is plain_store._feed_memo
+                        else real_put(memo, key, value))
     assert with_memo == masks(plain_store, 1)
     assert not plain_store._feed_memo and plain_store.stats.feed_hits == 0
     if name in ("go", "python"):
