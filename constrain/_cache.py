@@ -134,3 +134,27 @@ def read_verified(path: Path, key: str) -> bytes | None:
             return payload
     discard(path, why)
     return None
+
+
+def load_or_build(kind: str, name: str, key: str, build, encode, decode):
+    """The object cached as ``<root>/<kind>/<name>`` for ``key``, else ``build()`` (then saved).
+
+    ``encode(obj) -> bytes`` and ``decode(bytes) -> obj`` (de)serialise it; a verified file
+    (:func:`read_verified`) whose payload still fails to decode (``decode`` raises) is
+    discarded and rebuilt, never used, and a file that cannot be written is logged: a cache
+    is an optimisation, never a failure.  With caching off this is ``build()``."""
+    path = cache_path(kind, name)
+    if path is not None:
+        payload = read_verified(path, key)
+        if payload is not None:
+            try:
+                return decode(payload)
+            except Exception as e:  # noqa: BLE001 - a checksummed file that still fails: rebuild
+                discard(path, repr(e))
+    obj = build()
+    if path is not None:
+        try:
+            write_verified(path, key, encode(obj))
+        except OSError as e:
+            log.warning("could not write cache file %s: %s", path, e)
+    return obj

@@ -1031,29 +1031,16 @@ def cached_dfa(kind: str, key: str, build) -> ByteDFA:
     import io
     import zlib
 
-    from constrain._cache import cache_path, read_verified, version_tag, write_verified
+    from constrain._cache import load_or_build, version_tag
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-    path = cache_path("dfa", f"{kind}-{safe}-{version_tag()}.npz")
-    full = f"{kind}:{key}"
-    if path is not None:
-        data = read_verified(path, full)
-        if data is not None:
-            try:
-                with np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False) as z:
-                    return ByteDFA(z["trans"], z["accept"], _canonical=bool(z["canonical"]))
-            except (ValueError, KeyError, OSError, zlib.error, ConfigError) as e:
-                from constrain._cache import discard
-
-                discard(path, f"unreadable automaton: {e}")
-    dfa = build()
-    if path is not None:
+    def encode(dfa: ByteDFA) -> bytes:
         buf = io.BytesIO()
         np.savez(buf, trans=dfa.trans, accept=dfa.accept, canonical=np.bool_(dfa._canonical))
-        try:
-            write_verified(path, full, zlib.compress(buf.getvalue(), 1))
-        except OSError as e:  # a cache is an optimisation, never a failure
-            import logging
+        return zlib.compress(buf.getvalue(), 1)
 
-            logging.getLogger("constrain.cache").warning("cannot write %s: %s", path, e)
-    return dfa
+    def decode(payload: bytes) -> ByteDFA:
+        with np.load(io.BytesIO(zlib.decompress(payload)), allow_pickle=False) as z:
+            return ByteDFA(z["trans"], z["accept"], _canonical=bool(z["canonical"]))
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+    return load_or_build("dfa", f"{kind}-{safe}-{version_tag()}.npz", f"{kind}:{key}", build, encode, decode)

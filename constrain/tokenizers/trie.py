@@ -149,25 +149,18 @@ def cached_trie(fingerprint: str, token_bytes: list[bytes], text_mask: np.ndarra
     writers are safe: each writes a private temp file and renames it into place."""
     import io
 
-    path = _cache.cache_path("tries", f"{fingerprint}-t{_TRIE_FORMAT}-{_cache.version_tag()}.npz")
-    if path is not None:
-        payload = _cache.read_verified(path, fingerprint)
-        if payload is not None:
-            try:
-                trie = TokenTrie.load(io.BytesIO(payload))
-                _check_trie(trie, text_mask, token_bytes)
-                return trie
-            except Exception as e:  # noqa: BLE001 - a checksummed file that still fails: rebuild
-                _cache.discard(path, repr(e))
-    trie = build_trie(token_bytes, text_mask)
-    if path is not None:
+    def encode(trie: TokenTrie) -> bytes:
         buf = io.BytesIO()
         trie.save(buf)
-        try:
-            _cache.write_verified(path, fingerprint, buf.getvalue())
-        except OSError as e:
-            _cache.log.warning("could not write trie cache %s: %s", path, e)
-    return trie
+        return buf.getvalue()
+
+    def decode(payload: bytes) -> TokenTrie:
+        trie = TokenTrie.load(io.BytesIO(payload))
+        _check_trie(trie, text_mask, token_bytes)
+        return trie
+
+    return _cache.load_or_build("tries", f"{fingerprint}-t{_TRIE_FORMAT}-{_cache.version_tag()}.npz", fingerprint,
+                                lambda: build_trie(token_bytes, text_mask), encode, decode)
 
 
 def _check_trie(trie: TokenTrie, text_mask: np.ndarray, token_bytes: list[bytes]) -> None:
