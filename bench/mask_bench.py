@@ -288,6 +288,11 @@ def render(recs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _score(rec: dict) -> float:
+    """A round's warm mean (lower is kept); a round that failed to compile loses to any other."""
+    return rec.get("mean_us", float("inf"))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--peers", default=",".join(PEERS))
@@ -324,8 +329,7 @@ def main(argv=None) -> int:
                     for rec in json.loads(Path(out).read_text()):
                         rec["round"] = rnd
                         k = (rec["engine"], rec["tokenizer"], rec["workload"])
-                        old = best.get(k)
-                        if old is None or ("mean_us" in rec and ("mean_us" not in old or rec["mean_us"] < old["mean_us"])):
+                        if k not in best or _score(rec) < _score(best[k]):
                             best[k] = rec
                 else:
                     print(f"worker {engine}/{tok} failed with exit code {r.returncode}", file=sys.stderr)
