@@ -44,15 +44,15 @@ import numpy as np
 
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
-                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_TID, H_ABSENT,
-                                            H_CHILD, H_SCAN, _or_words,
-                                            _walk, apply_flat, ht_grow, ht_put)
+                                            EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
+                                            H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
+                                            PL_REFUSE, _or_words, _walk, apply_flat, ht_grow, ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
 _EMPTY_I32 = np.zeros(0, np.int32)
-_NO_DONE = np.zeros((0, 2), np.int64)  # apply_flat makes a mask's set on its first call
+_NO_DONE = np.zeros((0, 3), np.int64)  # apply_flat makes a mask's set on its first call
 
 
 class _Entry:
@@ -62,7 +62,11 @@ class _Entry:
 
     def __init__(self, serial, words, groups, feeds, fmeta=None):
         self.serial = serial
-        self.span = 0  # applies its last walk took (picks the Python or the compiled walk)
+        #: applies its last walk took (picks the Python or the compiled walk); -1 before the
+        #: first, which goes compiled when the index is on, so the kernel's tables learn the
+        #: walk's scans and children as it is built (a first walk in Python would leave them
+        #: to the second walk, which then resolves every group in Python)
+        self.span = -1
         #: per feed node, what the munch fallback there would relex (``_feed_meta``), or absent
         self.fmeta = fmeta or {}
         #: some feed node's fallback point is the reading's own (its pre-check reads the thread)
@@ -96,8 +100,9 @@ class _FlatIndex:
     (:func:`~constrain.engine.store_kernels.apply_flat`) instead of ~100 Python calls a mask
     on grammars whose tokens cross many lexemes.  Anything missing is resolved by the Python
     walk and recorded here.  Terminal and allowed sets are Python ints (any width): they are
-    interned to small ids.  Not used with the indentation post-lexer (its bracket depth is
-    part of the walk's state).
+    interned to small ids.  With an indentation post-lexer the bracket depth is part of a
+    walk row, each group row holds what the post-lexer makes of its lexeme (``G_PL``), and a
+    NEWLINE outside brackets (it reads the indentation) goes back to Python.
 
     Arrays only, no numba typed containers: those are unboxed at every call (~5 µs, more than
     a short walk costs in Python) and their methods, called from Python, are compiled at run
@@ -187,10 +192,14 @@ class _FlatIndex:
             grp = np.full((n, G_COLS), -1, np.int64)
             grp[: self.n_groups] = self.grp[: self.n_groups]
             self.grp = grp
-        ignore = self.store.tables.ignore_mask
+        store = self.store
+        ignore = store.tables.ignore_mask
         for i, (T, _, _) in enumerate(e.groups):
-            self.grp[self.n_groups + i, G_TID] = self.term_id(T)
-            self.grp[self.n_groups + i, G_IGN] = T & ~ignore == 0
+            pl, T = (PL_PLAIN, T) if store.indenter is None else store.post_lex_class(T)
+            g = self.grp[self.n_groups + i]
+            g[G_TID] = self.term_id(T)
+            g[G_IGN] = T & ~ignore == 0
+            g[G_PL] = pl
         row = self.ent[eid]
         row[:] = 0
         row[E_G_START] = self.n_groups
@@ -320,6 +329,8 @@ class TokenStore:
         #: (mask key, bytes) -> what feeding them leaves (see _MaskWalk._feed); not cleared
         #: with the masks: a parse-table entry, not a mask
         self._feed_memo: dict = {}
+        #: mask key -> output complete, under an indentation post-lexer (see _complete)
+        self._end_memo: dict = {}
         #: (entry, row id, allowed, thread fallback) -> feed nodes the pre-check keeps
         self._live_feeds: dict = {}
         self._lock = threading.RLock()
@@ -348,11 +359,40 @@ class TokenStore:
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
         self._eos_words = eos
-        self.flat = _FlatIndex(self) if self.indenter is None else None
+        self._post_lex_classes: dict[int, tuple[int, int]] = {}
+        #: the compiled walk's tables (``None``: every walk in Python, the reference)
+        self.flat: _FlatIndex | None = _FlatIndex(self)
         self._saved_entries = 0  # entries at the last save / load (maybe_save)
         self._saved_at = float("-inf")
 
     # ------------------------------------------------------------ entries
+    def post_lex_class(self, T: int) -> tuple[int, int]:
+        """What the indentation post-lexer makes of a lexeme of terminals ``T``, whatever the
+        bracket depth (as :meth:`ByteParser._emit`): ``(PL_* class, terminals to scan)``.  A
+        tie between a token and an ignored pattern goes to the token; a lexeme still ambiguous
+        is refused; a NEWLINE scans nothing (inside brackets the row is unchanged, outside
+        the indentation decides)."""
+        got = self._post_lex_classes.get(T)
+        if got is None:
+            ind = self.indenter
+            T2 = T
+            non_ignored = T & ~self.tables.ignore_mask
+            if non_ignored and non_ignored & (non_ignored - 1) == 0:
+                T2 = non_ignored
+            t = T2.bit_length() - 1
+            if T2 & (T2 - 1):
+                got = (PL_REFUSE, T2)
+            elif t == ind.newline:
+                got = (PL_NL, 0)
+            elif t in ind.open:
+                got = (PL_OPEN, T2)
+            elif t in ind.close:
+                got = (PL_CLOSE, T2)
+            else:
+                got = (PL_PLAIN, T2)
+            self._post_lex_classes[T] = got
+        return got
+
     def _state_flags(self, A: int):
         lex = self.tables.lexer
         n = lex.n_states
@@ -650,7 +690,7 @@ class TokenStore:
         for k, e in state["entries"]:
             st._entries[k] = e
             if not hasattr(e, "span"):
-                e.span = 0
+                e.span = -1
             if st.flat is not None:
                 st.flat.register(e)
             st.stats.bytes += e.nbytes
@@ -792,16 +832,19 @@ class TokenStore:
     def _eos_known(self, parser: ByteParser) -> bool:
         """Whether the output's completeness may be cached with its mask key.
 
-        Under maximal munch (no indenter) a position past the start has one thread
-        ``(k, s, lap, las)`` and :meth:`ByteParser.is_complete` ends its lexeme: at ``s`` when
-        ``s`` accepts (then ``lap`` is the current position), else at ``lap`` as ``las`` with
-        the bytes since relexed; a function of row ``k``'s structure, ``s`` and, when ``lap``
-        is behind, ``las`` and those bytes: exactly the key's part.  That call copies the
-        parser and closes a row, the dearest step of a warm mask, so it is worth caching.  The
-        start position is excluded (complete there means row 0 completes, whatever the
-        thread), as is the exact policy (completeness is the row at the current position,
-        which the key does not name; it is one attribute read anyway)."""
-        return self.longest and self.indenter is None and parser.pos > 0 and len(parser.threads) == 1
+        Under maximal munch a position past the start has one thread ``(k, s, lap, las)`` and
+        :meth:`ByteParser.is_complete` ends its lexeme: at ``s`` when ``s`` accepts (then
+        ``lap`` is the current position), else at ``lap`` as ``las`` with the bytes since
+        relexed; a function of row ``k``'s structure, ``s`` and, when ``lap`` is behind,
+        ``las`` and those bytes: exactly the key's part.  An indentation post-lexer then closes
+        the open blocks and reads a NEWLINE's width: the bracket depth, the indentation stack
+        and a NEWLINE lexeme's bytes, which the key also names (the feed memo relies on the
+        same).  That call closes rows, the dearest step of a warm mask (~180 µs on
+        grammars/python), so it is worth caching.  The start position is excluded (complete
+        there means row 0 completes, whatever the thread), as is the exact policy
+        (completeness is the row at the current position, which the key does not name; it is
+        one attribute read anyway)."""
+        return self.longest and parser.pos > 0 and len(parser.threads) == 1
 
     def _complete(self, parser: ByteParser) -> bool:
         """``parser.is_complete()`` for a position :meth:`_eos_known` admits, memoised
@@ -809,7 +852,17 @@ class TokenStore:
         the lexeme's terminals ``T`` from its row gives a row that completes the start symbol,
         a function of the row's structural id and ``T`` (``tables.sig_eos``).  The first time
         the row is closed on the live chart without being added to it; a lexeme that must fall
-        back to an earlier accepting point is left to the parser."""
+        back to an earlier accepting point is left to the parser.  Under an indentation
+        post-lexer the parser's answer is memoised by the mask key in ``_end_memo``, which
+        like the feed memo is a parse-table entry (what feeding the end of input does to the
+        configuration the key names) and outlives the whole-mask cache."""
+        if self.indenter is not None:
+            key = self.mask_key(parser)
+            got = self._end_memo.get(key)
+            if got is None:
+                got = parser.is_complete()
+                _memo_put(self._end_memo, key, got)
+            return got
         (k, sid, _, _), = parser.threads
         t = self.tables
         acc = t.lexer.accept[sid]
@@ -891,7 +944,7 @@ class _MaskWalk:
         self.done: set = set()
         self.work = 0
         self.cap = store.max_mask_work
-        self.fdone = _NO_DONE  # the flat kernel's (entry, sig) set, made by its first call
+        self.fdone = _NO_DONE  # the flat kernel's (entry, sig, paren) set, made by its first call
         self.fdone_n = None  # (its size, int64[1]; made with it: most masks never call the kernel)
         self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
         #: memoised feeds being walked: [bytes, parser mark once replayed (else None), mask key]
@@ -952,6 +1005,7 @@ class _MaskWalk:
         p, store = self.p, self.store
         flat = store.flat
         work = []
+        new = None  # root entries walked for the first time (their span is this walk's)
         chart, sig_rows = p.chart, self.t.sig_rows
         if sigs is None:
             paren = p.paren
@@ -965,24 +1019,30 @@ class _MaskWalk:
                     sig = self._register(chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            if flat is None or e.span < _FLAT_MIN_SPAN:
-                # a short walk is cheaper in Python than the kernel's fixed cost (~5 µs a call:
+            if flat is None or 0 <= e.span < _FLAT_MIN_SPAN:
+                # a short walk is cheaper in Python than the kernel's fixed cost (~4 µs a call:
                 # the work list, 11 arrays unboxed, its results); one long last time goes compiled
                 before = self.work
                 self._apply(e, sig, A, root, paren)
                 e.span = self.work - before
             else:
+                if e.span < 0:
+                    new = [e] if new is None else new + [e]
                 self.held[e.serial] = e
                 aid = flat.allowed_ids.get(A)  # the lock only to intern a new set
                 if aid is None:
                     with flat.lock:
                         aid = flat.allowed_id(A)
-                work.append((e.serial, sig, aid))
+                work.append((e.serial, sig, aid, paren))
         if work:
+            before = self.work
             self._run_flat(work, root)
+            if new is not None:  # (with several readings each gets the whole walk's count)
+                for e in new:
+                    e.span = self.work - before
 
     def _run_flat(self, work: list, root: int) -> None:
-        """Apply ``(entry, sig, allowed id)`` rows with the compiled kernel, resolving in
+        """Apply ``(entry, sig, allowed id, paren)`` rows with the compiled kernel, resolving in
         Python what its tables lack (new scans, children not built yet) and running feeds,
         until nothing is left; the same result as :meth:`_apply` on each row."""
         flat = self.store.flat
@@ -1004,25 +1064,33 @@ class _MaskWalk:
                 if eid not in held:
                     held[eid] = live[eid]
             work = []
-            for eid, sig, aid, gid in pend:
+            for eid, sig, aid, gid, paren in pend:
                 if gid < 0:  # evicted since this walk found it: apply the held object
-                    self._apply(held[eid], sig, flat.allowed_of[aid], root)
+                    self._apply(held[eid], sig, flat.allowed_of[aid], root, paren)
                     continue
-                got = self._resolve(eid, sig, aid, gid)
+                got = self._resolve(eid, sig, aid, gid, paren, root)
                 if got is not None:
                     work.append(got)
             for eid, sig, aid in feeds:
-                for x in self._live_feeds(held[eid], sig, flat.allowed_of[aid]):
-                    self._feed(x, root)
+                self._run_feeds(held[eid], sig, flat.allowed_of[aid], root)
 
-    def _resolve(self, eid: int, sig: int, aid: int, gid: int):
+    def _resolve(self, eid: int, sig: int, aid: int, gid: int, paren: int, root: int):
         """One split group the kernel could not follow: the scan, the child entry (built if
-        needed), both recorded in the flat tables; the child's row to apply, or ``None``."""
+        needed), both recorded in the flat tables; the child's row to apply, or ``None``.  A
+        NEWLINE outside brackets (the kernel always hands it back) is fed to the parser."""
         store, t, flat = self.store, self.t, self.store.flat
         e = self.held[eid]
         gi = gid - int(flat.ent[eid, E_G_START])
-        T = e.groups[gi][0]
+        T, roots, filters = e.groups[gi]
         A = flat.allowed_of[aid]
+        p2 = paren
+        if store.indenter is not None:
+            T, p2 = self._post_lex(T, paren)
+            if T is None:
+                return None
+            if T < 0:
+                self._feed_next_lexemes(e, gi, root)
+                return None
         if T & ~t.ignore_mask == 0:
             nsig, A2, a2 = sig, A, aid
             cands = self._candidates(A) & ~(T & store.closed_ignore)
@@ -1038,6 +1106,10 @@ class _MaskWalk:
                 a2 = flat.allowed_id(A2)
                 flat.put(H_SCAN, sig, tid, nsig)
                 flat.put_allowed(nsig, a2)
+                if p2:  # inside brackets the row also takes a NEWLINE (ByteParser._allowed)
+                    A2 |= 1 << store.indenter.newline
+                    a1, a2 = a2, flat.allowed_id(A2)
+                    flat.put(H_NLA, a1, 0, a2)
             cands = self._candidates(A2)
         sid = t.lexer.start(cands)
         if sid == DEAD:
@@ -1048,7 +1120,7 @@ class _MaskWalk:
         with flat.lock:
             flat.put_child(gid, a2, child.serial)
         self.held[child.serial] = child
-        return child.serial, nsig, a2
+        return child.serial, nsig, a2, p2
 
     def _apply(self, e: _Entry, sig: int, A: int, root: int, paren: int = 0) -> None:
         # the hot loop of a mask that crosses many lexemes (arithmetic's ``(((``): ~100 calls a
@@ -1079,13 +1151,14 @@ class _MaskWalk:
                 p2 = paren
                 if ind is not None:
                     T, p2 = self._post_lex(T, paren)
-                    if T == 0:
+                    if T is None:
                         continue
                     if T < 0:  # a NEWLINE outside brackets: the indentation is in the text
-                        self._feed_next_lexemes(roots, filters, root)
+                        self._feed_next_lexemes(e, gi, root)
                         continue
                 if T & ~ignore == 0:
-                    # only ignored terminals end here: the row after them behaves as this row
+                    # only ignored terminals end here (or a NEWLINE inside brackets: none):
+                    # the row after them behaves as this row
                     nsig, A2 = sig, A
                     cands = (all_terms if basic else A) & ~(T & store.closed_ignore)
                 else:
@@ -1114,8 +1187,38 @@ class _MaskWalk:
                     entries.move_to_end(ckey)
                 self._apply(child, nsig, A2, root, p2)
         if e.feeds.shape[0]:
+            self._run_feeds(e, sig, A, root)
+
+    def _run_feeds(self, e: _Entry, sig: int, A: int, root: int) -> None:
+        """Feed entry ``e``'s feed nodes that may be taken, at the row with id ``sig``.
+
+        Without an indenter the structural pre-check decides which (:meth:`_live_feeds`).
+        Under an indentation post-lexer there is none (the post-lexer's verdicts depend on
+        the bracket depth and the indentation), but the verdict on feeding a node's bytes is
+        still a function of the walk position's mask key (the feed memo's own key), so the
+        nodes not refused are memoised per ``(entry, that key)``: grammars/python's masks fed
+        ~33 nodes each that the parser refuses, ~3 µs each even as memo hits."""
+        if self.store.indenter is None:
             for x in self._live_feeds(e, sig, A):
                 self._feed(x, root)
+            return
+        memo = self.store._live_feeds
+        key = (e.serial, self._position_key())
+        got = memo.get(key)
+        if got is not None:
+            for x in got:
+                self._feed(x, root)
+            return
+        got = tuple(x for x in e.feeds.tolist() if self._feed(x, root))
+        _memo_put(memo, key, got)
+
+    def _position_key(self):
+        """The mask key of the walk's position: the top virtual frame's, else the parser's
+        (the parser stands there: no frame, or the frames are replayed on it)."""
+        frames = self.frames
+        if frames and frames[-1][1] is None:
+            return frames[-1][2]
+        return self.store.mask_key(self.p)
 
     def _live_feeds(self, e: _Entry, sig: int, A: int) -> tuple:
         """The feed nodes of entry ``e`` at the row with id ``sig`` that the pre-check
@@ -1213,44 +1316,55 @@ class _MaskWalk:
             if max_ends < 0:
                 return False
 
-    def _post_lex(self, T: int, paren: int) -> tuple[int, int]:
+    def _post_lex(self, T: int, paren: int) -> tuple[int | None, int]:
         """What the indentation post-lexer makes of a lexeme of terminals ``T`` at bracket
-        depth ``paren`` (as :meth:`ByteParser._emit`): ``(terminals to scan, new depth)``,
-        ``(0, _)`` when the parser refuses it, ``(-1, _)`` for a NEWLINE outside brackets.
-        A NEWLINE inside brackets is scanned like an ignored terminal (the row is unchanged)."""
-        ind = self.store.indenter
-        ignore = self.t.ignore_mask
-        non_ignored = T & ~ignore
-        if non_ignored and non_ignored & (non_ignored - 1) == 0:
-            T = non_ignored  # a tie between a token and an ignored pattern goes to the token
-        if T & (T - 1):
-            return 0, paren  # still ambiguous: the reference parser refuses it
-        t = T.bit_length() - 1
-        if t == ind.newline:
-            return (ignore & -ignore or -2, paren) if paren > 0 else (-1, paren)
-        if t in ind.open:
+        depth ``paren`` (:meth:`TokenStore.post_lex_class` at that depth): ``(terminals to
+        scan, new depth)``, ``(None, _)`` when the parser refuses it, ``(-1, _)`` for a
+        NEWLINE outside brackets and ``(0, _)`` for one inside (nothing scanned: the row is
+        unchanged, as after an ignored terminal)."""
+        pl, T = self.store.post_lex_class(T)
+        if pl == PL_PLAIN:
+            return T, paren
+        if pl == PL_OPEN:
             return T, paren + 1
-        if t in ind.close:
-            return (T, paren - 1) if paren > 0 else (0, paren)
-        return T, paren
+        if pl == PL_CLOSE:
+            return (T, paren - 1) if paren > 0 else (None, paren)
+        if pl == PL_NL:
+            return (0, paren) if paren > 0 else (-1, paren)
+        return None, paren  # PL_REFUSE
 
-    def _feed_next_lexemes(self, roots: np.ndarray, filters: np.ndarray, root: int) -> None:
-        """Feed the reference parser each child of a split node that starts the next lexeme
-        (under maximal munch: a byte the lexeme's state ``filters[r]`` cannot take), so it
-        ends the lexeme itself (a NEWLINE: indentation, INDENT/DEDENT) and walks on."""
+    def _feed_next_lexemes(self, e: _Entry, gi: int, root: int) -> None:
+        """Feed the reference parser each child of split group ``gi``'s nodes that starts the
+        next lexeme (under maximal munch: a byte the lexeme's state ``filters[r]`` cannot
+        take), so it ends the lexeme itself (a NEWLINE: indentation, INDENT/DEDENT) and walks
+        on.  Most children are refused (a new line takes a statement's first tokens only),
+        so the ones taken are memoised per (entry, group, the position's mask key), as in
+        :meth:`_run_feeds`."""
+        memo = self.store._live_feeds
+        key = ("nl", e.serial, gi, self._position_key())
+        got = memo.get(key)
+        if got is not None:
+            for c in got:
+                self._feed(c, root)
+            return
+        _, roots, filters = e.groups[gi]
         trie = self.store.trie
         end, byte = trie.subtree_end, trie.byte
         table = self.t.lexer.table
+        taken = []
         for r in range(roots.shape[0]):
             x, f = int(roots[r]), int(filters[r])
             c, stop = x + 1, int(end[x])
             while c < stop:
-                if f < 0 or table[f, byte[c]] < 0:
-                    self._feed(c, root)
+                if (f < 0 or table[f, byte[c]] < 0) and self._feed(c, root):
+                    taken.append(c)
                 c = int(end[c])
+        _memo_put(memo, key, tuple(taken))
 
-    def _feed(self, x: int, root: int) -> None:
-        """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there.
+    def _feed(self, x: int, root: int) -> bool:
+        """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there;
+        ``False`` when the parser refuses them (or they leave no viable output), else ``True``
+        (also when this walk fed ``x`` already).
 
         What a feed leaves is memoised (``TokenStore._feed_memo``): the configuration after
         feeding bytes ``b`` is a function of the mask key before them and ``b`` (the key names
@@ -1266,43 +1380,45 @@ class _MaskWalk:
         store, p = self.store, self.p
         key = ("feed", x)
         if key in self.done:
-            return
+            return True
         self.done.add(key)
         self._tick()
         store.stats.feeds += 1
         data = store.trie.node_bytes(x, int(store.trie.depth[root]))
         frames = self.frames
         virtual = bool(frames) and frames[-1][1] is None
-        mkey = (frames[-1][2] if virtual else store.mask_key(p), data)
+        mkey = (self._position_key(), data)
         got = store._feed_memo.get(mkey, _MISS)
         if got is not _MISS:
             store.stats.feed_hits += 1
-            if got is not None:
-                readings, sigs, post, paren = got
-                self._node_tokens(x)
-                frames.append([data, None, post])
-                try:
-                    self.fill_from(x, readings, sigs, paren)
-                finally:
-                    f = frames.pop()
-                    if f[1] is not None:
-                        p.rollback_to(f[1])
-            return
+            if got is None:
+                return False
+            readings, sigs, post, paren = got
+            self._node_tokens(x)
+            frames.append([data, None, post])
+            try:
+                self.fill_from(x, readings, sigs, paren)
+            finally:
+                f = frames.pop()
+                if f[1] is not None:
+                    p.rollback_to(f[1])
+            return True
         if virtual:
             self._materialize()
         mark = p.n_steps
         if not p.feed(data):
             _memo_put(store._feed_memo, mkey, None)
-            return
+            return False
         try:
-            if p.is_viable():
-                rd = store.readings(p)
-                sigs = tuple(self._register(p.chart, k) for k, _, _, _ in rd)
-                _memo_put(store._feed_memo, mkey, (rd, sigs, store.mask_key(p), p.paren))
-                self._node_tokens(x)
-                self.fill_from(x)
-            else:
+            if not p.is_viable():
                 _memo_put(store._feed_memo, mkey, None)
+                return False
+            rd = store.readings(p)
+            sigs = tuple(self._register(p.chart, k) for k, _, _, _ in rd)
+            _memo_put(store._feed_memo, mkey, (rd, sigs, store.mask_key(p), p.paren))
+            self._node_tokens(x)
+            self.fill_from(x)
+            return True
         finally:
             p.rollback_to(mark)
 

@@ -161,11 +161,20 @@ E_FLAGS, E_G_START, E_G_COUNT, E_SLOT, E_S_START, E_S_LEN = 0, 1, 2, 3, 4, 5
 E_COLS = 6
 # grp[g, :]: terminal-set id, only ignored terminals end there, then a one-row cache of the
 # group's first scan (row sig -> sig after, -1 empty) and first child (allowed id -> entry)
-G_TID, G_IGN, G_SIG, G_NSIG, G_AID, G_CHILD = 0, 1, 2, 3, 4, 5
-G_COLS = 6
+G_TID, G_IGN, G_SIG, G_NSIG, G_AID, G_CHILD, G_PL = 0, 1, 2, 3, 4, 5, 6
+G_COLS = 7
+# grp[g, G_PL]: what an indentation post-lexer makes of the group's lexeme (always PL_PLAIN
+# without one); the bracket depth a walk carries is ``paren``
+PL_PLAIN = 0  # scanned as it is
+PL_OPEN = 1  # an opening bracket: paren + 1
+PL_CLOSE = 2  # a closing bracket: paren - 1, refused at depth 0
+PL_NL = 3  # a NEWLINE: inside brackets the row is unchanged (G_IGN is set); outside, the
+#            indentation is in the text: the caller feeds the next lexemes to the parser
+PL_REFUSE = 4  # still ambiguous after the token-over-ignored tie break: the parser refuses it
 # tags of the flat index's one memo table (keys (tag, a, b) -> value)
 H_SCAN = 0  # (row sig, terminal-set id) -> row sig after the scan (-1: refused)
 H_CHILD = 2  # (group id, allowed-set id) -> child entry (-1: no lexeme can start)
+H_NLA = 3  # (allowed-set id, 0) -> id of that set with the NEWLINE terminal (inside brackets)
 # (a row's allowed-set id is not in the table: row sigs are dense ints, so it is an array
 # indexed by sig, ``sig_aid``, one load where a probe of the table costs two cache misses)
 H_ABSENT = -2  # what ht_get returns for a key not in the table
@@ -227,17 +236,18 @@ def ht_grow(hk):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _done_add(dk, e, s):  # pragma: no cover - compiled
-    """Add ``(e, s)`` to the set ``dk`` (int64[cap, 2], ``-1`` empty); 1 if it was new."""
+def _done_add(dk, e, s, p):  # pragma: no cover - compiled
+    """Add ``(e, s, p)`` to the set ``dk`` (int64[cap, 3], ``-1`` empty); 1 if it was new."""
     m = np.uint64(dk.shape[0] - 1)
-    i = np.int64(_mix(e, s, 0) & m)
+    i = np.int64(_mix(e, s, p) & m)
     while True:
         k = dk[i, 0]
         if k == -1:
             dk[i, 0] = e
             dk[i, 1] = s
+            dk[i, 2] = p
             return 1
-        if k == e and dk[i, 1] == s:
+        if k == e and dk[i, 1] == s and dk[i, 2] == p:
             return 0
         i = np.int64((np.uint64(i) + np.uint64(1)) & m)
 
@@ -245,10 +255,10 @@ def _done_add(dk, e, s):  # pragma: no cover - compiled
 @njit
 def _done_grow(dk):  # pragma: no cover - compiled
     n = dk.shape[0]
-    d2 = np.full((2 * n, 2), -1, np.int64)
+    d2 = np.full((2 * n, 3), -1, np.int64)
     for i in range(n):
         if dk[i, 0] != -1:
-            _done_add(d2, dk[i, 0], dk[i, 1])
+            _done_add(d2, dk[i, 0], dk[i, 1], dk[i, 2])
     return d2
 
 
@@ -260,38 +270,42 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
 
     Per entry id (its serial) a row of ``ent``: flags, split groups ``g_start .. + g_count``
     (rows of ``grp``: terminal-set id, only ignored terminals end there, the ``G_*`` cache
-    of its first scan and child, which the kernel fills: it runs under the caller's lock), the row of
-    ``wpool`` holding its dense INSIDE words (or -1) and its INSIDE token ids
-    ``spool[s_start : s_start + s_len]`` when few.  Memo table ``hk`` (see the ``H_*``
-    tags): scans and child entries; ``sig_aid[sig]``: the allowed-set id of a row
-    (``H_ABSENT`` if not recorded).
+    of its first scan and child, which the kernel fills: it runs under the caller's lock, and
+    the post-lexer class ``G_PL``), the row of ``wpool`` holding its dense INSIDE words (or
+    -1) and its INSIDE token ids ``spool[s_start : s_start + s_len]`` when few.  Memo table
+    ``hk`` (see the ``H_*`` tags): scans, child entries and allowed sets with the NEWLINE
+    terminal added; ``sig_aid[sig]``: the allowed-set id of a row (``H_ABSENT`` if not
+    recorded).
 
-    ``work``: int64[n, 3] rows ``(entry, row sig, allowed-set id)`` to apply.  Each applied
-    ``(entry, sig)`` ORs the entry's INSIDE tokens into ``out`` and follows its split groups:
-    the scan ``(sig, terminal-set id) -> sig'``, the allowed set of ``sig'`` and the child
-    entry ``(group, allowed id)``.  Whatever the table does not hold yet is returned in
-    ``pend`` as ``(entry, sig, allowed id, group)`` for the caller to resolve in Python (it
-    computes the scan or builds the child, records it, and calls again with the children),
-    or as ``(entry, sig, allowed id, -1)`` for an entry evicted since it was found (the
-    caller holds it and applies it itself); entries with feeds are returned in ``feeds`` as
-    ``(entry, sig, allowed id)`` (the caller checks and runs them in that context).
+    ``work``: int64[n, 4] rows ``(entry, row sig, allowed-set id, paren)`` to apply, ``paren``
+    the bracket depth of an indentation post-lexer (0 without one).  Each applied ``(entry,
+    sig, paren)`` ORs the entry's INSIDE tokens into ``out`` and follows its split groups:
+    the post-lexer's verdict on the group's lexeme (``PL_*``: the new depth, or refused), the
+    scan ``(sig, terminal-set id) -> sig'``, the allowed set of ``sig'`` (with the NEWLINE
+    terminal inside brackets) and the child entry ``(group, allowed id)``.  Whatever the
+    table does not hold yet is returned in ``pend`` as ``(entry, sig, allowed id, group,
+    paren)`` for the caller to resolve in Python (it computes the scan or builds the child,
+    records it, and calls again with the children; a NEWLINE outside brackets, which reads the
+    indentation, is always the caller's), or as ``(entry, sig, allowed id, -1, paren)`` for
+    an entry evicted since it was found (the caller holds it and applies it itself); entries
+    with feeds are returned in ``feeds`` as ``(entry, sig, allowed id)`` (the caller checks
+    and runs them in that context).
 
-    ``done`` (int64[cap, 2], a set of ``(entry, sig)``; pass a ``(0, 2)`` array on the first
-    call of a mask) and ``n_done`` (int64[1], its size) persist across the calls of one mask;
-    the set, grown when needed, is returned.  The caller holds the index's lock (the tables
-    change only under it).  Returns ``(applied, pend, feeds, done)``; ``applied > budget``
-    means the work cap was hit (the rest is not applied).
+    ``done`` (int64[cap, 3], a set of ``(entry, sig, paren)``; pass a ``(0, 3)`` array on the
+    first call of a mask) and ``n_done`` (int64[1], its size) persist across the calls of one
+    mask; the set, grown when needed, is returned.  The caller holds the index's lock (the
+    tables change only under it).  Returns ``(applied, pend, feeds, done)``; ``applied >
+    budget`` means the work cap was hit (the rest is not applied).
     """
     if done.shape[0] == 0:
-        done = np.full((64, 2), -1, np.int64)
-    stack = np.empty((max(64, 2 * work.shape[0]), 3), np.int64)
+        done = np.full((64, 3), -1, np.int64)
+    stack = np.empty((max(64, 2 * work.shape[0]), 4), np.int64)
     sp = 0
     for i in range(work.shape[0]):
-        stack[sp, 0] = work[i, 0]
-        stack[sp, 1] = work[i, 1]
-        stack[sp, 2] = work[i, 2]
+        for c in range(4):
+            stack[sp, c] = work[i, c]
         sp += 1
-    pend = np.empty((16, 4), np.int64)
+    pend = np.empty((16, 5), np.int64)
     feeds = np.empty((16, 3), np.int64)
     applied = 0
     n_pend = 0
@@ -302,9 +316,10 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
         eid = stack[sp, 0]
         sig = stack[sp, 1]
         a = stack[sp, 2]
+        paren = stack[sp, 3]
         if 2 * (n_done[0] + 1) > done.shape[0]:
             done = _done_grow(done)
-        if not _done_add(done, eid, sig):
+        if not _done_add(done, eid, sig, paren):
             continue
         n_done[0] += 1
         flags = ent[eid, E_FLAGS]
@@ -315,6 +330,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
             pend[n_pend, 1] = sig
             pend[n_pend, 2] = a
             pend[n_pend, 3] = -1
+            pend[n_pend, 4] = paren
             n_pend += 1
             continue
         applied += 1
@@ -337,6 +353,27 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
             n_feeds += 1
         g0 = ent[eid, E_G_START]
         for gid in range(g0, g0 + ent[eid, E_G_COUNT]):
+            p2 = paren
+            pl = grp[gid, G_PL]
+            if pl != PL_PLAIN:  # (an indentation post-lexer's grammar only)
+                if pl == PL_REFUSE:
+                    continue
+                if pl == PL_OPEN:
+                    p2 = paren + 1
+                elif pl == PL_CLOSE:
+                    if paren == 0:
+                        continue
+                    p2 = paren - 1
+                elif paren == 0:  # PL_NL outside brackets: the caller feeds the parser
+                    if n_pend == pend.shape[0]:
+                        pend = _grow2d(pend)
+                    pend[n_pend, 0] = eid
+                    pend[n_pend, 1] = sig
+                    pend[n_pend, 2] = a
+                    pend[n_pend, 3] = gid
+                    pend[n_pend, 4] = paren
+                    n_pend += 1
+                    continue
             # each group row caches the first scan and child it was asked for (G_SIG..G_CHILD):
             # a warm walk mostly reads those from the row it reads anyway, not the table
             if grp[gid, G_IGN]:
@@ -353,6 +390,8 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
                 if nsig == -1:
                     continue
                 a2 = H_ABSENT if nsig == H_ABSENT or nsig >= sig_aid.shape[0] else sig_aid[nsig]
+                if p2 > 0 and a2 != H_ABSENT:  # inside brackets a NEWLINE is allowed too
+                    a2 = ht_get(hk, H_NLA, a2, 0)
             if a2 == H_ABSENT:
                 c = H_ABSENT
             elif grp[gid, G_AID] == a2:
@@ -371,6 +410,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
                 pend[n_pend, 1] = sig
                 pend[n_pend, 2] = a
                 pend[n_pend, 3] = gid
+                pend[n_pend, 4] = paren
                 n_pend += 1
                 continue
             if sp == stack.shape[0]:
@@ -378,6 +418,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
             stack[sp, 0] = c
             stack[sp, 1] = nsig
             stack[sp, 2] = a2
+            stack[sp, 3] = p2
             sp += 1
     return applied, pend[:n_pend], feeds[:n_feeds], done
 

@@ -39,7 +39,7 @@ def _walk(store, g, vocab, hf, text):
         assert m.accept_token(t)
 
 
-@pytest.mark.parametrize("name", ["arithmetic", "json", "sql", "go"])
+@pytest.mark.parametrize("name", ["arithmetic", "json", "sql", "go", "python"])
 @pytest.mark.parametrize("max_bytes", [512 << 20, 64 << 10])  # roomy, and evicting all the time
 def test_flat_walk_equals_python_walk(name, max_bytes, smol_vocab, smol_hf, monkeypatch):
     import constrain.engine.store as store_mod
@@ -89,10 +89,26 @@ def test_flat_walk_from_threads(smol_vocab, smol_hf, monkeypatch):
         assert masks == want[d]
 
 
-def test_indenter_grammar_takes_the_python_walk(smol_vocab):
+def test_indenter_walk_carries_bracket_depth(smol_vocab, monkeypatch):
+    """Under the indentation post-lexer the compiled walk carries the bracket depth: inside
+    brackets a NEWLINE leaves the row unchanged and a closing bracket is allowed, outside one
+    the NEWLINE goes to the parser (the indentation), and masks equal the Python walk's."""
+    import constrain.engine.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_FLAT_MIN_SPAN", 0)
     g = from_lark((ROOT / "grammars" / "python.lark").read_text())
-    s = TokenStore(CompiledParserTables(g), smol_vocab)
-    assert s.flat is None  # bracket depth is part of that walk's state
-    m = Matcher(g, smol_vocab, store=s)
-    assert m.accept_bytes(b"def f(x):\n    return (x +")
-    assert np.any(m.next_token_mask())
+    fast = TokenStore(CompiledParserTables(g), smol_vocab)
+    slow = TokenStore(CompiledParserTables(g), smol_vocab)
+    slow.flat = None
+    assert fast.flat is not None
+    prefixes = [b"def f(x):\n    return (x +", b"x = [1,\n", b"x = ((1,\n 2", b"if x:\n    y = f(",
+                b"def g():\n    return 1\n", b"x = {1: (2,", b"print(x)\n"]
+    for text in prefixes:
+        ms = [Matcher(g, smol_vocab, store=st) for st in (fast, slow)]
+        for m in ms:
+            assert m.accept_bytes(text)
+        got, want = (m.next_token_mask() for m in ms)
+        assert np.array_equal(got, want), text
+        assert np.any(got)
+    n_pl = fast.flat.grp[: fast.flat.n_groups, store_mod.G_PL]
+    assert (n_pl != store_mod.PL_PLAIN).any()  # the post-lexer's classes reached the kernel
