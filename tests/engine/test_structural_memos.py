@@ -43,6 +43,29 @@ def _prefixes(doc: bytes):
     return sorted(set(range(1, len(doc) + 1, step)) | {len(doc)})
 
 
+def test_indenter_completeness_memo_equals_the_parser():
+    """Under the indentation post-lexer completeness is memoised by the mask key (bracket
+    depth, indentation stack, a NEWLINE's bytes: ``_end_memo``); at every position of real
+    code, answered fresh or from the memo, it equals ending the input on a copy."""
+    g = from_lark(ROOT / "grammars" / "python.lark")
+    tables = CompiledParserTables(g)
+    store = TokenStore(tables, Vocabulary.byte_level([b"a"]))
+    docs = [b"\n".join(d.split(b"\n")[:40]) + b"\n" for d in _docs("python", 2)]
+    checked = complete = 0
+    for rep in range(2):  # fresh, then every answer from the memo
+        for doc in docs:
+            p = ByteParser(tables)
+            for i in range(len(doc)):
+                assert p.feed(doc[i:i + 1])
+                if not store._eos_known(p):
+                    continue
+                expect = p.copy()._finish()
+                assert store._complete(p) == expect, doc[:i + 1][-40:]
+                checked += 1
+                complete += expect
+    assert store._end_memo and checked > 500 and complete > 10
+
+
 @pytest.mark.parametrize("name", GRAMMARS)
 def test_structural_completeness_equals_finishing_a_copy(name):
     g = from_lark(ROOT / "grammars" / f"{name}.lark")
