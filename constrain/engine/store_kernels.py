@@ -262,6 +262,19 @@ def _done_grow(dk):  # pragma: no cover - compiled
     return d2
 
 
+@njit(inline="always")
+def _pend(pend, n, eid, sig, a, gid, paren):  # pragma: no cover - compiled
+    """Append a row to ``apply_flat``'s ``pend`` (grown when full); the array and its new size."""
+    if n == pend.shape[0]:
+        pend = _grow2d(pend)
+    pend[n, 0] = eid
+    pend[n, 1] = sig
+    pend[n, 2] = a
+    pend[n, 3] = gid
+    pend[n, 4] = paren
+    return pend, n + 1
+
+
 @njit
 def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
     """The warm part of a mask walk (``_MaskWalk._apply``) over the store's flat index
@@ -324,14 +337,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
         n_done[0] += 1
         flags = ent[eid, E_FLAGS]
         if flags & FLAT_ALIVE == 0:
-            if n_pend == pend.shape[0]:
-                pend = _grow2d(pend)
-            pend[n_pend, 0] = eid
-            pend[n_pend, 1] = sig
-            pend[n_pend, 2] = a
-            pend[n_pend, 3] = -1
-            pend[n_pend, 4] = paren
-            n_pend += 1
+            pend, n_pend = _pend(pend, n_pend, eid, sig, a, -1, paren)
             continue
         applied += 1
         if applied > budget:
@@ -365,14 +371,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
                         continue
                     p2 = paren - 1
                 elif paren == 0:  # PL_NL outside brackets: the caller feeds the parser
-                    if n_pend == pend.shape[0]:
-                        pend = _grow2d(pend)
-                    pend[n_pend, 0] = eid
-                    pend[n_pend, 1] = sig
-                    pend[n_pend, 2] = a
-                    pend[n_pend, 3] = gid
-                    pend[n_pend, 4] = paren
-                    n_pend += 1
+                    pend, n_pend = _pend(pend, n_pend, eid, sig, a, gid, paren)
                     continue
             # each group row caches the first scan and child it was asked for (G_SIG..G_CHILD):
             # a warm walk mostly reads those from the row it reads anyway, not the table
@@ -404,14 +403,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
             if c == -1:
                 continue
             if c == H_ABSENT or ent[c, E_FLAGS] & FLAT_ALIVE == 0:
-                if n_pend == pend.shape[0]:
-                    pend = _grow2d(pend)
-                pend[n_pend, 0] = eid
-                pend[n_pend, 1] = sig
-                pend[n_pend, 2] = a
-                pend[n_pend, 3] = gid
-                pend[n_pend, 4] = paren
-                n_pend += 1
+                pend, n_pend = _pend(pend, n_pend, eid, sig, a, gid, paren)
                 continue
             if sp == stack.shape[0]:
                 stack = _grow2d(stack)
