@@ -331,7 +331,8 @@ class TokenStore:
         self._feed_memo: dict = {}
         #: mask key -> output complete, under an indentation post-lexer (see _complete)
         self._end_memo: dict = {}
-        #: (entry, row id, allowed, thread fallback) -> feed nodes the pre-check keeps
+        #: (entry, row id, allowed, thread fallback) -> feed nodes the pre-check keeps; under
+        #: an indenter (entry[, group], position's mask key) -> nodes the parser took
         self._live_feeds: dict = {}
         self._lock = threading.RLock()
         self._serial = 0
@@ -1202,15 +1203,19 @@ class _MaskWalk:
             for x in self._live_feeds(e, sig, A):
                 self._feed(x, root)
             return
+        self._feed_taken((e.serial, self._position_key()), lambda: e.feeds.tolist(), root)
+
+    def _feed_taken(self, key, nodes, root: int) -> None:
+        """Feed the nodes that ``nodes()`` lists, remembering under ``key`` (which names the
+        walk position's mask key) the ones the parser takes; the next time only those are
+        fed (the verdicts are a function of that key and each node's bytes)."""
         memo = self.store._live_feeds
-        key = (e.serial, self._position_key())
         got = memo.get(key)
-        if got is not None:
+        if got is None:
+            _memo_put(memo, key, tuple(x for x in nodes() if self._feed(x, root)))
+        else:
             for x in got:
                 self._feed(x, root)
-            return
-        got = tuple(x for x in e.feeds.tolist() if self._feed(x, root))
-        _memo_put(memo, key, got)
 
     def _position_key(self):
         """The mask key of the walk's position: the top virtual frame's, else the parser's
@@ -1340,26 +1345,23 @@ class _MaskWalk:
         on.  Most children are refused (a new line takes a statement's first tokens only),
         so the ones taken are memoised per (entry, group, the position's mask key), as in
         :meth:`_run_feeds`."""
-        memo = self.store._live_feeds
-        key = ("nl", e.serial, gi, self._position_key())
-        got = memo.get(key)
-        if got is not None:
-            for c in got:
-                self._feed(c, root)
-            return
+        self._feed_taken(("nl", e.serial, gi, self._position_key()), lambda: self._next_lexeme_nodes(e, gi), root)
+
+    def _next_lexeme_nodes(self, e: _Entry, gi: int) -> list[int]:
+        """The children of group ``gi``'s split nodes that start the next lexeme."""
         _, roots, filters = e.groups[gi]
         trie = self.store.trie
         end, byte = trie.subtree_end, trie.byte
         table = self.t.lexer.table
-        taken = []
+        out = []
         for r in range(roots.shape[0]):
             x, f = int(roots[r]), int(filters[r])
             c, stop = x + 1, int(end[x])
             while c < stop:
-                if (f < 0 or table[f, byte[c]] < 0) and self._feed(c, root):
-                    taken.append(c)
+                if f < 0 or table[f, byte[c]] < 0:
+                    out.append(c)
                 c = int(end[c])
-        _memo_put(memo, key, tuple(taken))
+        return out
 
     def _feed(self, x: int, root: int) -> bool:
         """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there;
