@@ -33,6 +33,7 @@ thread-safe (entries are built under a lock; a built entry is immutable).  Memor
 from __future__ import annotations
 
 import bisect
+import hashlib
 import pickle
 import threading
 import time
@@ -46,7 +47,7 @@ from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, s
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
-                                            PL_REFUSE, _or_words, _walk, apply_flat, ht_grow, ht_put)
+                                            PL_REFUSE, _or_ids, _or_words, _walk, apply_flat, ht_grow, ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -56,9 +57,16 @@ _NO_DONE = np.zeros((0, 3), np.int64)  # apply_flat makes a mask's set on its fi
 
 
 class _Entry:
-    """One cached walk: INSIDE words, split groups ``(T, roots, filters)``, feed nodes."""
+    """One cached walk: INSIDE tokens, split groups ``(T, roots, filters)``, feed nodes.
 
-    __slots__ = ("serial", "words", "groups", "feeds", "nbytes", "span", "fmeta", "fneeds")
+    The INSIDE tokens are kept one of two ways.  At most ``_SPARSE_MAX`` of them (most child
+    entries: a median of one token at 129k tokens on grammars/python) are a sorted id array,
+    ``ids``; more are dense ``words``, which the store interns by content (``wkey``) so that
+    entries with the same tokens share one read-only array: on grammars/python at 129k
+    tokens ~49,000 entries held ~1,150 distinct dense arrays of 16 KB, and kept apart they
+    were 750 MB, past the store's cap, so it evicted ~114,000 entries a walk."""
+
+    __slots__ = ("serial", "words", "ids", "wkey", "groups", "feeds", "nbytes", "span", "fmeta", "fneeds")
 
     def __init__(self, serial, words, groups, feeds, fmeta=None):
         self.serial = serial
@@ -71,15 +79,44 @@ class _Entry:
         self.fmeta = fmeta or {}
         #: some feed node's fallback point is the reading's own (its pre-check reads the thread)
         self.fneeds = any(m[1] < 0 for m in self.fmeta.values())
-        self.words = words
+        self.words, self.ids = _split_inside(words)
+        self.wkey = None  # content key of ``words`` once the store holds it (TokenStore._hold)
         self.groups = groups
         self.feeds = feeds
-        # (the flat index keeps a copy of dense words in its pool, not counted: the store's
-        # memory is at most its cap plus that copy of the dense part)
-        self.nbytes = (0 if words is None else words.nbytes) + sum(r.nbytes + f.nbytes for _, r, f in groups) \
-            + feeds.nbytes + 200
+        # dense words are counted by the store, once per distinct array (the flat index keeps
+        # one more copy of each in its pool, not counted: the store's memory is at most its
+        # cap plus that copy of the dense part)
+        self.nbytes = (0 if self.ids is None else self.ids.nbytes) \
+            + sum(r.nbytes + f.nbytes for _, r, f in groups) + feeds.nbytes + 200
+
+    def inside_words(self, n_words: int) -> np.ndarray:
+        """The INSIDE tokens as a fresh dense bitmask of ``n_words`` words (tests, tools)."""
+        out = np.zeros(n_words, np.uint32)
+        if self.words is not None:
+            out |= self.words
+        if self.ids is not None:
+            _or_ids(out, self.ids)
+        return out
 
 
+def _split_inside(words):
+    """``(dense words, None)``, ``(None, sorted ids)`` for at most ``_SPARSE_MAX`` tokens, or
+    ``(None, None)`` for none."""
+    if words is None:
+        return None, None
+    nz = np.flatnonzero(words)
+    if nz.shape[0] == 0:
+        return None, None
+    if nz.shape[0] > _SPARSE_MAX:
+        return words, None
+    bits = np.unpackbits(words[nz].view(np.uint8), bitorder="little").reshape(nz.shape[0], 32)
+    r, c = np.nonzero(bits)
+    if r.shape[0] > _SPARSE_MAX:
+        return words, None
+    return None, (nz[r] * 32 + c).astype(np.int32)
+
+
+_SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens keeps them as ids, applied bit by bit
 _MISS = object()
 _FEED_MEMO_MAX = 1 << 18  # entries of each walk memo (feeds, pre-check); past it one starts again empty
 
@@ -90,7 +127,6 @@ def _memo_put(memo: dict, key, value) -> None:
     if len(memo) >= _FEED_MEMO_MAX:
         memo.clear()
     memo[key] = value
-_SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens is applied bit by bit
 _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
 
 
@@ -129,6 +165,8 @@ class _FlatIndex:
         self.sig_aid = np.full(1024, H_ABSENT, np.int64)
         self.lock = threading.Lock()
         self.entry_of: dict[int, _Entry] = {}
+        #: dense words' content key (``_Entry.wkey``) -> [pool row, entries using it]
+        self.slot_of: dict = {}
         self.term_ids: dict[int, int] = {}
         self.allowed_ids: dict[int, int] = {}
         self.allowed_of: list[int] = []
@@ -206,27 +244,31 @@ class _FlatIndex:
         row[E_G_COUNT] = k
         row[E_SLOT] = -1
         self.n_groups += k
-        w = e.words
-        if w is not None:
-            ids = np.flatnonzero(np.unpackbits(w.view(np.uint8), bitorder="little"))
-            if ids.shape[0] <= _SPARSE_MAX:  # most child entries hold a handful of tokens
-                n = ids.shape[0]
-                if self.sp_used + n > self.spool.shape[0]:
-                    self._grow_spool(n)  # (may compact: rewrites rows of the same ent array)
-                self.spool[self.sp_used:self.sp_used + n] = ids
-                row[E_S_START] = self.sp_used
-                row[E_S_LEN] = n
-                self.sp_used += n
-            else:
+        ids = e.ids
+        if ids is not None:  # most child entries hold a handful of tokens
+            n = ids.shape[0]
+            if self.sp_used + n > self.spool.shape[0]:
+                self._grow_spool(n)  # (may compact: rewrites rows of the same ent array)
+            self.spool[self.sp_used:self.sp_used + n] = ids
+            row[E_S_START] = self.sp_used
+            row[E_S_LEN] = n
+            self.sp_used += n
+        elif e.words is not None:
+            # one pool row per distinct array: entries the store interned to the same words
+            # (``wkey``) share it; a row is freed with its last entry
+            key = e.wkey if e.wkey is not None else ("e", eid)
+            held = self.slot_of.get(key)
+            if held is None:
                 if not self.free_slots:
                     n = self.wpool.shape[0]
                     pool = np.zeros((2 * n, self.wpool.shape[1]), np.uint32)
                     pool[:n] = self.wpool
                     self.wpool = pool
                     self.free_slots = list(range(2 * n - 1, n - 1, -1))
-                slot = self.free_slots.pop()
-                self.wpool[slot] = w
-                row[E_SLOT] = slot
+                held = self.slot_of[key] = [self.free_slots.pop(), 0]
+                self.wpool[held[0]] = e.words
+            held[1] += 1
+            row[E_SLOT] = held[0]
         self.entry_of[eid] = e
         row[E_FLAGS] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
 
@@ -261,7 +303,12 @@ class _FlatIndex:
                 row = self.ent[eid]
                 row[E_FLAGS] = 0
                 if row[E_SLOT] >= 0:
-                    self.free_slots.append(int(row[E_SLOT]))
+                    key = e.wkey if e.wkey is not None else ("e", eid)
+                    held = self.slot_of[key]
+                    held[1] -= 1
+                    if held[1] == 0:
+                        del self.slot_of[key]
+                        self.free_slots.append(held[0])
                     row[E_SLOT] = -1
                 self.sp_dead += int(row[E_S_LEN])
                 row[E_S_LEN] = 0
@@ -322,6 +369,8 @@ class TokenStore:
         #: indentation, goes to the reference parser)
         self.indenter = tables.indenter
         self._entries: OrderedDict = OrderedDict()
+        #: content key -> [dense INSIDE words, entries holding them] (see _hold)
+        self._dense: dict = {}
         self._masks: OrderedDict = OrderedDict()  # mask_key -> uint32 words (without EOS)
         self._mask_eos: dict = {}  # mask_key -> output complete (maximal munch, see _eos_known)
         self._mask_bytes = 0
@@ -472,7 +521,7 @@ class TokenStore:
                  if feeds and self.longest and self.indenter is None else None)  # (munch fallbacks only)
         return _Entry(
             self._serial,
-            words if words.any() else None,
+            words,
             [(T, np.fromiter(g.keys(), np.int32, len(g)), np.fromiter(g.values(), np.int32, len(g)))
              for T, g in groups.items()],
             np.asarray(sorted(feeds), np.int32) if feeds else _EMPTY_I32,
@@ -530,16 +579,46 @@ class TokenStore:
             if e is None:
                 e = make()
                 self._entries[key] = e
+                self.stats.bytes += e.nbytes + self._hold(e)
                 if self.flat is not None:
                     self.flat.register(e)
-                self.stats.bytes += e.nbytes
                 while self.stats.bytes > self.max_bytes and len(self._entries) > 1:
                     _, old = self._entries.popitem(last=False)
                     if self.flat is not None:
                         self.flat.evict(old)
-                    self.stats.bytes -= old.nbytes
+                    self.stats.bytes -= old.nbytes + self._release(old)
                     self.stats.evictions += 1
             return e
+
+    def _hold(self, e: _Entry) -> int:
+        """Intern ``e``'s dense words by content (caller holds the lock): an entry whose words
+        another held entry has takes that one's array.  Returns the bytes this adds (the
+        array's size when it is new, else 0)."""
+        if e.words is None:
+            return 0
+        key = hashlib.blake2b(e.words.data, digest_size=16).digest()
+        e.wkey = key
+        held = self._dense.get(key)
+        if held is not None and np.array_equal(held[0], e.words):
+            held[1] += 1
+            e.words = held[0]
+            return 0
+        if held is not None:  # (a 128-bit collision: keep this one apart)
+            e.wkey = key = key + e.serial.to_bytes(8, "little")
+        e.words.flags.writeable = False
+        self._dense[key] = [e.words, 1]
+        return e.words.nbytes
+
+    def _release(self, e: _Entry) -> int:
+        """Undo :meth:`_hold` for an evicted entry; returns the bytes this frees."""
+        if e.words is None:
+            return 0
+        held = self._dense[e.wkey]
+        held[1] -= 1
+        if held[1]:
+            return 0
+        del self._dense[e.wkey]
+        return e.words.nbytes
 
     def root_entry(self, sid: int, A: int, root: int, root_relex: int | None = None) -> _Entry:
         """Walk of ``root``'s subtree from lexer state ``sid``; ``root_relex`` is given when the
@@ -690,11 +769,9 @@ class TokenStore:
                  max_mask_work=max_mask_work)
         for k, e in state["entries"]:
             st._entries[k] = e
-            if not hasattr(e, "span"):
-                e.span = -1
+            st.stats.bytes += e.nbytes + st._hold(e)
             if st.flat is not None:
                 st.flat.register(e)
-            st.stats.bytes += e.nbytes
         for k, w in state["masks"]:
             st._masks[k] = w
             st._mask_bytes += w.nbytes
@@ -1137,6 +1214,8 @@ class _MaskWalk:
             self._tick()
         if e.words is not None:
             _or_words(self.out, e.words)
+        elif e.ids is not None:
+            _or_ids(self.out, e.ids)
         if e.groups:
             store, t = self.store, self.t
             ignore = t.ignore_mask
@@ -1443,8 +1522,9 @@ class _MaskWalk:
 
 
 def _store_key(grammar, vocab: Vocabulary) -> str:
-    # "store2": row ids are interned from rows' seeds (earlier files hold closure-keyed ids)
-    return f"store2:{grammar.fingerprint}:{vocab.fingerprint}"
+    # "store2": row ids are interned from rows' seeds (earlier files hold closure-keyed ids);
+    # "store3": entries keep few INSIDE tokens as ids (earlier ones have no ``ids`` slot)
+    return f"store3:{grammar.fingerprint}:{vocab.fingerprint}"
 
 
 def store_cache_path(grammar, vocab: Vocabulary):

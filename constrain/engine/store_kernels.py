@@ -154,6 +154,13 @@ def _or_words(out, src):  # pragma: no cover - compiled
         out[i] |= src[i]
 
 
+@njit
+def _or_ids(out, ids):  # pragma: no cover - compiled
+    for i in range(ids.shape[0]):
+        t = ids[i]
+        out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
 # the flat index (_FlatIndex in store.py): per entry id a row of ``ent``
 FLAT_ALIVE = 1  # ent[e, E_FLAGS]: registered and not evicted
 FLAT_FEEDS = 2  # ent[e, E_FLAGS]: has reference-parser feeds: the caller runs them

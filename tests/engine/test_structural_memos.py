@@ -165,19 +165,29 @@ def test_flat_index_pools_survive_eviction_and_compaction():
     flat = _FlatIndex(store)
     rng = random.Random(3)
     live = {}
+    shared = []
+    for k in range(2):
+        w = np.zeros(store.n_words, np.uint32)
+        for t in rng.sample(range(vocab.n_vocab), 100 + k):
+            w[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        shared.append(w)
     serial = 1000
     for step in range(600):
         serial += 1
         words = np.zeros(store.n_words, np.uint32)
-        n_ids = rng.choice([1, 3, 30, 64, 65, 200])  # sparse (<= 64) and dense entries
-        for t in rng.sample(range(vocab.n_vocab), n_ids):
+        n_ids = rng.choice([1, 3, 30, 64, 65, 200, "shared"])  # sparse (<= 64), dense, and
+        if n_ids == "shared":  # dense words another entry has (they share one pool row)
+            words = shared[rng.randrange(2)].copy()
+        for t in rng.sample(range(vocab.n_vocab), 0 if n_ids == "shared" else n_ids):
             words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         e = _Entry(serial, words, [], np.zeros(0, np.int32))
+        store._hold(e)  # dense words interned by content, as the store's _get does
         flat.register(e)
         live[serial] = e
         if live and rng.random() < 0.6:
             victim = rng.choice(list(live))
-            flat.evict(live.pop(victim))
+            flat.evict(live[victim])
+            store._release(live.pop(victim))
             assert flat.ent[victim, E_FLAGS] == 0
     assert flat.sp_dead < flat.sp_used or flat.sp_used == 0
     for eid, e in live.items():
@@ -188,9 +198,16 @@ def test_flat_index_pools_survive_eviction_and_compaction():
             got |= flat.wpool[row[E_SLOT]]
         for t in flat.spool[row[E_S_START]:row[E_S_START] + row[E_S_LEN]]:
             got[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-        assert np.array_equal(got, e.words), eid
-    slots = [int(flat.ent[eid, E_SLOT]) for eid in live if flat.ent[eid, E_SLOT] >= 0]
-    assert len(slots) == len(set(slots))  # a freed slot is reused by one entry at a time
+        assert np.array_equal(got, e.inside_words(store.n_words)), eid
+        assert (e.ids is None) == (int(np.unpackbits(got.view(np.uint8)).sum()) > 64)
+    # a pool row is shared exactly by the live entries with equal words, and by no other
+    by_slot = {}
+    for eid, e in live.items():
+        if flat.ent[eid, E_SLOT] >= 0:
+            by_slot.setdefault(int(flat.ent[eid, E_SLOT]), set()).add(e.words.tobytes())
+    assert all(len(v) == 1 for v in by_slot.values())
+    assert len(by_slot) == len({v for vs in by_slot.values() for v in vs})
+    assert sum(h[1] for h in store._dense.values()) == sum(e.words is not None for e in live.values())
 
 
 def _doc_masks(store, g, docs, vocab, hf) -> list[bytes]:
