@@ -629,6 +629,39 @@ class ByteParser:
         self.threads = tuple(dict.fromkeys(new_threads)) if len(new_threads) > 1 else (new_threads[0],)
         return True
 
+    def end_lexeme(self) -> bool:
+        """End the current lexeme here, as a byte that no lexeme can take would (maximal munch:
+        at its last accepting point, the bytes since relexed), and start the next one; ``False``
+        (state unchanged) when nothing can end here or the parser refuses what ends.  One step
+        of the history that reads no byte (``rollback_to`` undoes it like a byte's).
+
+        The mask walk uses it after a NEWLINE under an indentation post-lexer: the row after
+        the NEWLINE (and its INDENT / DEDENT) is then this parser's, and every token that
+        starts a new lexeme there is one walk from it, not one feed each."""
+        if not self.t.longest or len(self.threads) != 1:
+            return False
+        lex = self.t.lexer
+        pos = self.pos
+        threads0, row_here0, indent0, paren0 = self.threads, self.row_here, self.indent, self.paren
+        self._created = []
+        (k, sid, lap, las), = self.threads
+        if lex.accept[sid]:
+            end, acc = pos, lex.accept[sid]
+        elif lap >= 0:
+            end, acc = lap, lex.accept[las]
+        else:
+            return False
+        rid = self._emit([(k, self.t.longest_choice(acc))], end)
+        new = [] if rid is None else self._relex(rid, end, pos)
+        snap = (pos, threads0, row_here0, tuple(self._created), self.next_rid - len(self._created), indent0, paren0)
+        if not new:
+            self._undo(snap)
+            return False
+        self._history.append(snap)
+        self.row_here = None
+        self.threads = tuple(dict.fromkeys(new)) if len(new) > 1 else (new[0],)
+        return True
+
     # ------------------------------------------------------------ rollback
     @property
     def n_steps(self) -> int:

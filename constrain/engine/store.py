@@ -381,7 +381,7 @@ class TokenStore:
         #: mask key -> output complete, under an indentation post-lexer (see _complete)
         self._end_memo: dict = {}
         #: (entry, row id, allowed, thread fallback) -> feed nodes the pre-check keeps; under
-        #: an indenter (entry[, group], position's mask key) -> nodes the parser took
+        #: an indenter (entry, position's mask key) -> feed nodes the parser took
         self._live_feeds: dict = {}
         self._lock = threading.RLock()
         self._serial = 0
@@ -637,6 +637,22 @@ class TokenStore:
             return e
         return self._get(key, lambda: self._build(sid, A, np.array([root], np.int32), np.array([-1], np.int32),
                                                   lap_before, rr))
+
+    def boundary_entry(self, sid: int, A: int, root: int, filt: int) -> _Entry:
+        """Walk of the children of ``root`` that a lexeme in lexer state ``filt`` cannot take,
+        each starting a new lexeme from state ``sid`` (what a split group's child entry walks,
+        for one root: see :meth:`_MaskWalk._end_newlines`)."""
+        key = ("b", sid, A, root, filt)
+        e = self._entries.get(key)
+        if e is not None:
+            self.stats.hits += 1
+            try:
+                self._entries.move_to_end(key)
+            except KeyError:  # (as in root_entry)
+                pass
+            return e
+        return self._get(key, lambda: self._build(sid, A, np.array([root], np.int32), np.array([filt], np.int32),
+                                                  False))
 
     def child_entry(self, parent: _Entry, gi: int, sid: int, A: int) -> _Entry:
         _, roots, filters = parent.groups[gi]
@@ -1025,7 +1041,8 @@ class _MaskWalk:
         self.fdone = _NO_DONE  # the flat kernel's (entry, sig, paren) set, made by its first call
         self.fdone_n = None  # (its size, int64[1]; made with it: most masks never call the kernel)
         self.held: dict[int, _Entry] = {}  # entries found by this walk, by id (eviction-proof)
-        #: memoised feeds being walked: [bytes, parser mark once replayed (else None), mask key]
+        #: memoised feeds being walked: [bytes, parser mark once replayed (else None), mask key,
+        #: the lexeme ends after the bytes (see _end_newlines)]
         self.frames: list = []
 
     def _tick(self) -> None:
@@ -1076,10 +1093,12 @@ class _MaskWalk:
 
     # ------------------------------------------------------------ the walk
     def fill_from(self, root: int, readings: list[tuple] | None = None, sigs: tuple | None = None,
-                  paren: int = 0) -> None:
+                  paren: int = 0, filt: int | None = None) -> None:
         """Apply the walk of ``root``'s subtree for each reading of the parser (or the given
         ``readings``; ``sigs`` and ``paren``: their rows' structural ids and the bracket depth,
-        given when the parser is not at their position, a memoised feed, see :meth:`_feed`)."""
+        given when the parser is not at their position, a memoised feed, see :meth:`_feed`).
+        With ``filt``, only the children of ``root`` a lexeme in that lexer state cannot take
+        are walked (a lexeme has just ended at ``root``: :meth:`_end_newlines`)."""
         p, store = self.p, self.store
         flat = store.flat
         work = []
@@ -1088,7 +1107,7 @@ class _MaskWalk:
         if sigs is None:
             paren = p.paren
         for i, (k, sid, A, rr) in enumerate(readings if readings is not None else store.readings(p)):
-            e = store.root_entry(sid, A, root, rr)
+            e = store.root_entry(sid, A, root, rr) if filt is None else store.boundary_entry(sid, A, root, filt)
             if sigs is not None:
                 sig = sigs[i]
             elif e.groups or e.fmeta:
@@ -1167,7 +1186,7 @@ class _MaskWalk:
             if T is None:
                 return None
             if T < 0:
-                self._feed_next_lexemes(e, gi, root)
+                self._end_newlines(e, gi, root)
                 return None
         if T & ~t.ignore_mask == 0:
             nsig, A2, a2 = sig, A, aid
@@ -1234,7 +1253,7 @@ class _MaskWalk:
                     if T is None:
                         continue
                     if T < 0:  # a NEWLINE outside brackets: the indentation is in the text
-                        self._feed_next_lexemes(e, gi, root)
+                        self._end_newlines(e, gi, root)
                         continue
                 if T & ~ignore == 0:
                     # only ignored terminals end here (or a NEWLINE inside brackets: none):
@@ -1282,16 +1301,11 @@ class _MaskWalk:
             for x in self._live_feeds(e, sig, A):
                 self._feed(x, root)
             return
-        self._feed_taken((e.serial, self._position_key()), lambda: e.feeds.tolist(), root)
-
-    def _feed_taken(self, key, nodes, root: int) -> None:
-        """Feed the nodes that ``nodes()`` lists, remembering under ``key`` (which names the
-        walk position's mask key) the ones the parser takes; the next time only those are
-        fed (the verdicts are a function of that key and each node's bytes)."""
         memo = self.store._live_feeds
+        key = (e.serial, self._position_key())
         got = memo.get(key)
         if got is None:
-            _memo_put(memo, key, tuple(x for x in nodes() if self._feed(x, root)))
+            _memo_put(memo, key, tuple(x for x in e.feeds.tolist() if self._feed(x, root)))
         else:
             for x in got:
                 self._feed(x, root)
@@ -1417,35 +1431,24 @@ class _MaskWalk:
             return (0, paren) if paren > 0 else (-1, paren)
         return None, paren  # PL_REFUSE
 
-    def _feed_next_lexemes(self, e: _Entry, gi: int, root: int) -> None:
-        """Feed the reference parser each child of split group ``gi``'s nodes that starts the
-        next lexeme (under maximal munch: a byte the lexeme's state ``filters[r]`` cannot
-        take), so it ends the lexeme itself (a NEWLINE: indentation, INDENT/DEDENT) and walks
-        on.  Most children are refused (a new line takes a statement's first tokens only),
-        so the ones taken are memoised per (entry, group, the position's mask key), as in
-        :meth:`_run_feeds`."""
-        self._feed_taken(("nl", e.serial, gi, self._position_key()), lambda: self._next_lexeme_nodes(e, gi), root)
-
-    def _next_lexeme_nodes(self, e: _Entry, gi: int) -> list[int]:
-        """The children of group ``gi``'s split nodes that start the next lexeme."""
+    def _end_newlines(self, e: _Entry, gi: int, root: int) -> None:
+        """Split group ``gi`` of entry ``e`` ends a NEWLINE outside brackets: at each of its
+        nodes, feed the reference parser the node's bytes and end the lexeme there (so the
+        post-lexer reads the indentation: INDENT, DEDENT or neither), then walk the node's
+        children that start the next lexeme from the row after it, in one walk
+        (:meth:`TokenStore.boundary_entry`, compiled like any other).  Both steps are memoised
+        by the walk position's mask key, as feeds are.  Before, each such child was fed on
+        its own (~20 a mask on grammars/python, ~12 µs each even as memo hits)."""
         _, roots, filters = e.groups[gi]
-        trie = self.store.trie
-        end, byte = trie.subtree_end, trie.byte
-        table = self.t.lexer.table
-        out = []
-        for r in range(roots.shape[0]):
-            x, f = int(roots[r]), int(filters[r])
-            c, stop = x + 1, int(end[x])
-            while c < stop:
-                if f < 0 or table[f, byte[c]] < 0:
-                    out.append(c)
-                c = int(end[c])
-        return out
+        for r, f in zip(roots.tolist(), filters.tolist()):
+            self._feed(r, root, f)
 
-    def _feed(self, x: int, root: int) -> bool:
+    def _feed(self, x: int, root: int, filt: int | None = None) -> bool:
         """Hand node ``x`` to the reference parser: feed its bytes, walk its subtree from there;
         ``False`` when the parser refuses them (or they leave no viable output), else ``True``
-        (also when this walk fed ``x`` already).
+        (also when this walk fed ``x`` already).  With ``filt`` (the lexer state at ``x``), the
+        lexeme then ends at ``x`` (:meth:`ByteParser.end_lexeme`) and only ``x``'s children
+        that start the next lexeme are walked, not ``x``'s own tokens (its entry has them).
 
         What a feed leaves is memoised (``TokenStore._feed_memo``): the configuration after
         feeding bytes ``b`` is a function of the mask key before them and ``b`` (the key names
@@ -1459,7 +1462,7 @@ class _MaskWalk:
         a NEWLINE's bytes so far, all that the post-lexer reads.  On grammars/go this replaced
         ~4,200 reference-parser feeds a walk (~50 µs each), on grammars/python ~94,000."""
         store, p = self.store, self.p
-        key = ("feed", x)
+        key = ("feed", x) if filt is None else ("end", x)
         if key in self.done:
             return True
         self.done.add(key)
@@ -1468,17 +1471,18 @@ class _MaskWalk:
         data = store.trie.node_bytes(x, int(store.trie.depth[root]))
         frames = self.frames
         virtual = bool(frames) and frames[-1][1] is None
-        mkey = (self._position_key(), data)
+        mkey = (self._position_key(), data) if filt is None else (self._position_key(), data, True)
         got = store._feed_memo.get(mkey, _MISS)
         if got is not _MISS:
             store.stats.feed_hits += 1
             if got is None:
                 return False
             readings, sigs, post, paren = got
-            self._node_tokens(x)
-            frames.append([data, None, post])
+            if filt is None:
+                self._node_tokens(x)
+            frames.append([data, None, post, filt is not None])
             try:
-                self.fill_from(x, readings, sigs, paren)
+                self.fill_from(x, readings, sigs, paren, filt)
             finally:
                 f = frames.pop()
                 if f[1] is not None:
@@ -1487,18 +1491,16 @@ class _MaskWalk:
         if virtual:
             self._materialize()
         mark = p.n_steps
-        if not p.feed(data):
-            _memo_put(store._feed_memo, mkey, None)
-            return False
         try:
-            if not p.is_viable():
+            if not p.feed(data) or (filt is not None and not p.end_lexeme()) or not p.is_viable():
                 _memo_put(store._feed_memo, mkey, None)
                 return False
             rd = store.readings(p)
             sigs = tuple(self._register(p.chart, k) for k, _, _, _ in rd)
             _memo_put(store._feed_memo, mkey, (rd, sigs, store.mask_key(p), p.paren))
-            self._node_tokens(x)
-            self.fill_from(x)
+            if filt is None:
+                self._node_tokens(x)
+            self.fill_from(x, filt=filt)
             return True
         finally:
             p.rollback_to(mark)
@@ -1516,7 +1518,8 @@ class _MaskWalk:
         for f in self.frames:
             if f[1] is None:
                 f[1] = p.n_steps
-                if not p.feed(f[0]):  # the memo said these bytes are taken: a broken invariant
+                if not p.feed(f[0]) or (f[3] and not p.end_lexeme()):  # the memo said these are
+                    # taken: a broken invariant
                     raise ConstrainError("internal error: the parser refused a feed its memo took "
                                          f"({f[0]!r}); please report it with the grammar")
 

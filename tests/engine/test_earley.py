@@ -244,3 +244,50 @@ def test_python_prefix_viability(tables):
     assert p.feed(b"    return x\n") and p.is_complete()
     assert not p.feed(b"  y")  # an unknown dedent level is never viable
     assert p.feed(b"y = f(1)\n") and p.is_complete()
+
+
+@pytest.mark.parametrize("name", ["python", "go"])
+def test_end_lexeme_equals_a_byte_the_lexeme_cannot_take(tables, name):
+    """``end_lexeme()`` then byte ``c`` is feeding ``c`` alone whenever the current lexeme
+    cannot take ``c`` (maximal munch ends it at its last accepting point either way): both
+    refused, or both taken to the same configuration, which then reads the rest of the
+    document alike; and rolling ``end_lexeme`` back restores the parser as it was.  (The mask
+    walk ends NEWLINE lexemes this way under the indenter, one walk for all the children.)"""
+    t = tables[name]
+    lex = t.lexer
+    doc = _docs(name, "accept")[0][:1500]
+    probe = b" \n\t()[]{}:,.#=+a1\"'"
+    p = ByteParser(t)
+    ended = refused = 0
+    for i in range(len(doc)):
+        if len(p.threads) == 1 and i % 3 == 0:
+            sid = p.threads[0][1]
+            for c in probe:
+                if lex.step(sid, c) >= 0:  # (the table is built lazily)
+                    continue
+                one = p.copy()
+                ok1 = one.feed(bytes([c]))
+                two = p.copy()
+                mark = two.n_steps
+                before = (two.threads, two.indent, two.paren, two.pos, len(two._history))
+                ok_end = two.end_lexeme()
+                if not ok_end:
+                    assert (two.threads, two.indent, two.paren, two.pos, len(two._history)) == before
+                    assert not ok1, (doc[:i][-30:], bytes([c]))
+                    refused += 1
+                    continue
+                back = two.copy()
+                back.rollback_to(mark)
+                assert (back.threads, back.indent, back.paren, back.pos, len(back._history)) == before
+                assert back.feed(bytes([c])) == ok1
+                ok2 = two.feed(bytes([c]))
+                assert ok1 == ok2, (doc[:i][-30:], bytes([c]))
+                if ok1:
+                    ended += 1
+                    assert (one.indent, one.paren, one.pos) == (two.indent, two.paren, two.pos)
+                    assert [th[1:] for th in one.threads] == [th[1:] for th in two.threads]
+                    if c == doc[i]:
+                        assert one.feed(doc[i + 1:]) and two.feed(doc[i + 1:])
+                        assert one.is_complete() == two.is_complete()
+        assert p.feed(doc[i:i + 1])
+    assert ended > 50 and refused > 0
