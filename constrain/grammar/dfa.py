@@ -39,6 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
+from constrain.grammar.dfa_kernels import live_states
 from constrain.limits import check_deadline
 
 __all__ = [
@@ -647,23 +648,7 @@ class ByteDFA:
         """``bool[n_states]``: the state can still reach an accepting state."""
         lv = self._cache.get("live")
         if lv is None:
-            n = self.n_states
-            cls, reps = self._partition()
-            ct = self.trans[:, reps]
-            preds: list[list[int]] = [[] for _ in range(n)]
-            src, _ = np.nonzero(ct >= 0)
-            tgt = ct[ct >= 0]
-            for s, t in zip(src.tolist(), tgt.tolist()):
-                preds[t].append(s)
-            live = self.accept.tolist()
-            stack = [s for s in range(n) if live[s]]
-            while stack:
-                t = stack.pop()
-                for s in preds[t]:
-                    if not live[s]:
-                        live[s] = True
-                        stack.append(s)
-            lv = np.asarray(live, dtype=bool)
+            lv = live_states(self.trans, self.accept)
             lv.flags.writeable = False
             self._cache["live"] = lv
         return lv

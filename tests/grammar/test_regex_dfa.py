@@ -579,3 +579,35 @@ def test_counted_repetition_semantics():
     assert compile_regex(r"(a?){3}") == compile_regex(r"a{0,3}")
     assert compile_regex(r"(a*){2,}") == compile_regex(r"a*")
     assert compile_regex(r"(ab){2,}") == compile_regex(r"abab(ab)*")
+
+
+def _live_by_search(d: ByteDFA) -> np.ndarray:
+    """The slow oracle: a state is live iff a breadth-first search from it meets an accepting state."""
+    rows = d.trans.tolist()
+    out = np.zeros(d.n_states, bool)
+    for s0 in range(d.n_states):
+        seen, todo = {s0}, [s0]
+        while todo and not out[s0]:
+            s = todo.pop()
+            if d.accept[s]:
+                out[s0] = True
+            for t in set(rows[s]):
+                if t >= 0 and t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+    return out
+
+
+@_SETTINGS
+@given(n=st.integers(1, 30), density=st.sampled_from([0.002, 0.02, 0.3, 1.0]), seed=st.integers(0, 2**32 - 1))
+def test_live_states_equal_a_search_from_each_state(n, density, seed):
+    """``ByteDFA.live`` (a compiled backward search over byte-range edges) is, state by
+    state, whether a forward search reaches an accepting state, on random transition tables
+    from nearly empty to full and accepting sets of every size."""
+    rng = np.random.default_rng(seed)
+    trans = np.where(rng.random((n, 256)) < density, rng.integers(0, n, size=(n, 256)), -1)
+    if density == 1.0:  # runs of one target, as byte ranges make
+        trans = np.repeat(rng.integers(-1, n, size=(n, 16)), 16, axis=1)
+    d = ByteDFA(trans, rng.random(n) < rng.choice([0.0, 0.05, 0.5]))
+    assert (d.live == _live_by_search(d)).all()
+    assert d.is_empty() == (not _live_by_search(d)[0])
