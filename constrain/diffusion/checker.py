@@ -20,7 +20,7 @@ import numpy as np
 
 from constrain.diffusion import checker_kernels as K
 from constrain.errors import ConfigError, GrammarError, UnsupportedSchemaFeature
-from constrain.grammar.dfa import _hopcroft
+from constrain.grammar.dfa_kernels import hopcroft_blocks
 from constrain.grammar.ir import Grammar
 
 __all__ = ["Gap", "TokenGap", "CheckResult", "InfillChecker", "LongestLexingRefused", "normalise_segments"]
@@ -993,7 +993,7 @@ def _determinise(m, succ, start_bits, final, cap):
         for a, j in r.items():
             ct[s, col[a]] = j
     acc = [int(bool(b >> final & 1)) for b in order]
-    block = _hopcroft(ct, acc) if q > 1 else [0]
+    block = hopcroft_blocks(ct, np.asarray(acc, np.int64)).tolist() if q > 1 else [0]
     nb = max(block) + 1
     src, term, dst = [], [], []
     done = set()

@@ -39,7 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
-from constrain.grammar.dfa_kernels import live_states
+from constrain.grammar.dfa_kernels import hopcroft_blocks, live_states
 from constrain.limits import check_deadline
 
 __all__ = [
@@ -450,112 +450,6 @@ def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return cls, reps
 
 
-def _moore(ct: np.ndarray, accept: np.ndarray, max_iter: int) -> tuple[np.ndarray, bool]:
-    """Up to ``max_iter`` rounds of vectorized Moore refinement; returns (blocks, exact).
-
-    ``ct`` is ``int[n, k]`` with ``-1`` for the implicit dead sink.  Each round hashes a
-    state's signature (its block and its successors' blocks) to one uint64 with fixed random
-    weights.  A hash collision can only *merge* blocks, so every round stays coarser than the
-    Myhill-Nerode partition; when the count stops changing the partition is checked for
-    stability, and a stable partition that is coarser than Nerode *is* Nerode.  ``exact`` is
-    False when the rounds ran out or the check failed (then Hopcroft finishes the job from the
-    returned partition, which is always a valid starting point).
-    """
-    n, k = ct.shape
-    block = accept.astype(np.int64)
-    nb = int(block.max()) + 1 if n else 0
-    dead = ct < 0
-    safe = np.where(dead, 0, ct)
-    w = np.random.default_rng(0x5EED).integers(1, 2**62, size=k + 1, dtype=np.int64)
-    w = (w * 2 + 1).astype(np.uint64)
-    for _ in range(max_iter):
-        nxt = np.where(dead, -1, block[safe])
-        sig = (block.astype(np.uint64) + np.uint64(1)) * w[0]
-        sig = sig + ((nxt + 2).astype(np.uint64) * w[1:]).sum(axis=1, dtype=np.uint64)
-        _, inv = np.unique(sig, return_inverse=True)
-        inv = inv.reshape(n).astype(np.int64)
-        nnb = int(inv.max()) + 1
-        if nnb == nb:
-            # stability check against each block's first member
-            first = np.full(nnb, n, dtype=np.int64)
-            np.minimum.at(first, inv, np.arange(n))
-            rep = first[inv]
-            nxt = np.where(dead, -1, inv[safe])
-            ok = bool((nxt == nxt[rep]).all() and (accept == accept[rep]).all())
-            return inv, ok
-        block, nb = inv, nnb
-    return block, False
-
-
-def _hopcroft(ct: np.ndarray, initial: list[int]) -> list[int]:
-    """Hopcroft partition refinement on a trimmed DFA given as class-level rows ``int[n, k]``.
-
-    ``initial`` is a starting partition (block id per state) that refines accepting /
-    non-accepting and is coarser than the result (e.g. a partial Moore refinement).
-    ``-1`` entries go to an implicit dead sink.  All states must be live, so the sink is
-    distinguishable from every state: it forms its own initial block, and since a splitter
-    set needs all initial blocks but one, the sink block is never used as a splitter and its
-    (large) preimages are never computed.  Returns the block id of every state.
-    """
-    n = ct.shape[0]
-    # inverse transitions, per target: {class: [sources]}
-    src, cls = np.nonzero(ct >= 0)
-    tgt = ct[src, cls]
-    inv_t: list[dict[int, list[int]]] = [{} for _ in range(n)]
-    for s_, c_, t_ in zip(src.tolist(), cls.tolist(), tgt.tolist()):
-        d = inv_t[t_]
-        lst = d.get(c_)
-        if lst is None:
-            d[c_] = [s_]
-        else:
-            lst.append(s_)
-    groups: dict[int, set[int]] = {}
-    for s_, b_ in enumerate(initial):
-        groups.setdefault(b_, set()).add(s_)
-    blocks: list[set[int]] = list(groups.values())
-    block_of = [0] * n
-    for bi, b in enumerate(blocks):
-        for s in b:
-            block_of[s] = bi
-    work = set(range(len(blocks)))
-    while work:
-        a = work.pop()
-        by_class: dict[int, list[int]] = {}
-        for t in blocks[a]:
-            for c, srcs in inv_t[t].items():
-                x = by_class.get(c)
-                if x is None:
-                    by_class[c] = list(srcs)
-                else:
-                    x.extend(srcs)
-        for x in by_class.values():
-            touched: dict[int, list[int]] = {}
-            for s in x:
-                b = block_of[s]
-                lst = touched.get(b)
-                if lst is None:
-                    touched[b] = [s]
-                else:
-                    lst.append(s)
-            for b, members in touched.items():
-                blk = blocks[b]
-                if len(members) == len(blk):
-                    continue
-                new = set(members)
-                blk -= new
-                nb = len(blocks)
-                blocks.append(new)
-                for s in new:
-                    block_of[s] = nb
-                if b in work:
-                    work.add(nb)
-                elif len(new) <= len(blk):
-                    work.add(nb)
-                else:
-                    work.add(b)
-    return block_of
-
-
 class ByteDFA:
     """A deterministic automaton over bytes: plain numpy arrays, start state 0.
 
@@ -749,12 +643,7 @@ class ByteDFA:
         acc_np = self.accept[keep]
         ct = ct_np.tolist()
         acc = acc_np.tolist()
-        if len(keep) * k <= 4096:
-            # small: pure-Python Hopcroft beats numpy call overhead
-            block_of = _hopcroft(ct_np, [int(a) for a in acc])
-        else:
-            blocks_np, done = _moore(ct_np, acc_np, max_iter=12)
-            block_of = blocks_np.tolist() if done else _hopcroft(ct_np, blocks_np.tolist())
+        block_of = hopcroft_blocks(ct_np, acc_np.astype(np.int64)).tolist()
         # canonical BFS numbering over classes (classes are ordered by smallest byte)
         start_block = block_of[0]  # keep[0] == 0 since 0 is reachable and live
         rep_of_block: dict[int, int] = {}
