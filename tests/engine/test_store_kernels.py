@@ -56,3 +56,35 @@ def test_inside_walk_matches_oracle(grammar, prefix, smol_vocab):
         sid = p.threads[0][1]
         ids = np.flatnonzero(_inside(tables.lexer, sid, smol_vocab))
         assert len(ids) > 40000  # almost every token can sit inside a JSON string
+
+
+@pytest.mark.parametrize("name", ["json", "python", "sql", "go", "arithmetic"])
+def test_lexer_rows_filled_at_once_equal_byte_by_byte_steps(name):
+    """``LexerAutomaton.expand`` fills each state's row in one go (one key per distinct
+    column of its terminals' DFA rows); a second automaton of the same grammar stepped byte
+    by byte over the same states gives the same successors, state for state (ids may differ,
+    keys may not), and reaches the same number of states."""
+    from constrain.grammar.lexer import NOT_COMPUTED, LexerAutomaton
+
+    g = from_lark(Path(__file__).resolve().parents[2] / "grammars" / f"{name}.lark")
+    fast, slow = LexerAutomaton(g), LexerAutomaton(g)
+    everything = (1 << len(g.terminals)) - 1
+    n = fast.expand(fast.start(everything))
+    seen, todo = {slow.start(everything)}, [slow.start(everything)]
+    while todo:
+        s = todo.pop()
+        for b in range(256):
+            t = slow.step(s, b)
+            if t >= 0 and t not in seen:
+                seen.add(t)
+                todo.append(t)
+    assert n == len(seen) > 5
+    checked = 0
+    for sid in range(fast.n_states):
+        if (fast.table[sid] == NOT_COMPUTED).any():
+            continue
+        other = slow._key_to_id[fast.keys[sid]]
+        assert [fast.keys[x] if x >= 0 else None for x in fast.table[sid].tolist()] == \
+            [slow.keys[x] if x >= 0 else None for x in slow.table[other].tolist()]
+        checked += 1
+    assert checked == n
