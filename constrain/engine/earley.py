@@ -572,17 +572,23 @@ class ByteParser:
             dying.append(th)
         if out or len(dying) != 1:
             return out
-        k, sid, lap, las = dying[0]
+        got = self._munch_end(dying[0], pos)
+        return out if got is None else self._relex(got[0], got[1], pos + 1)
+
+    def _munch_end(self, th: tuple, pos: int):
+        """Maximal munch's end of thread ``th``'s lexeme, read up to ``pos``: at ``pos`` when its
+        state accepts, else at its last accepting point; ``(row after the lexeme, where it
+        ends)``, or ``None`` when nothing accepted or the parser refuses the lexeme."""
+        k, sid, lap, las = th
+        lex = self.t.lexer
         if lex.accept[sid]:
             end, acc = pos, lex.accept[sid]
         elif lap >= 0:
             end, acc = lap, lex.accept[las]
         else:
-            return out
+            return None
         rid = self._emit([(k, self.t.longest_choice(acc))], end)
-        if rid is None:
-            return out
-        return self._relex(rid, end, pos + 1)
+        return None if rid is None else (rid, end)
 
     def _relex(self, rid: int, start: int, stop: int) -> list:
         """Threads after lexing ``buf[start:stop]`` from row ``rid`` (a fresh lexeme at ``start``)."""
@@ -640,19 +646,11 @@ class ByteParser:
         starts a new lexeme there is one walk from it, not one feed each."""
         if not self.t.longest or len(self.threads) != 1:
             return False
-        lex = self.t.lexer
         pos = self.pos
         threads0, row_here0, indent0, paren0 = self.threads, self.row_here, self.indent, self.paren
         self._created = []
-        (k, sid, lap, las), = self.threads
-        if lex.accept[sid]:
-            end, acc = pos, lex.accept[sid]
-        elif lap >= 0:
-            end, acc = lap, lex.accept[las]
-        else:
-            return False
-        rid = self._emit([(k, self.t.longest_choice(acc))], end)
-        new = [] if rid is None else self._relex(rid, end, pos)
+        got = self._munch_end(self.threads[0], pos)
+        new = [] if got is None else self._relex(got[0], got[1], pos)
         snap = (pos, threads0, row_here0, tuple(self._created), self.next_rid - len(self._created), indent0, paren0)
         if not new:
             self._undo(snap)
