@@ -39,7 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
-from constrain.grammar.dfa_kernels import hopcroft_blocks, live_states
+from constrain.grammar.dfa_kernels import live_states, minimal_rows
 from constrain.limits import check_deadline
 
 __all__ = [
@@ -617,62 +617,14 @@ class ByteDFA:
             return m
         check_deadline()
         cls, reps = self._partition()
-        k = len(reps)
         ct_full = self.trans[:, reps]
-        n = self.n_states
-        # reachable from 0
-        rows_full = ct_full.tolist()
-        reach = [False] * n
-        reach[0] = True
-        stack = [0]
-        while stack:
-            s = stack.pop()
-            for t in rows_full[s]:
-                if t >= 0 and not reach[t]:
-                    reach[t] = True
-                    stack.append(t)
         live = self.live
         if not live[0]:
             m = _empty_dfa()
             self._cache["min"] = m
             return m
-        keep = np.flatnonzero(np.asarray(reach) & live)  # keep[0] == 0
-        remap = np.full(n + 1, -1, dtype=np.int64)
-        remap[keep] = np.arange(len(keep))
-        ct_np = remap[ct_full[keep]]  # -1 (dead/unreachable) indexes remap[-1] == -1
-        acc_np = self.accept[keep]
-        ct = ct_np.tolist()
-        acc = acc_np.tolist()
-        block_of = hopcroft_blocks(ct_np, acc_np.astype(np.int64)).tolist()
-        # canonical BFS numbering over classes (classes are ordered by smallest byte)
-        start_block = block_of[0]  # keep[0] == 0 since 0 is reachable and live
-        rep_of_block: dict[int, int] = {}
-        for s in range(len(keep)):
-            rep_of_block.setdefault(block_of[s], s)
-        new_id = {start_block: 0}
-        order = [start_block]
-        rows: list[list[int]] = []
-        i = 0
-        while i < len(order):
-            b = order[i]
-            i += 1
-            if not i & 255:
-                check_deadline()
-            row = []
-            for t in ct[rep_of_block[b]]:
-                if t < 0:
-                    row.append(-1)
-                    continue
-                tb = block_of[t]
-                j = new_id.get(tb)
-                if j is None:
-                    j = new_id[tb] = len(order)
-                    order.append(tb)
-                row.append(j)
-            rows.append(row)
-        new_acc = [acc[rep_of_block[b]] for b in order]
-        ctn = np.asarray(rows, dtype=np.int32).reshape(len(rows), k)
-        m = ByteDFA(ctn[:, cls], np.asarray(new_acc, dtype=bool), _canonical=True,
+        ctn, new_acc = minimal_rows(ct_full, self.accept, live)
+        m = ByteDFA(ctn[:, cls], new_acc, _canonical=True,
                     _partition=(cls, reps))
         # the canonical form of m is itself; share the cache entry
         self._cache["min"] = m

@@ -166,3 +166,79 @@ def hopcroft_blocks(ct, initial):  # pragma: no cover - compiled
                     in_work[b] = True
                 wn += 1
     return blk
+
+
+@njit
+def minimal_rows(ct, accept, live):  # pragma: no cover - compiled
+    """The canonical minimal automaton of class-level rows ``ct`` (``int32[n, k]``, ``-1``
+    dead, start state 0, which must be live): states unreachable from 0 or dead dropped,
+    equivalent ones merged (:func:`hopcroft_blocks`), the rest numbered breadth first from
+    the start, classes in order.  Returns ``(rows int32[m, k], accept bool[m])``.
+
+    What ``ByteDFA.minimize`` does around Hopcroft, compiled: in Python its reachability,
+    trimming and renumbering loops were ~15 % of a JSON Schema compile (185 automata on
+    schema_medium)."""
+    n, k = ct.shape
+    reach = np.zeros(n, np.bool_)
+    reach[0] = True
+    stack = np.empty(n, np.int64)
+    stack[0] = 0
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        s = stack[sp]
+        for c in range(k):
+            t = ct[s, c]
+            if t >= 0 and not reach[t]:
+                reach[t] = True
+                stack[sp] = t
+                sp += 1
+    remap = np.full(n, -1, np.int64)
+    m = 0
+    for s in range(n):
+        if reach[s] and live[s]:
+            remap[s] = m
+            m += 1
+    trimmed = np.empty((m, k), np.int64)
+    acc = np.empty(m, np.int64)
+    for s in range(n):
+        i = remap[s]
+        if i < 0:
+            continue
+        acc[i] = 1 if accept[s] else 0
+        for c in range(k):
+            t = ct[s, c]
+            trimmed[i, c] = remap[t] if t >= 0 else -1
+    block = hopcroft_blocks(trimmed, acc)
+    nb = 0
+    for s in range(m):
+        nb = max(nb, block[s] + 1)
+    rep = np.full(nb, -1, np.int64)
+    for s in range(m):
+        if rep[block[s]] < 0:
+            rep[block[s]] = s
+    new_id = np.full(nb, -1, np.int64)
+    order = np.empty(nb, np.int64)
+    new_id[block[0]] = 0
+    order[0] = block[0]
+    cnt = 1
+    rows = np.empty((nb, k), np.int32)
+    i = 0
+    while i < cnt:
+        r = rep[order[i]]
+        for c in range(k):
+            t = trimmed[r, c]
+            if t < 0:
+                rows[i, c] = -1
+                continue
+            tb = block[t]
+            if new_id[tb] < 0:
+                new_id[tb] = cnt
+                order[cnt] = tb
+                cnt += 1
+            rows[i, c] = new_id[tb]
+        i += 1
+    new_acc = np.empty(cnt, np.bool_)
+    for i in range(cnt):
+        new_acc[i] = acc[rep[order[i]]] != 0
+    return rows[:cnt], new_acc
