@@ -39,7 +39,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
-from constrain.grammar.dfa_kernels import live_states, minimal_rows
+from constrain.grammar.dfa_kernels import byte_classes_of, live_states, minimal_rows
 from constrain.limits import check_deadline
 
 __all__ = [
@@ -435,19 +435,9 @@ def _first_bytes(cls: np.ndarray) -> list[int]:
 
 def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
-    cols = np.ascontiguousarray(trans.T)
-    seen: dict[bytes, int] = {}
-    cls = np.empty(256, dtype=np.int32)
-    reps: list[int] = []
-    for b in range(256):
-        key = cols[b].tobytes()
-        c = seen.get(key)
-        if c is None:
-            c = len(reps)
-            seen[key] = c
-            reps.append(b)
-        cls[b] = c
-    return cls, reps
+    cls = byte_classes_of(trans)
+    _, first = np.unique(cls, return_index=True)
+    return cls, first.tolist()
 
 
 class ByteDFA:

@@ -242,3 +242,44 @@ def minimal_rows(ct, accept, live):  # pragma: no cover - compiled
     for i in range(cnt):
         new_acc[i] = acc[rep[order[i]]] != 0
     return rows[:cnt], new_acc
+
+
+@njit
+def byte_classes_of(trans):  # pragma: no cover - compiled
+    """``int32[256]``: a class id per byte, bytes with equal columns of ``trans``
+    (``int32[n, 256]``) in one class, classes numbered by their smallest byte.
+
+    Each byte's column is compared with the first byte of each class so far whose column
+    hash matches (hash first: most bytes differ from most classes in their first rows).  The
+    Python version keyed a dict by each column's bytes, ~90 µs an automaton, ~8 % of a JSON
+    Schema compile."""
+    n = trans.shape[0]
+    h = np.zeros(256, np.uint64)
+    for b in range(256):
+        x = np.uint64(0xCBF29CE484222325)
+        for s in range(n):
+            x = (x ^ np.uint64(trans[s, b] + 2)) * np.uint64(0x100000001B3)
+        h[b] = x
+    cls = np.empty(256, np.int32)
+    reps = np.empty(256, np.int64)
+    k = 0
+    for b in range(256):
+        found = -1
+        for c in range(k):
+            r = reps[c]
+            if h[r] != h[b]:
+                continue
+            same = True
+            for s in range(n):
+                if trans[s, r] != trans[s, b]:
+                    same = False
+                    break
+            if same:
+                found = c
+                break
+        if found < 0:
+            reps[k] = b
+            found = k
+            k += 1
+        cls[b] = found
+    return cls

@@ -674,3 +674,18 @@ def test_compiled_hopcroft_equals_the_set_version(n, k, density, seed):
     want = _hopcroft_by_sets(ct, acc.astype(int).tolist())
     # the same partition: block ids pair one to one
     assert len(set(got)) == len(set(want)) == len(set(zip(got, want)))
+
+
+@_SETTINGS
+@given(n=st.integers(1, 30), distinct=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_byte_classes_equal_grouping_columns_by_their_bytes(n, distinct, seed):
+    """Compiled byte classes (a column hash, then an exact compare) group bytes exactly as
+    keying each column's bytes in a dict does, classes numbered by their smallest byte."""
+    from constrain.grammar.dfa_kernels import byte_classes_of
+
+    rng = np.random.default_rng(seed)
+    trans = rng.integers(-1, n, size=(n, distinct)).astype(np.int32)[:, rng.integers(0, distinct, size=256)]
+    ids: dict[bytes, int] = {}
+    want = [ids.setdefault(np.ascontiguousarray(trans[:, b]).tobytes(), len(ids)) for b in range(256)]
+    assert byte_classes_of(trans).tolist() == want
+    assert ByteDFA(trans, np.zeros(n, bool)).n_byte_classes == len(ids)
