@@ -119,24 +119,20 @@ def _json_string_build(content: ByteDFA) -> ByteDFA:
     # raw bytes: follow the content DFA
     mapped = np.where(ct >= 0, off + per * ct, -1)
     trans[main[:, None], np.arange(256)[None, :]] = np.where(raw[None, :], mapped, -1)
-    for s in range(m):
-        base = off + per * s
-        if content.accept[s]:
-            trans[base, ord('"')] = 1
-        trans[base, ord("\\")] = base + 1
-        for ch, val in _SHORT.items():
-            d = ct[s, val]
-            if d >= 0:
-                trans[base + 1, ch] = off + per * d
-        trans[base + 1, ord("u")] = base + 2
-        trans[base + 2, ord("0")] = base + 3
-        trans[base + 3, ord("0")] = base + 4
-        trans[base + 4, ord("0")] = base + 5
-        trans[base + 4, ord("1")] = base + 6
-        for hi_state, high in ((base + 5, 0x00), (base + 6, 0x10)):
-            for h in _HEX:
-                val = high + int(chr(h), 16)
-                d = ct[s, val]
-                if d >= 0:
-                    trans[hi_state, h] = off + per * d
+    # the escapes, for every content state at once (a loop per state cost ~0.3 ms a string)
+    def to(d):  # content states (or -1) -> their main rows
+        return np.where(d >= 0, off + per * d, -1)
+
+    trans[main[np.asarray(content.accept, bool)], ord('"')] = 1
+    trans[main, ord("\\")] = main + 1
+    for ch, val in _SHORT.items():
+        trans[main + 1, ch] = to(ct[:, val])
+    trans[main + 1, ord("u")] = main + 2
+    trans[main + 2, ord("0")] = main + 3
+    trans[main + 3, ord("0")] = main + 4
+    trans[main + 4, ord("0")] = main + 5
+    trans[main + 4, ord("1")] = main + 6
+    for row, high in ((5, 0x00), (6, 0x10)):
+        for h in _HEX:
+            trans[main + row, h] = to(ct[:, high + int(chr(h), 16)])
     return ByteDFA(trans, accept).minimize()
