@@ -578,10 +578,12 @@ class TokenStore:
             e = self._entries.get(key)
             if e is None:
                 e = make()
-                self._entries[key] = e
                 self.stats.bytes += e.nbytes + self._hold(e)
                 if self.flat is not None:
+                    # before the entry is visible: a walk on another thread that finds it
+                    # (lock-free) hands its id to the kernel, which reads its row
                     self.flat.register(e)
+                self._entries[key] = e
                 while self.stats.bytes > self.max_bytes and len(self._entries) > 1:
                     _, old = self._entries.popitem(last=False)
                     if self.flat is not None:
