@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from constrain._jit import njit
+from constrain.grammar.dfa_kernels import kept_ids
 
 
 ANY = 256   # edge label: any byte (a gap byte)
@@ -608,12 +609,7 @@ def eps_free_nfa(n, src, term, dst, ign, eps_src, eps_dst, start, final, n_terms
     for i in order_d:
         if bwd[a_d[i]]:
             bwd[a_s[i]] = True
-    remap = np.full(n, -1, np.int64)
-    m = 0
-    for x in range(n):
-        if fwd[x] and bwd[x]:
-            remap[x] = m
-            m += 1
+    remap, m = kept_ids(fwd, bwd)
     if not (fwd[final] and bwd[start]):
         z = np.zeros(0, np.int32)
         return 0, np.zeros(0, np.bool_), np.zeros(0, np.bool_), z, z, z

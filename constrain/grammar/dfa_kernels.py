@@ -193,12 +193,7 @@ def minimal_rows(ct, accept, live):  # pragma: no cover - compiled
                 reach[t] = True
                 stack[sp] = t
                 sp += 1
-    remap = np.full(n, -1, np.int64)
-    m = 0
-    for s in range(n):
-        if reach[s] and live[s]:
-            remap[s] = m
-            m += 1
+    remap, m = kept_ids(reach, live)
     trimmed = np.empty((m, k), np.int64)
     acc = np.empty(m, np.int64)
     for s in range(n):
@@ -283,3 +278,17 @@ def byte_classes_of(trans):  # pragma: no cover - compiled
             k += 1
         cls[b] = found
     return cls
+
+
+@njit
+def kept_ids(a, b):  # pragma: no cover - compiled
+    """New ids ``0..m-1``, in order, for the states where both ``a`` and ``b`` (``bool[n]``)
+    hold, ``-1`` for the others: ``(ids int64[n], m)`` (trimming an automaton to its useful
+    states)."""
+    ids = np.full(a.shape[0], -1, np.int64)
+    m = 0
+    for x in range(a.shape[0]):
+        if a[x] and b[x]:
+            ids[x] = m
+            m += 1
+    return ids, m
