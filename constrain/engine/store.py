@@ -1148,20 +1148,21 @@ class _MaskWalk:
         if self.fdone_n is None:
             self.fdone_n = np.zeros(1, np.int64)
         while work:
+            held = self.held
             with flat.lock:
                 applied, pend, feeds, self.fdone = apply_flat(
                     np.asarray(work, np.int64), self.out, self.fdone, self.fdone_n, self.cap - self.work, flat.ent,
                     flat.grp, flat.wpool, flat.spool, flat.hk, flat.sig_aid)
+                pend, feeds = pend.tolist(), feeds.tolist()
+                # hold every entry named, still under the lock: an eviction on another thread
+                # (or one that resolving builds cause) could otherwise drop one before its use
+                live = flat.entry_of
+                for eid in [r[0] for r in pend] + [r[0] for r in feeds]:
+                    if eid not in held:
+                        held[eid] = live[eid]
             self.work += applied
             if self.work > self.cap:
                 self._tick()
-            pend, feeds = pend.tolist(), feeds.tolist()
-            # hold every entry named before resolving builds others (an LRU eviction could
-            # otherwise drop one between the kernel's return and its use)
-            held, live = self.held, flat.entry_of
-            for eid in [r[0] for r in pend] + [r[0] for r in feeds]:
-                if eid not in held:
-                    held[eid] = live[eid]
             work = []
             for eid, sig, aid, gid, paren in pend:
                 if gid < 0:  # evicted since this walk found it: apply the held object
