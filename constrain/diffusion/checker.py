@@ -992,8 +992,8 @@ def _determinise(m, succ, start_bits, final, cap):
     for s, r in enumerate(rows):
         for a, j in r.items():
             ct[s, col[a]] = j
-    acc = [int(bool(b >> final & 1)) for b in order]
-    block = hopcroft_blocks(ct, np.asarray(acc, np.int64)).tolist() if q > 1 else [0]
+    acc = np.array([b >> final & 1 for b in order], np.int64)
+    block = hopcroft_blocks(ct, acc).tolist() if q > 1 else [0]
     nb = max(block) + 1
     src, term, dst = [], [], []
     done = set()

@@ -568,11 +568,21 @@ class TokenStore:
             out[x] = (data if lap == -2 else data[lap:], las, nxt < 0)
         return out
 
-    def _get(self, key, make) -> _Entry:
+    def _hit(self, key) -> _Entry | None:
+        """The entry under ``key`` if there is one, marked recently used (lock-free: the hit
+        path of every mask)."""
         e = self._entries.get(key)
         if e is not None:
             self.stats.hits += 1
-            self._entries.move_to_end(key)
+            try:
+                self._entries.move_to_end(key)
+            except KeyError:  # evicted by another thread since the lookup: the entry is still valid
+                pass
+        return e
+
+    def _get(self, key, make) -> _Entry:
+        e = self._hit(key)
+        if e is not None:
             return e
         with self._lock:
             e = self._entries.get(key)
@@ -629,13 +639,8 @@ class TokenStore:
         lap_before = root_relex is not None
         rr = -3 if root_relex is None else root_relex
         key = ("r", sid, A, root, lap_before, rr)
-        e = self._entries.get(key)
+        e = self._hit(key)
         if e is not None:
-            self.stats.hits += 1
-            try:
-                self._entries.move_to_end(key)
-            except KeyError:  # evicted by another thread since the lookup: the entry is still valid
-                pass
             return e
         return self._get(key, lambda: self._build(sid, A, np.array([root], np.int32), np.array([-1], np.int32),
                                                   lap_before, rr))
@@ -645,13 +650,8 @@ class TokenStore:
         each starting a new lexeme from state ``sid`` (what a split group's child entry walks,
         for one root: see :meth:`_MaskWalk._end_newlines`)."""
         key = ("b", sid, A, root, filt)
-        e = self._entries.get(key)
+        e = self._hit(key)
         if e is not None:
-            self.stats.hits += 1
-            try:
-                self._entries.move_to_end(key)
-            except KeyError:  # (as in root_entry)
-                pass
             return e
         return self._get(key, lambda: self._build(sid, A, np.array([root], np.int32), np.array([filt], np.int32),
                                                   False))
@@ -1147,8 +1147,8 @@ class _MaskWalk:
         flat = self.store.flat
         if self.fdone_n is None:
             self.fdone_n = np.zeros(1, np.int64)
+        held = self.held
         while work:
-            held = self.held
             with flat.lock:
                 applied, pend, feeds, self.fdone = apply_flat(
                     np.asarray(work, np.int64), self.out, self.fdone, self.fdone_n, self.cap - self.work, flat.ent,

@@ -356,9 +356,9 @@ def _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, 
     nw = out.shape[0]
     need = _FULL_NONE
     while sp > 0:
-        top = stack[sp - 1, 0]
-        # (an evicted entry's row keeps its count; an id past the rows is not registered yet)
-        k = ent[top, E_G_COUNT] if top < ent.shape[0] else 0
+        # (every id has a row: entries are registered before they can be found; an evicted
+        # entry's row keeps its count)
+        k = ent[stack[sp - 1, 0], E_G_COUNT]
         if sp - 1 + k > stack.shape[0]:
             need = _FULL_STACK
             break
@@ -379,8 +379,8 @@ def _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, 
         if not _done_add(done, eid, sig, paren):
             continue
         nd += 1
-        flags = ent[eid, E_FLAGS] if eid < ent.shape[0] else 0
-        if flags & FLAT_ALIVE == 0:  # (evicted, or not registered: the caller applies it)
+        flags = ent[eid, E_FLAGS]
+        if flags & FLAT_ALIVE == 0:  # (evicted: the caller applies the object it holds)
             _pend_row(pend, n_pend, eid, sig, a, -1, paren)
             n_pend += 1
             continue

@@ -427,17 +427,13 @@ class ByteNFA:
 
 def _first_bytes(cls: np.ndarray) -> list[int]:
     """Smallest byte of each class (classes numbered by first appearance)."""
-    first: dict[int, int] = {}
-    for b, c in enumerate(cls.tolist()):
-        first.setdefault(c, b)
-    return [first[c] for c in range(len(first))]
+    return np.unique(cls, return_index=True)[1].tolist()
 
 
 def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
     cls = byte_classes_of(trans)
-    _, first = np.unique(cls, return_index=True)
-    return cls, first.tolist()
+    return cls, _first_bytes(cls)
 
 
 class ByteDFA:
@@ -763,7 +759,7 @@ class ByteDFA:
             rows.append(row)
         ct = np.asarray(rows, dtype=np.int32).reshape(len(rows), len(pairs))
         return ByteDFA(ct[:, jcls], np.asarray(acc, dtype=bool),
-                       _partition=(jcls, [ra_b for ra_b in _first_bytes(jcls)])).minimize()
+                       _partition=(jcls, _first_bytes(jcls))).minimize()
 
     def intersect(self, other: "ByteDFA", *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
         """DFA of L(self) ∩ L(other) (product construction)."""
