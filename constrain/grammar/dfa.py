@@ -39,8 +39,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constrain.errors import ConfigError, LimitExceeded
-from constrain.grammar.dfa_kernels import byte_classes_of, live_states, minimal_rows
 from constrain.limits import check_deadline
+
+# The numba kernels (constrain.grammar.dfa_kernels) are imported where they are first used, never
+# at module import: this module is under every grammar import, the vLLM plugin among them, and
+# vLLM 0.32's CPU worker start-up breaks if llvmlite is already loaded
+# (tests/integrations/test_plugin_imports.py).
 
 __all__ = [
     "ByteDFA",
@@ -432,6 +436,8 @@ def _first_bytes(cls: np.ndarray) -> list[int]:
 
 def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
+    from constrain.grammar.dfa_kernels import byte_classes_of
+
     cls = byte_classes_of(trans)
     return cls, _first_bytes(cls)
 
@@ -540,6 +546,8 @@ class ByteDFA:
         """``bool[n_states]``: the state can still reach an accepting state."""
         lv = self._cache.get("live")
         if lv is None:
+            from constrain.grammar.dfa_kernels import live_states
+
             lv = live_states(self.trans, self.accept)
             lv.flags.writeable = False
             self._cache["live"] = lv
@@ -621,6 +629,8 @@ class ByteDFA:
             m = _empty_dfa()
             self._cache["min"] = m
             return m
+        from constrain.grammar.dfa_kernels import minimal_rows
+
         ctn, new_acc = minimal_rows(ct_full, self.accept, live)
         m = ByteDFA(ctn[:, cls], new_acc, _canonical=True,
                     _partition=(cls, reps))
