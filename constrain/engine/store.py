@@ -444,17 +444,23 @@ class TokenStore:
         return got
 
     def _state_flags(self, A: int):
+        """``bool[n_states]`` arrays for the walk: the state can still lex a terminal of ``A``,
+        it accepts one (any terminal with longest match).  Extended, not rebuilt, as lexer
+        states are added (rebuilding them for every new state was quadratic in a cold walk)."""
         lex = self.tables.lexer
         n = lex.n_states
         got = self._flags.get(A)
         if got is not None and got[0] == n:
             return got[1], got[2]
+        m = 0 if got is None else got[0]
         live, accept = lex.live, lex.accept
-        ok = np.fromiter(((live[s] & A) != 0 for s in range(n)), dtype=np.bool_, count=n)
+        ok = np.fromiter(((live[s] & A) != 0 for s in range(m, n)), dtype=np.bool_, count=n - m)
         if self.longest:
-            acc = np.fromiter((accept[s] != 0 for s in range(n)), dtype=np.bool_, count=n)
+            acc = np.fromiter((accept[s] != 0 for s in range(m, n)), dtype=np.bool_, count=n - m)
         else:
-            acc = np.fromiter(((accept[s] & A) != 0 for s in range(n)), dtype=np.bool_, count=n)
+            acc = np.fromiter(((accept[s] & A) != 0 for s in range(m, n)), dtype=np.bool_, count=n - m)
+        if got is not None:
+            ok, acc = np.concatenate((got[1], ok)), np.concatenate((got[2], acc))
         self._flags[A] = (n, ok, acc)
         return ok, acc
 
@@ -1056,10 +1062,20 @@ class _MaskWalk:
                                 "state); the matcher is unchanged", limit="max_mask_work", value=self.cap)
 
     # ------------------------------------------------------------ structure
-    def _register(self, chart: dict, rid: int) -> int:
+    def _register(self, chart: dict, rid: int, closed: bool = False) -> int:
+        """The structural id of row ``rid``, recording the first row seen with it and the rows
+        its continuations can read (its origins, recursively).  ``closed``: ``chart`` holds only
+        such rows (a private copy made by :meth:`_scan`), kept as it is: walking the origins
+        again for every scanned row was quadratic in the nesting depth (cfg_arith's cold walk:
+        ~30 µs a scan, most of it).  Such a copy can also hold rows no longer reachable (its
+        parent's, after a completion), so at sizes 64, 128, 256, ... it is walked anyway: rows
+        that nothing reaches are dropped and the copies stay as small as the walk makes them."""
         t = self.t
         sig = row_sig(t, chart, rid)
-        if sig not in t.sig_rows:
+        n = len(chart)
+        if sig not in t.sig_rows and closed and (n < 64 or n & (n - 1)):
+            t.sig_rows[sig] = (chart, rid, chart[rid].allowed)
+        elif sig not in t.sig_rows:
             need = {rid: chart[rid]}
             stack = [rid]
             while stack:
@@ -1086,7 +1102,7 @@ class _MaskWalk:
             chart = dict(rows)
             chart[rid] = t.new_row(rid, seeds, chart)
             if chart[rid].allowed:
-                new = self._register(chart, rid)
+                new = self._register(chart, rid, closed=True)
         t.sig_scans[key] = new
         return None if new < 0 else new
 

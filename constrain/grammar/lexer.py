@@ -39,12 +39,15 @@ class LexerAutomaton:
         self._trans = [np.asarray(t.dfa.trans, dtype=np.int32) for t in ts]
         self._acc = [np.asarray(t.dfa.accept, dtype=bool) for t in ts]
         self._live = [np.asarray(t.dfa.live, dtype=bool) for t in ts]
+        self._alive: list = [None] * len(ts)  # per terminal, built on first use (_fill_row)
         self._key_to_id: dict[tuple, int] = {}
         self.keys: list[tuple] = []
         self.live: list[int] = []
         self.accept: list[int] = []
         self.table = np.full((64, 256), NOT_COMPUTED, dtype=np.int32)
         self._start_cache: dict[int, int] = {}
+        #: states whose every reachable state has its whole row computed (see expand)
+        self._closed: set[int] = set()
         # readers of ``table`` never lock; creating a state or a transition does
         self._lock = threading.RLock()
 
@@ -59,10 +62,14 @@ class LexerAutomaton:
             d["accept"] = list(self.accept)
             d["table"] = self.table.copy()
             d["_start_cache"] = dict(self._start_cache)
+            d["_closed"] = set(self._closed)
+        d["_alive"] = None  # (derived: rebuilt on use)
         del d["_lock"]
         return d
 
     def __setstate__(self, d):
+        d.setdefault("_closed", set())  # (a snapshot saved before the set existed)
+        d["_alive"] = [None] * len(d["_trans"])
         self.__dict__.update(d)
         self._lock = threading.RLock()
 
@@ -127,7 +134,16 @@ class LexerAutomaton:
 
     def expand(self, sid: int) -> int:
         """Compute every transition of every state reachable from ``sid`` (breadth first), so a
-        kernel can walk the table without meeting ``NOT_COMPUTED``.  Returns the state count."""
+        kernel can walk the table without meeting ``NOT_COMPUTED``.  Returns how many states it
+        visited: on a fresh automaton, all those reachable from ``sid``.
+
+        Every state it visits is then *closed* (all its reachable states computed), and a later
+        call stops at closed states: each mask-store entry expands its start state, and walking
+        the same reachable set again for each (one ``np.unique`` per state) was ~40 % of a cold
+        walk on schema_medium."""
+        closed = self._closed
+        if sid in closed:
+            return 0
         seen = {sid}
         queue = [sid]
         while queue:
@@ -136,9 +152,10 @@ class LexerAutomaton:
             if (row == NOT_COMPUTED).any():
                 row = self._fill_row(s)
             for nxt in np.unique(row).tolist():
-                if nxt >= 0 and nxt not in seen:
+                if nxt >= 0 and nxt not in seen and nxt not in closed:
                     seen.add(nxt)
                     queue.append(nxt)
+        closed.update(seen)
         return len(seen)
 
     def _fill_row(self, sid: int) -> np.ndarray:
@@ -146,21 +163,27 @@ class LexerAutomaton:
         per live (terminal, state) pair its DFA row, dead targets as -1, and one new key per
         distinct column of those rows, not per byte.  A first mask expands the lexer states it
         meets: cfg_json's 136 took ~35,000 ``step`` calls, most of its first mask."""
+        from constrain.grammar.dfa import _classes_of  # (numba: loaded on first use, see dfa.py)
+
         with self._lock:
             key = self.keys[sid]
             rows = np.empty((len(key), 256), np.int32)
+            alive = self._alive
             for i, (t, q) in enumerate(key):
-                r = self._trans[t][q]
-                rows[i] = np.where((r >= 0) & self._live[t][np.maximum(r, 0)], r, DEAD)
+                tl = alive[t]
+                if tl is None:  # the terminal's DFA with transitions into dead states as -1
+                    r = self._trans[t]
+                    alive[t] = tl = np.where((r >= 0) & self._live[t][np.maximum(r, 0)], r, DEAD).astype(np.int32)
+                rows[i] = tl[q]
+            # one key per distinct column (compiled column classes, numbered by first byte)
+            inv, reps = _classes_of(rows)
             if len(key) == 1:
-                cols, inv = np.unique(rows[0], return_inverse=True)
                 t0 = key[0][0]
-                ids = [self._intern(((t0, q2),) if q2 >= 0 else ()) for q2 in cols.tolist()]
+                ids = [self._intern(((t0, q2),) if q2 >= 0 else ()) for q2 in rows[0, reps].tolist()]
             else:
-                cols, inv = np.unique(rows.T, axis=0, return_inverse=True)
                 ids = [self._intern(tuple((key[i][0], q2) for i, q2 in enumerate(col) if q2 >= 0))
-                       for col in cols.tolist()]
-            row = np.asarray(ids, np.int32)[inv.reshape(-1)]
+                       for col in rows[:, reps].T.tolist()]
+            row = np.asarray(ids, np.int32)[inv]
             self.table[sid] = row  # (after interning: it may have grown the table)
             return row
 

@@ -88,3 +88,51 @@ def test_lexer_rows_filled_at_once_equal_byte_by_byte_steps(name):
             [slow.keys[x] if x >= 0 else None for x in slow.table[other].tolist()]
         checked += 1
     assert checked == n
+
+
+@pytest.mark.parametrize("name", ["json", "sql"])
+def test_expand_stops_at_closed_states_and_leaves_nothing_uncomputed(name):
+    """A second ``expand`` from any state it reached has nothing to do (the states are
+    closed), and every state reachable from a closed one has its whole row computed, also
+    when a later expand starts elsewhere and meets closed states half-way."""
+    from constrain.grammar.lexer import NOT_COMPUTED, LexerAutomaton
+
+    g = from_lark(GRAMMARS / f"{name}.lark")
+    lex = LexerAutomaton(g)
+    first = lex.start(1)  # one terminal's states, then everything: the second meets closed ones
+    assert lex.expand(first) >= 1
+    everything = lex.start((1 << len(g.terminals)) - 1)
+    lex.expand(everything)
+    for sid in sorted(lex._closed):
+        assert lex.expand(sid) == 0
+    seen, todo = {everything, first}, [everything, first]
+    while todo:
+        row = lex.table[todo.pop()]
+        assert not (row == NOT_COMPUTED).any()
+        for nxt in set(row.tolist()):
+            if nxt >= 0 and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    assert seen <= lex._closed
+
+
+def test_state_flags_extended_equal_rebuilt(smol_vocab):
+    """The store's per-allowed-set state flags, extended as lexer states are added, equal
+    flags computed from scratch over all states."""
+    from constrain.engine.store import TokenStore
+
+    tables = CompiledParserTables(from_lark(GRAMMARS / "json.lark"))
+    store = TokenStore(tables, smol_vocab)
+    lex = tables.lexer
+    A = (1 << len(tables.grammar.terminals)) - 1
+    store._state_flags(A)
+    n0 = lex.n_states
+    for i in range(len(tables.grammar.terminals)):  # new states: each terminal lexed alone
+        lex.expand(lex.start(1 << i))
+    assert lex.n_states > n0
+    ok, acc = store._state_flags(A)
+    n = lex.n_states
+    assert ok.shape == acc.shape == (n,)
+    assert ok.tolist() == [(lex.live[s] & A) != 0 for s in range(n)]
+    want = [lex.accept[s] != 0 for s in range(n)] if store.longest else [(lex.accept[s] & A) != 0 for s in range(n)]
+    assert acc.tolist() == want
