@@ -14,7 +14,11 @@ state s)``, of
   as a *child entry*, cached by ``(parent entry, group, s', A')``.
 
 So an entry is a node of a tree keyed by the chain of lexer contexts a token can cross; a warm
-mask is a few bitmask ORs plus one parser scan per distinct boundary, never a trie walk.  The
+mask is a few bitmask ORs plus one parser scan per distinct boundary, never a trie walk.  Under
+the exact lexing policy the walks themselves share work: the subtree under a root's child
+depends only on that node and its lexer state, so big ones are recorded once and replayed by
+later walks (``_SubtreeMemo``; a JSON object's key positions, each a new lexer state where
+almost every token fits, walk the trie once instead of once per byte of the key).  The
 rare readings the split cannot describe (maximal munch falling back to an earlier accepting
 point, the indentation post-lexer, which reads the text) are handed to the reference parser
 (``EXIT_FEED``), which feeds the node's bytes and continues from its real state.
@@ -47,12 +51,16 @@ from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, s
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
-                                            PL_REFUSE, _or_ids, _or_words, _walk, apply_flat, ht_grow, ht_put)
+                                            MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, PL_REFUSE, _or_ids, _or_words, _walk,
+                                            apply_flat, ht_grow, ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
 
 _EMPTY_I32 = np.zeros(0, np.int32)
+# the walk's memo arrays when it has none (``memo_aid`` -1: never read)
+_NO_MEMO = (np.full((2, 4), -1, np.int64), np.empty((0, 4), np.int64), np.empty((0, 2), np.int32),
+            np.empty((0, 3), np.int32), np.zeros(4, np.int64))
 _NO_DONE = np.zeros((0, 3), np.int64)  # apply_flat makes a mask's set on its first call
 
 
@@ -128,6 +136,64 @@ def _memo_put(memo: dict, key, value) -> None:
         memo.clear()
     memo[key] = value
 _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
+
+
+class _SubtreeMemo:
+    """The trie walk's subtree memo (see ``_walk`` in store_kernels.py): subtrees of a walk's
+    root children already walked from the same lexer state under the same allowed set, as
+    token-index runs and exits.  Exact lexing policy only (under maximal munch a subtree's
+    walk depends on the accepting points above it).
+
+    Lifetime: the store's; it only grows (lexer states and the trie never change meaning),
+    up to ``max_bytes``, past which walks record nothing new.  Not persisted (a loaded store
+    starts with an empty memo).  Used under the store's lock (entries are built under it).
+    """
+
+    MIN_NODES = 64  # a smaller subtree is cheaper walked again than recorded
+
+    def __init__(self, max_bytes: int, trie):
+        self.max_bytes = max_bytes
+        # the most slots one walk can add: a subtree is recorded once, and only big ones are
+        n = trie.n_nodes
+        self.max_new = int((trie.subtree_end[:n] - np.arange(n) >= self.MIN_NODES).sum())
+        self.aids: dict[int, int] = {}  # allowed set -> its small id (the memo's key part)
+        self.mk = np.full((1024, 4), -1, np.int64)
+        self.slots = np.empty((1024, 4), np.int64)
+        self.runs = np.empty((4096, 2), np.int32)
+        self.ex = np.empty((1024, 3), np.int32)
+        self.count = np.zeros(4, np.int64)  # MC_* (used slots, runs, exits, table keys)
+
+    @property
+    def nbytes(self) -> int:
+        return self.mk.nbytes + self.slots.nbytes + self.runs.nbytes + self.ex.nbytes
+
+    def prepare(self, A: int, n_roots: int) -> int:
+        """Room for one walk of ``n_roots`` roots (at most 256 new slots a root, and at most
+        one per trie node of ``MIN_NODES`` nodes or more); the id of ``A``.  A pool more than
+        half used doubles while the memo is under its cap."""
+        aid = self.aids.get(A)
+        if aid is None:
+            aid = self.aids[A] = len(self.aids)
+        c = self.count
+        need = min(256 * n_roots, self.max_new)
+        while 2 * (c[MC_KEYS] + need) > self.mk.shape[0]:
+            if self.nbytes > self.max_bytes:
+                return aid  # (the kernel checks the table's room itself: it records no more)
+            self.mk = ht_grow(self.mk)
+        if self.nbytes <= self.max_bytes:
+            if c[MC_SLOTS] + need > self.slots.shape[0]:
+                self.slots = _grown(self.slots, max(2 * self.slots.shape[0], int(c[MC_SLOTS]) + need))
+            if 2 * c[MC_RUNS] > self.runs.shape[0]:
+                self.runs = _grown(self.runs, 2 * self.runs.shape[0])
+            if 2 * c[MC_EXITS] > self.ex.shape[0]:
+                self.ex = _grown(self.ex, 2 * self.ex.shape[0])
+        return aid
+
+
+def _grown(a: np.ndarray, n: int) -> np.ndarray:
+    b = np.empty((n,) + a.shape[1:], a.dtype)
+    b[: a.shape[0]] = a
+    return b
 
 
 class _FlatIndex:
@@ -391,6 +457,8 @@ class TokenStore:
         self._exit_node = np.empty(n, np.int32)
         self._exit_kind = np.empty(n, np.int8)
         self._exit_state = np.empty(n, np.int32)
+        #: the walk's subtree memo (exact policy only; ``None``: every walk from scratch)
+        self._subtrees: _SubtreeMemo | None = None if self.longest else _SubtreeMemo(min(64 << 20, max_bytes // 8), self.trie)
         self.stats = StoreStats()
         # ignored terminals W with W·W ⊆ W (whitespace runs): under the exact policy a new W
         # lexeme right after a W lexeme reads nothing the first one's continuation does not
@@ -464,6 +532,12 @@ class TokenStore:
         self._flags[A] = (n, ok, acc)
         return ok, acc
 
+    def _memo_arrays(self) -> tuple:
+        m = self._subtrees
+        if m is None:
+            return _NO_MEMO
+        return m.mk, m.slots, m.runs, m.ex, m.count
+
     def _expand(self, sid: int) -> None:
         if sid not in self._expanded:
             self.tables.lexer.expand(sid)
@@ -494,11 +568,14 @@ class TokenStore:
         self._expand(sid)
         ok, acc = self._state_flags(A)
         t = self.trie
+        m = self._subtrees
+        maid = -1 if m is None else m.prepare(A, roots.shape[0])
         while True:
             words = np.zeros(self.n_words, np.uint32)
             n_exit, visited = _walk(lex.table, ok, acc, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids,
                                     t.max_depth, sid, roots, filters, self.longest, True, lap_before_root,
-                                    self.relex_start, root_relex, words, self._exit_node, self._exit_kind, self._exit_state)
+                                    self.relex_start, root_relex, words, self._exit_node, self._exit_kind, self._exit_state,
+                                    maid, _SubtreeMemo.MIN_NODES, *self._memo_arrays())
             if n_exit >= 0:
                 break
             # overlapping roots (a split node under another of the same group) can revisit nodes
@@ -508,31 +585,61 @@ class TokenStore:
             self._exit_state = np.empty(n, np.int32)
         # exits repeat when roots overlap (a split node below another of the same group):
         # keep each (node, state) once
-        groups: dict[int, dict] = {}
-        feeds = set()
-        accept = lex.accept
-        nodes = self._exit_node[:n_exit].tolist()
-        states = self._exit_state[:n_exit].tolist()
-        kinds = self._exit_kind[:n_exit].tolist()
-        for node, s, kind in zip(nodes, states, kinds):
-            if kind == EXIT_SPLIT:
-                T = self.tables.longest_choice(accept[s]) if self.longest else accept[s] & A
-                groups.setdefault(T, {})[node] = s if self.longest else -1
-            else:
-                feeds.add(node)
+        if self.longest or n_exit <= 64:  # (few exits: the loop is cheaper than array calls)
+            groups, feeds = self._exit_groups_loop(n_exit, A)
+        else:
+            groups, feeds = self._exit_groups(n_exit, A)
         self._serial += 1
         self.stats.entries_built += 1
         self.stats.nodes_visited += visited
         fmeta = (self._feed_meta(sid, roots, lap_before_root, feeds)
                  if feeds and self.longest and self.indenter is None else None)  # (munch fallbacks only)
-        return _Entry(
-            self._serial,
-            words,
-            [(T, np.fromiter(g.keys(), np.int32, len(g)), np.fromiter(g.values(), np.int32, len(g)))
-             for T, g in groups.items()],
-            np.asarray(sorted(feeds), np.int32) if feeds else _EMPTY_I32,
-            fmeta,
-        )
+        return _Entry(self._serial, words, groups, np.asarray(sorted(feeds), np.int32) if feeds else _EMPTY_I32, fmeta)
+
+    def _exit_groups(self, n_exit: int, A: int) -> tuple[list, set]:
+        """A walk's exits as split groups ``(T, roots, filters)`` (exact policy: the terminals
+        ``T`` that end at the node's state, its distinct nodes in trie order, no filters) and
+        the feed nodes.  Array work: a walk under a free-form value can leave ~1,000 exits, and
+        grouping them one by one in Python was most of a cold walk on schema_complex."""
+        nodes = self._exit_node[:n_exit]
+        kinds = self._exit_kind[:n_exit]
+        states = self._exit_state[:n_exit]
+        split = kinds == EXIT_SPLIT
+        feeds = set() if split.all() else set(nodes[~split].tolist())
+        sn, ss = nodes[split], states[split]
+        if sn.shape[0] == 0:
+            return [], feeds
+        accept = self.tables.lexer.accept
+        us, inv = np.unique(ss, return_inverse=True)
+        by_T: dict[int, list[int]] = {}
+        for i, st in enumerate(us.tolist()):
+            by_T.setdefault(accept[st] & A, []).append(i)
+        groups = []
+        for T, idx in by_T.items():
+            sel = sn if len(by_T) == 1 else sn[np.isin(inv, idx)]
+            roots = np.unique(sel).astype(np.int32)
+            groups.append((T, roots, np.full(roots.shape[0], -1, np.int32)))
+        return groups, feeds
+
+    def _exit_groups_loop(self, n_exit: int, A: int) -> tuple[list, set]:
+        """:meth:`_exit_groups` one exit at a time, and the only version under maximal munch:
+        there the group's terminal is munch's choice among those the state accepts, and each
+        root keeps its state as its filter (the last one recorded for it)."""
+        groups: dict[int, dict] = {}
+        feeds = set()
+        accept = self.tables.lexer.accept
+        nodes = self._exit_node[:n_exit].tolist()
+        states = self._exit_state[:n_exit].tolist()
+        kinds = self._exit_kind[:n_exit].tolist()
+        longest = self.longest
+        for node, s, kind in zip(nodes, states, kinds):
+            if kind == EXIT_SPLIT:
+                T = self.tables.longest_choice(accept[s]) if longest else accept[s] & A
+                groups.setdefault(T, {})[node] = s if longest else -1
+            else:
+                feeds.add(node)
+        return [(T, np.fromiter(g.keys(), np.int32, len(g)), np.fromiter(g.values(), np.int32, len(g)))
+                for T, g in groups.items()], feeds
 
     def _feed_meta(self, sid: int, roots: np.ndarray, lap_before_root: bool, feeds) -> dict:
         """For each feed node of a walk from ``sid`` at ``roots`` (maximal munch), what the

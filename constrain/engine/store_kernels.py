@@ -11,10 +11,17 @@ EXIT_SPLIT = 0  # a lexeme may end at this node; its children start the next lex
 EXIT_FEED = 1  # the reading needs the reference parser from this node on (munch fallback, indenter)
 
 
+# the subtree memo of _walk (_SubtreeMemo in store.py): per slot, its runs and its exits
+M_RUN0, M_NRUN, M_EX0, M_NEX = 0, 1, 2, 3
+# memo counters (int64[4]): slots, runs, exits used, keys in the table
+MC_SLOTS, MC_RUNS, MC_EXITS, MC_KEYS = 0, 1, 2, 3
+
+
 @njit
 def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
           s0, roots, filters, longest, split_ok, lap_before_root, relex_start, root_relex,
-          out_words, exit_node, exit_kind, exit_state):  # pragma: no cover - compiled
+          out_words, exit_node, exit_kind, exit_state,
+          memo_aid, memo_min, mk, mslots, mruns, mex, mcount):  # pragma: no cover - compiled
     """One lexer reading walked over the subtrees of ``roots``: mark its INSIDE tokens and
     record where the parser must take over.
 
@@ -51,6 +58,23 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
     costs nothing).  ``root_relex`` is that run over the bytes already committed before the
     root (``-1`` dead, ``-3`` unknown: an accepting point was passed).
 
+    **Subtree memo** (exact policy only, ``memo_aid >= 0``): under the exact policy the walk of
+    a subtree depends only on its node, the lexer state there and the flags ``ok`` / ``acc``
+    (one set per allowed-terminal set, ``memo_aid``), not on the path above it.  So the
+    subtrees of a root's children with at least ``memo_min`` nodes are recorded once (the
+    INSIDE tokens as runs of ``tok_ids`` indices, nodes in DFS order being contiguous there,
+    and the exits) and replayed by later walks that reach the same (node, state).  A JSON
+    object's key position is the case: the lexer is in a known key's literal and in the
+    "any other key" string at once, a different state at every byte, and nearly every token
+    is INSIDE; after the first byte that leaves the known keys, every such walk is in the same
+    "free string" state.  ``mk``: open-addressing table (``ht_get``) keyed ``(memo_aid,
+    node, state)`` -> slot; ``mslots[slot]``: ``M_*`` (first run, runs, first exit, exits);
+    ``mruns`` int32[:, 2] (start, end) into ``tok_ids``; ``mex`` int32[:, 3] (node, kind,
+    state); ``mcount``: ``MC_*`` used counts, updated as each slot is complete (a slot is
+    visible only then, so a walk that stops half-way leaves the memo consistent).  The
+    caller leaves the table room for every child of every root; when a pool is full the walk
+    records nothing more.
+
     Returns the number of exits written (``-1`` if the exit buffers overflowed) and the number
     of nodes visited.
     """
@@ -61,6 +85,13 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
     n_exit = 0
     cap = exit_node.shape[0]
     visited = 0
+    memo = memo_aid >= 0 and not longest and split_ok
+    rec = -1  # the node whose subtree is being recorded (-1: none)
+    rec_end = 0
+    rec_run0 = 0  # its first run in mruns, its first exit in exit_node
+    rec_ex0 = 0
+    n_runs = mcount[MC_RUNS]
+    run_end = -1  # tok_ids index where the current run ends
     for r in range(roots.shape[0]):
         root = roots[r]
         d0 = depth[root]
@@ -76,7 +107,13 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
         f = filters[r]
         end = subtree_end[root]
         i = root + 1
-        while i < end:
+        while True:
+            if rec >= 0 and i >= rec_end:  # the recorded subtree is done: its slot
+                n_runs = _memo_close(rec, st[depth[rec]], memo_aid, rec_run0, n_runs, rec_ex0, n_exit,
+                                     exit_node, exit_kind, exit_state, mk, mslots, mex, mcount)
+                rec = -1
+            if i >= end:
+                break
             visited += 1
             d = depth[i]
             p = st[d - 1]
@@ -86,14 +123,52 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
                 continue
             nxt = table[p, b]
             if nxt >= 0 and ok[nxt]:
+                if memo and d == d0 + 1 and subtree_end[i] - i >= memo_min:
+                    slot = ht_get(mk, memo_aid, i, nxt)
+                    if slot >= 0:  # replayed: its runs and exits, and past its subtree
+                        for q in range(mslots[slot, M_RUN0], mslots[slot, M_RUN0] + mslots[slot, M_NRUN]):
+                            for j in range(mruns[q, 0], mruns[q, 1]):
+                                t = tok_ids[j]
+                                out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                        x0 = mslots[slot, M_EX0]
+                        nx = mslots[slot, M_NEX]
+                        if n_exit + nx > cap:
+                            return -1, visited
+                        for q in range(nx):
+                            exit_node[n_exit] = mex[x0 + q, 0]
+                            exit_kind[n_exit] = mex[x0 + q, 1]
+                            exit_state[n_exit] = mex[x0 + q, 2]
+                            n_exit += 1
+                        i = subtree_end[i]
+                        continue
+                    if mcount[MC_SLOTS] < mslots.shape[0]:
+                        rec = i
+                        rec_end = subtree_end[i]
+                        rec_run0 = n_runs
+                        rec_ex0 = n_exit
+                        run_end = -1
                 st[d] = nxt
                 if longest:
                     lap[d] = d if acc[nxt] else lap[d - 1]
                 marked[d] = -1
                 nd[d] = i
-                for j in range(tok_start[i], tok_start[i + 1]):
+                j0 = tok_start[i]
+                j1 = tok_start[i + 1]
+                for j in range(j0, j1):
                     t = tok_ids[j]
                     out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                if rec >= 0 and j1 > j0:
+                    if j0 == run_end:
+                        mruns[n_runs - 1, 1] = j1
+                        run_end = j1
+                    elif n_runs < mruns.shape[0]:
+                        mruns[n_runs, 0] = j0
+                        mruns[n_runs, 1] = j1
+                        n_runs += 1
+                        run_end = j1
+                    else:  # the pool is full: this subtree is not recorded
+                        rec = -1
+                        n_runs = rec_run0
                 if not longest and acc[nxt] and subtree_end[i] > i + 1:
                     if n_exit >= cap:
                         return -1, visited
@@ -146,6 +221,33 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
                     n_exit += 1
             i = subtree_end[i]
     return n_exit, visited
+
+
+@njit
+def _memo_close(node, state, aid, run0, n_runs, ex0, n_exit, exit_node, exit_kind, exit_state, mk, mslots,
+                mex, mcount):  # pragma: no cover - compiled
+    """Record the subtree of ``node`` (reached in lexer ``state``) that :func:`_walk` just
+    walked: its runs ``run0 .. n_runs`` and its exits ``ex0 .. n_exit``, as a new slot
+    visible from here on.  Returns the runs in use (``run0`` when the exit pool is full and
+    nothing is recorded)."""
+    nx = n_exit - ex0
+    e0 = mcount[MC_EXITS]
+    if e0 + nx > mex.shape[0] or 2 * (mcount[MC_KEYS] + 1) > mk.shape[0]:
+        return run0
+    for q in range(nx):
+        mex[e0 + q, 0] = exit_node[ex0 + q]
+        mex[e0 + q, 1] = exit_kind[ex0 + q]
+        mex[e0 + q, 2] = exit_state[ex0 + q]
+    slot = mcount[MC_SLOTS]
+    mslots[slot, M_RUN0] = run0
+    mslots[slot, M_NRUN] = n_runs - run0
+    mslots[slot, M_EX0] = e0
+    mslots[slot, M_NEX] = nx
+    mcount[MC_SLOTS] = slot + 1
+    mcount[MC_RUNS] = n_runs
+    mcount[MC_EXITS] = e0 + nx
+    mcount[MC_KEYS] += ht_put(mk, aid, node, state, slot)
+    return n_runs
 
 
 @njit

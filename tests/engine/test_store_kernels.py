@@ -10,6 +10,7 @@ import pytest
 
 from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
 from constrain.engine.earley import ByteParser, CompiledParserTables
+from constrain.engine.store import _NO_MEMO
 from constrain.engine.store_kernels import _walk
 from constrain.grammar import from_lark
 from constrain.testing.naive import naive_inside, naive_mask
@@ -27,7 +28,7 @@ def _inside(lexer, sid, vocab):
     exits = np.empty(t.n_nodes, np.int32)
     n_exit, _ = _walk(lexer.table, ok, acc, t.byte, t.depth, t.subtree_end, t.tok_start, t.tok_ids, t.max_depth,
                       sid, np.zeros(1, np.int32), np.full(1, -1, np.int32), False, True, False, -1, -3,
-                      out.view(np.uint32), exits, np.empty(t.n_nodes, np.int8), exits.copy())
+                      out.view(np.uint32), exits, np.empty(t.n_nodes, np.int8), exits.copy(), -1, 64, *_NO_MEMO)
     assert n_exit == 0
     return bitmask_to_bool(out, vocab.n_vocab)
 
@@ -136,3 +137,57 @@ def test_state_flags_extended_equal_rebuilt(smol_vocab):
     assert ok.tolist() == [(lex.live[s] & A) != 0 for s in range(n)]
     want = [lex.accept[s] != 0 for s in range(n)] if store.longest else [(lex.accept[s] & A) != 0 for s in range(n)]
     assert acc.tolist() == want
+
+
+_ORDER = {"type": "object", "properties": {  # additional properties allowed: every key position
+    "order_id": {"type": "string", "pattern": "^ORD-[0-9]{3}$"},  # walks almost the whole trie
+    "customer": {"type": "object", "properties": {"name": {"type": "string"}, "tier": {"enum": ["gold", "silver"]}},
+                 "required": ["name"]},
+    "items": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": "string"},
+                                                                          "quantity": {"type": "integer"}}}}},
+    "required": ["order_id"]}
+_ORDER_DOCS = ['{"order_id": "ORD-123", "customer": {"name": "Ann Lee", "tier": "gold", "vip": true}, '
+               '"items": [{"sku": "BK-1", "quantity": 2, "gift": "yes"}], "note": "leave at the door"}',
+               '{"notes": [1, {"a": "b"}], "order_id": "ORD-999", "customer": {"name": "Ünïcødé 名前"}}']
+
+
+@pytest.mark.parametrize("source,pools", [("schema", "grown"), ("json", "grown"), ("schema", "tiny")])
+def test_subtree_memo_gives_the_walks_without_it(source, pools, smol_vocab, smol_hf):
+    """The trie walk's subtree memo replays recorded subtrees; every entry it builds (INSIDE
+    tokens, split groups as node sets per terminal set, feeds) and every mask equal those of
+    a store whose walks all run from scratch, over documents that revisit key positions.
+    ``tiny``: pools of a few rows that never grow, so recordings are abandoned half-way
+    (runs or exits full) and the slot table fills."""
+    from constrain.engine.matcher import Matcher
+    from constrain.engine.store import TokenStore, _SubtreeMemo
+    from constrain.jsonschema import compile_json_schema
+
+    if source == "schema":
+        g, docs = compile_json_schema(_ORDER, whitespace="flexible"), _ORDER_DOCS
+    else:
+        g = from_lark(GRAMMARS / "json.lark", lexing="all")  # (the memo is for the exact policy only)
+        docs = _ORDER_DOCS + ['[{"a": 1, "ab": 2, "abc": [true, null]}, "x\\u00e9y", -1.5e3]']
+    tables = CompiledParserTables(g)
+    fast, slow = TokenStore(tables, smol_vocab), TokenStore(tables, smol_vocab)
+    slow._subtrees = None
+    assert fast._subtrees is not None
+    if pools == "tiny":
+        m = fast._subtrees = _SubtreeMemo(0, smol_vocab.trie)
+        m.slots, m.runs, m.ex = np.empty((6, 4), np.int64), np.empty((40, 2), np.int32), np.empty((5, 3), np.int32)
+    for d in docs:
+        mf, ms = Matcher(g, smol_vocab, store=fast), Matcher(g, smol_vocab, store=slow)
+        for t in smol_hf.encode(d, add_special_tokens=False).ids:
+            assert np.array_equal(mf.next_token_mask(), ms.next_token_mask())
+            assert mf.accept_token(t) and ms.accept_token(t)
+        assert mf.is_finished() or mf.parser.is_complete()
+    assert fast._subtrees.count[0] > 0  # (slots were recorded, and replayed below)
+
+    def shape(e):
+        return (e.inside_words(slow.n_words).tobytes(), e.feeds.tolist(),
+                sorted((T, sorted(r.tolist()), sorted(f.tolist())) for T, r, f in e.groups))
+
+    common = set(fast._entries) & set(slow._entries)
+    assert len(common) == len(slow._entries) > 20
+    for k in common:
+        assert shape(fast._entries[k]) == shape(slow._entries[k]), k
+    assert fast.stats.nodes_visited < slow.stats.nodes_visited
