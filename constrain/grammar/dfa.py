@@ -438,8 +438,8 @@ def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
     from constrain.grammar.dfa_kernels import byte_classes_of
 
-    cls = byte_classes_of(trans)
-    return cls, _first_bytes(cls)
+    cls, reps = byte_classes_of(trans)
+    return cls, reps.tolist()
 
 
 class ByteDFA:

@@ -241,8 +241,9 @@ def minimal_rows(ct, accept, live):  # pragma: no cover - compiled
 
 @njit
 def byte_classes_of(trans):  # pragma: no cover - compiled
-    """``int32[256]``: a class id per byte, bytes with equal columns of ``trans``
-    (``int32[n, 256]``) in one class, classes numbered by their smallest byte.
+    """``(int32[256], int64[k])``: a class id per byte, bytes with equal columns of ``trans``
+    (``int32[n, 256]``) in one class, classes numbered by their smallest byte; and that
+    smallest byte of each class.
 
     Each byte's column is compared with the first byte of each class so far whose column
     hash matches (hash first: most bytes differ from most classes in their first rows).  The
@@ -277,7 +278,7 @@ def byte_classes_of(trans):  # pragma: no cover - compiled
             found = k
             k += 1
         cls[b] = found
-    return cls
+    return cls, reps[:k].copy()
 
 
 @njit

@@ -149,20 +149,20 @@ class LexerAutomaton:
         while queue:
             s = queue.pop()
             row = self.table[s]
-            if (row == NOT_COMPUTED).any():
-                row = self._fill_row(s)
-            for nxt in np.unique(row).tolist():
+            succ = self._fill_row(s) if (row == NOT_COMPUTED).any() else np.unique(row).tolist()
+            for nxt in succ:
                 if nxt >= 0 and nxt not in seen and nxt not in closed:
                     seen.add(nxt)
                     queue.append(nxt)
         closed.update(seen)
         return len(seen)
 
-    def _fill_row(self, sid: int) -> np.ndarray:
+    def _fill_row(self, sid: int) -> list[int]:
         """Every transition of state ``sid`` at once (what :meth:`step` gives byte by byte):
         per live (terminal, state) pair its DFA row, dead targets as -1, and one new key per
         distinct column of those rows, not per byte.  A first mask expands the lexer states it
-        meets: cfg_json's 136 took ~35,000 ``step`` calls, most of its first mask."""
+        meets: cfg_json's 136 took ~35,000 ``step`` calls, most of its first mask.  Returns
+        the distinct successors (``DEAD`` included when a byte kills every terminal)."""
         from constrain.grammar.dfa import _classes_of  # (numba: loaded on first use, see dfa.py)
 
         with self._lock:
@@ -183,9 +183,8 @@ class LexerAutomaton:
             else:
                 ids = [self._intern(tuple((key[i][0], q2) for i, q2 in enumerate(col) if q2 >= 0))
                        for col in rows[:, reps].T.tolist()]
-            row = np.asarray(ids, np.int32)[inv]
-            self.table[sid] = row  # (after interning: it may have grown the table)
-            return row
+            self.table[sid] = np.asarray(ids, np.int32)[inv]  # (after interning: it may have grown the table)
+            return ids
 
     def run(self, sid: int, data: bytes) -> int:
         for b in data:

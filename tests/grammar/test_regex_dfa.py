@@ -687,5 +687,7 @@ def test_byte_classes_equal_grouping_columns_by_their_bytes(n, distinct, seed):
     trans = rng.integers(-1, n, size=(n, distinct)).astype(np.int32)[:, rng.integers(0, distinct, size=256)]
     ids: dict[bytes, int] = {}
     want = [ids.setdefault(np.ascontiguousarray(trans[:, b]).tobytes(), len(ids)) for b in range(256)]
-    assert byte_classes_of(trans).tolist() == want
+    cls, reps = byte_classes_of(trans)
+    assert cls.tolist() == want
+    assert reps.tolist() == [want.index(c) for c in range(max(want) + 1)]
     assert ByteDFA(trans, np.zeros(n, bool)).n_byte_classes == len(ids)
