@@ -51,8 +51,8 @@ from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, s
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
-                                            MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, PL_REFUSE, _or_ids, _or_words, _walk,
-                                            apply_flat, ht_grow, ht_put)
+                                            MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, ONE_MAX_ROWS, PL_REFUSE, _or_ids,
+                                            _or_words, _walk, apply_flat, apply_one, ht_grow, ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -74,7 +74,7 @@ class _Entry:
     tokens ~49,000 entries held ~1,150 distinct dense arrays of 16 KB, and kept apart they
     were 750 MB, past the store's cap, so it evicted ~114,000 entries a walk."""
 
-    __slots__ = ("serial", "words", "ids", "wkey", "groups", "feeds", "nbytes", "span", "fmeta", "fneeds")
+    __slots__ = ("serial", "words", "ids", "wkey", "groups", "feeds", "nbytes", "span", "fmeta", "fneeds", "one")
 
     def __init__(self, serial, words, groups, feeds, fmeta=None):
         self.serial = serial
@@ -83,6 +83,8 @@ class _Entry:
         #: walk's scans and children as it is built (a first walk in Python would leave them
         #: to the second walk, which then resolves every group in Python)
         self.span = -1
+        #: its walks may go through ``apply_one`` (not when they always need Python: feeds)
+        self.one = True
         #: per feed node, what the munch fallback there would relex (``_feed_meta``), or absent
         self.fmeta = fmeta or {}
         #: some feed node's fallback point is the reading's own (its pre-check reads the thread)
@@ -1241,27 +1243,53 @@ class _MaskWalk:
                     sig = self._register(chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            if flat is None or 0 <= e.span < _FLAT_MIN_SPAN:
+            if flat is not None and 0 <= e.span < ONE_MAX_ROWS and e.one:
+                # a short walk the tables hold whole: one lean compiled call (else the full
+                # kernel below, which records what was missing for the next time)
+                if self._apply_one(e, sig, A, paren):
+                    continue
+            elif flat is None or 0 <= e.span < _FLAT_MIN_SPAN:
                 # a short walk is cheaper in Python than the kernel's fixed cost (~4 µs a call:
                 # the work list, 11 arrays unboxed, its results); one long last time goes compiled
                 before = self.work
                 self._apply(e, sig, A, root, paren)
                 e.span = self.work - before
-            else:
-                if e.span < 0:
-                    new = [e] if new is None else new + [e]
-                self.held[e.serial] = e
-                aid = flat.allowed_ids.get(A)  # the lock only to intern a new set
-                if aid is None:
-                    with flat.lock:
-                        aid = flat.allowed_id(A)
-                work.append((e.serial, sig, aid, paren))
+                continue
+            if e.span < 0:
+                new = [e] if new is None else new + [e]
+            self.held[e.serial] = e
+            aid = flat.allowed_ids.get(A)  # the lock only to intern a new set
+            if aid is None:
+                with flat.lock:
+                    aid = flat.allowed_id(A)
+            work.append((e.serial, sig, aid, paren))
         if work:
             before = self.work
             self._run_flat(work, root)
             if new is not None:  # (with several readings each gets the whole walk's count)
                 for e in new:
                     e.span = self.work - before
+
+    def _apply_one(self, e: _Entry, sig: int, A: int, paren: int) -> bool:
+        """Apply ``e``'s walk from row ``sig`` with ``apply_one`` if the flat tables hold all of
+        it (then ``True``; else ``False``, ``out`` possibly holding part of it)."""
+        flat = self.store.flat
+        aid = flat.allowed_ids.get(A)
+        if aid is None:
+            return False
+        with flat.lock:
+            # room for twice the entry's last walk (a mask from another row may go further)
+            n = apply_one(e.serial, sig, aid, paren, max(16, 2 * e.span + 2), self.cap - self.work, self.out, flat.ent, flat.grp,
+                          flat.wpool, flat.spool, flat.hk, flat.sig_aid)
+        if n < 0:
+            if n == -2:
+                e.one = False
+            return False
+        e.span = n
+        self.work += n
+        if self.work > self.cap:
+            self._tick()
+        return True
 
     def _run_flat(self, work: list, root: int) -> None:
         """Apply ``(entry, sig, allowed id, paren)`` rows with the compiled kernel, resolving in

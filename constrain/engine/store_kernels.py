@@ -565,6 +565,51 @@ def _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, 
     return need
 
 
+ONE_MAX_ROWS = 1024  # apply_one's buffers (a longer walk goes to apply_flat)
+
+
+@njit
+def apply_one(eid, sig, aid, paren, rows, budget, out, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
+    """:func:`apply_flat` for one row ``(entry, sig, allowed id, paren)`` whose walk the tables
+    already hold whole: the number of entries applied; else, with ``out`` possibly holding
+    part of the walk (which the caller's full walk ORs again), ``-1`` when something was not
+    recorded yet, an entry was evicted or the walk is longer than ``ONE_MAX_ROWS`` rows, and
+    ``-2`` when the walk always needs the caller (reference-parser feeds, a NEWLINE outside
+    brackets).
+
+    The short walks of a mask (a JSON Schema key position: the entry and two or three
+    children) went to Python because :func:`apply_flat`'s fixed cost (its work array, four
+    growable buffers, three arrays returned and read back) was more than their whole walk;
+    this call takes scalars, allocates small fixed buffers and returns one int.  ``rows``:
+    their size, the most rows the walk may apply (the caller's guess from the entry's last
+    walk, rounded up to a power of two, the size of the ``done`` set's table; a walk that
+    needs more is ``-1``)."""
+    n = 16
+    while n < rows:
+        n *= 2
+    rows = n
+    stack = np.empty((rows, 4), np.int64)
+    stack[0, 0] = eid
+    stack[0, 1] = sig
+    stack[0, 2] = aid
+    stack[0, 3] = paren
+    done = np.full((2 * rows, 3), -1, np.int64)
+    n_done = np.zeros(1, np.int64)
+    pend = np.empty((rows, 5), np.int64)  # (room for a row's groups; any row written fails the call)
+    feeds = np.empty((1, 3), np.int64)
+    state = np.zeros(4, np.int64)
+    state[0] = 1
+    need = _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, wpool, spool, hk, sig_aid)
+    if state[3] != 0:
+        return -2
+    for r in range(state[2]):
+        if pend[r, 3] >= 0 and grp[pend[r, 3], G_PL] == PL_NL:
+            return -2
+    if need != _FULL_NONE or state[2] != 0:
+        return -1
+    return state[1]
+
+
 @njit(inline="always")
 def _pend_row(pend, n, eid, sig, a, gid, paren):  # pragma: no cover - compiled
     """Write row ``n`` of ``apply_flat``'s ``pend`` (room made by the caller)."""

@@ -148,3 +148,45 @@ def test_dense_words_are_shared_and_counted_once(name, smol_vocab, smol_hf):
         assert _walk(small, g, smol_vocab, smol_hf, d) == _walk(ref, g, smol_vocab, smol_hf, d)
         _check_interned(small)
     assert small.stats.evictions > 0
+
+
+def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
+    """``apply_one`` (the lean kernel of warm short walks) on the rows a real warm walk gave
+    it: the same mask and count whatever buffer size it is handed (rounded up to a power of
+    two, which its ``done`` table needs: a size of 17 or 100 must not probe forever), or
+    ``-1`` when the buffers are smaller than the walk, never a wrong mask."""
+    import constrain.engine.store as store_mod
+    from constrain.engine.store_kernels import apply_one
+
+    calls = []
+
+    def spy(eid, sig, aid, paren, rows, budget, out, *tables):
+        calls.append((eid, sig, aid, paren, budget, out.shape[0], tables))
+        return apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
+
+    monkeypatch.setattr(store_mod, "apply_one", spy)
+    g, docs = _setup("json")
+    store = TokenStore(CompiledParserTables(g), smol_vocab)
+    for _ in range(2):
+        for d in docs:
+            _walk(store, g, smol_vocab, smol_hf, d)
+        store.clear_mask_cache()
+    assert len(calls) >= 10
+    complete = 0
+    for eid, sig, aid, paren, budget, n_words, tables in calls[:200]:
+        got = {}
+        for rows in (1, 5, 17, 100, 1024, 4096):
+            out = np.zeros(n_words, np.uint32)
+            with store.flat.lock:
+                n = apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
+            got[rows] = (n, out.tobytes())
+        n_big, out_big = got[4096]
+        if n_big < 0:
+            continue
+        complete += 1
+        for rows, (n, out) in got.items():
+            assert n in (-1, n_big), rows
+            if n == n_big:
+                assert out == out_big, rows
+        assert got[1][0] == n_big or n_big > 8  # (16 rows hold a walk of 8 entries)
+    assert complete >= 5
