@@ -52,7 +52,7 @@ from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_STAR
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
                                             MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, ONE_MAX_ROWS, PL_REFUSE, _or_ids,
-                                            _or_words, _walk, apply_flat, apply_one, ht_grow, ht_put)
+                                            _or_words, _walk, apply_flat, apply_many, apply_one, ht_grow, ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -983,6 +983,51 @@ class TokenStore:
         return len(self._entries)
 
     # --------------------------------------------------------------- masks
+    def _fill_lean(self, parser: ByteParser, readings: list[tuple]):
+        """The mask of a position whose readings' walks the flat tables hold whole, in one
+        ``apply_one`` / ``apply_many`` call (a new array); ``None`` when that is not so (the
+        caller then walks the readings with :class:`_MaskWalk`, which may register rows,
+        build entries, record scans).  The most common warm miss of a JSON Schema (each byte
+        of a key or a pattern is a new lexer state whose entries and scans exist): it skips
+        the walk object."""
+        flat = self.flat
+        rows = []
+        span = 2
+        entries = []
+        for k, sid, A, rr in readings:
+            e = self.root_entry(sid, A, 0, rr)
+            if not (e.one and 0 <= e.span < ONE_MAX_ROWS):
+                return None
+            aid = flat.allowed_ids.get(A)
+            if aid is None:
+                return None
+            sig = -1  # (no boundary below: the row is never scanned)
+            if e.groups or e.fmeta:
+                sig = parser.chart[k].sig
+                if sig < 0 or sig not in self.tables.sig_rows:
+                    return None
+            rows.append((e.serial, sig, aid, parser.paren))
+            entries.append(e)
+            span += 2 * e.span
+        work = np.zeros(self.n_words, np.uint32)
+        if not rows:  # (no reading: nothing but maybe EOS)
+            return work
+        budget = self.max_mask_work
+        with flat.lock:
+            if len(rows) == 1:
+                n = apply_one(*rows[0], span, budget, work, flat.ent, flat.grp, flat.wpool, flat.spool, flat.hk,
+                              flat.sig_aid)
+            else:
+                n = apply_many(np.array(rows, np.int64), span, budget, work, flat.ent, flat.grp, flat.wpool,
+                               flat.spool, flat.hk, flat.sig_aid)
+        if n < 0 or n > budget:  # (over the cap: the walk raises it properly)
+            if n == -2 and len(entries) == 1:  # (with several, which one is not known)
+                entries[0].one = False
+            return None
+        if len(entries) == 1:
+            entries[0].span = n
+        return work
+
     def readings(self, parser: ByteParser) -> list[tuple]:
         """Per lexer reading of ``parser``: ``(row, lexer state, allowed terminals, root_relex)``
         where ``root_relex`` (maximal munch only) is the pruning run over the bytes committed
@@ -1113,8 +1158,11 @@ class TokenStore:
             else:
                 _or_words(out, hit)
         else:
-            work = np.zeros(self.n_words, np.uint32)
-            _MaskWalk(self, parser, work).fill_from(0, self.readings(parser))
+            readings = self.readings(parser)
+            work = None if self.flat is None else self._fill_lean(parser, readings)
+            if work is None:
+                work = np.zeros(self.n_words, np.uint32)
+                _MaskWalk(self, parser, work).fill_from(0, readings)
             with self._lock:
                 old = self._masks.get(key)
                 self._masks[key] = work
@@ -1279,7 +1327,7 @@ class _MaskWalk:
             return False
         with flat.lock:
             # room for twice the entry's last walk (a mask from another row may go further)
-            n = apply_one(e.serial, sig, aid, paren, max(16, 2 * e.span + 2), self.cap - self.work, self.out, flat.ent, flat.grp,
+            n = apply_one(e.serial, sig, aid, paren, 2 * e.span + 2, self.cap - self.work, self.out, flat.ent, flat.grp,
                           flat.wpool, flat.spool, flat.hk, flat.sig_aid)
         if n < 0:
             if n == -2:

@@ -573,8 +573,8 @@ def apply_one(eid, sig, aid, paren, rows, budget, out, ent, grp, wpool, spool, h
     """:func:`apply_flat` for one row ``(entry, sig, allowed id, paren)`` whose walk the tables
     already hold whole: the number of entries applied; else, with ``out`` possibly holding
     part of the walk (which the caller's full walk ORs again), ``-1`` when something was not
-    recorded yet, an entry was evicted or the walk is longer than ``ONE_MAX_ROWS`` rows, and
-    ``-2`` when the walk always needs the caller (reference-parser feeds, a NEWLINE outside
+    recorded yet, an entry was evicted or the walk is longer than ``rows`` rows, and ``-2``
+    when the walk always needs the caller (reference-parser feeds, a NEWLINE outside
     brackets).
 
     The short walks of a mask (a JSON Schema key position: the entry and two or three
@@ -582,23 +582,45 @@ def apply_one(eid, sig, aid, paren, rows, budget, out, ent, grp, wpool, spool, h
     growable buffers, three arrays returned and read back) was more than their whole walk;
     this call takes scalars, allocates small fixed buffers and returns one int.  ``rows``:
     their size, the most rows the walk may apply (the caller's guess from the entry's last
-    walk, rounded up to a power of two, the size of the ``done`` set's table; a walk that
-    needs more is ``-1``)."""
-    n = 16
-    while n < rows:
-        n *= 2
-    rows = n
-    stack = np.empty((rows, 4), np.int64)
+    walk, rounded up to a power of two, the size of the ``done`` set's table)."""
+    stack = np.empty((_pow2(rows), 4), np.int64)
     stack[0, 0] = eid
     stack[0, 1] = sig
     stack[0, 2] = aid
     stack[0, 3] = paren
+    return _apply_lean(stack, 1, budget, out, ent, grp, wpool, spool, hk, sig_aid)
+
+
+@njit
+def apply_many(work, rows, budget, out, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
+    """:func:`apply_one` for the rows of ``work`` (int64[n, 4], a position with several
+    lexer readings) in one call; ``rows`` counts them all."""
+    stack = np.empty((_pow2(max(rows, work.shape[0])), 4), np.int64)
+    for i in range(work.shape[0]):
+        for c in range(4):
+            stack[i, c] = work[i, c]
+    return _apply_lean(stack, work.shape[0], budget, out, ent, grp, wpool, spool, hk, sig_aid)
+
+
+@njit(inline="always")
+def _pow2(n):  # pragma: no cover - compiled
+    m = 16
+    while m < n:
+        m *= 2
+    return m
+
+
+@njit
+def _apply_lean(stack, n0, budget, out, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
+    """:func:`apply_one`'s walk from the first ``n0`` rows of ``stack`` (its size a power of
+    two): the count applied, or ``-1`` / ``-2``."""
+    rows = stack.shape[0]
     done = np.full((2 * rows, 3), -1, np.int64)
     n_done = np.zeros(1, np.int64)
     pend = np.empty((rows, 5), np.int64)  # (room for a row's groups; any row written fails the call)
     feeds = np.empty((1, 3), np.int64)
     state = np.zeros(4, np.int64)
-    state[0] = 1
+    state[0] = n0
     need = _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, wpool, spool, hk, sig_aid)
     if state[3] != 0:
         return -2

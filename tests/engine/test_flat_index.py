@@ -151,34 +151,50 @@ def test_dense_words_are_shared_and_counted_once(name, smol_vocab, smol_hf):
 
 
 def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
-    """``apply_one`` (the lean kernel of warm short walks) on the rows a real warm walk gave
-    it: the same mask and count whatever buffer size it is handed (rounded up to a power of
-    two, which its ``done`` table needs: a size of 17 or 100 must not probe forever), or
-    ``-1`` when the buffers are smaller than the walk, never a wrong mask."""
+    """``apply_one`` / ``apply_many`` (the lean kernels of warm short walks) on the rows real
+    warm walks gave them: the same mask and count whatever buffer size they are handed
+    (rounded up to a power of two, which their ``done`` table needs: a size of 17 or 100
+    must not probe forever), or ``-1`` when the buffers are smaller than the walk, never a
+    wrong mask."""
     import constrain.engine.store as store_mod
-    from constrain.engine.store_kernels import apply_one
+    from constrain.engine.store_kernels import apply_many, apply_one
+    from constrain.jsonschema import compile_json_schema
 
     calls = []
 
-    def spy(eid, sig, aid, paren, rows, budget, out, *tables):
-        calls.append((eid, sig, aid, paren, budget, out.shape[0], tables))
+    def spy_one(eid, sig, aid, paren, rows, budget, out, *tables):
+        calls.append((np.array([[eid, sig, aid, paren]], np.int64), budget, out.shape[0], tables))
         return apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
 
-    monkeypatch.setattr(store_mod, "apply_one", spy)
-    g, docs = _setup("json")
-    store = TokenStore(CompiledParserTables(g), smol_vocab)
-    for _ in range(2):
-        for d in docs:
-            _walk(store, g, smol_vocab, smol_hf, d)
-        store.clear_mask_cache()
-    assert len(calls) >= 10
+    def spy_many(work, rows, budget, out, *tables):
+        calls.append((work.copy(), budget, out.shape[0], tables))
+        return apply_many(work, rows, budget, out, *tables)
+
+    monkeypatch.setattr(store_mod, "apply_one", spy_one)
+    monkeypatch.setattr(store_mod, "apply_many", spy_many)
+    g_json, docs = _setup("json")
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}, "tags": {"type": "array",
+                                                                                 "items": {"type": "string"}}}}
+    g_schema = compile_json_schema(schema, whitespace="flexible")
+    docs_schema = ['{"id": 12, "tags": ["a", "bc"], "other": {"x": [1.5, null]}}', '{"id": -3, "tags": [], "zz": ""}']
+    stores = []
+    for g, ds in ((g_json, docs), (g_schema, docs_schema)):
+        store = TokenStore(CompiledParserTables(g), smol_vocab)
+        stores.append(store)
+        for _ in range(2):
+            for d in ds:
+                _walk(store, g, smol_vocab, smol_hf, d)
+            store.clear_mask_cache()
+    assert len(calls) >= 10 and any(w.shape[0] > 1 for w, *_ in calls)
     complete = 0
-    for eid, sig, aid, paren, budget, n_words, tables in calls[:200]:
+    for work, budget, n_words, tables in calls[:300]:
         got = {}
         for rows in (1, 5, 17, 100, 1024, 4096):
             out = np.zeros(n_words, np.uint32)
-            with store.flat.lock:
-                n = apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
+            if work.shape[0] == 1:
+                n = apply_one(*work[0].tolist(), rows, budget, out, *tables)
+            else:
+                n = apply_many(work, rows, budget, out, *tables)
             got[rows] = (n, out.tobytes())
         n_big, out_big = got[4096]
         if n_big < 0:
