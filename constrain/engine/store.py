@@ -83,8 +83,9 @@ class _Entry:
         #: walk's scans and children as it is built (a first walk in Python would leave them
         #: to the second walk, which then resolves every group in Python)
         self.span = -1
-        #: its walks may go through ``apply_one`` (not when they always need Python: feeds)
-        self.one = True
+        #: its walks may go through ``apply_one`` (not when they always need Python: feeds,
+        #: known here, or a NEWLINE outside brackets, found by a first try)
+        self.one = feeds.shape[0] == 0
         #: per feed node, what the munch fallback there would relex (``_feed_meta``), or absent
         self.fmeta = fmeta or {}
         #: some feed node's fallback point is the reading's own (its pre-check reads the thread)
@@ -983,19 +984,21 @@ class TokenStore:
         return len(self._entries)
 
     # --------------------------------------------------------------- masks
-    def _fill_lean(self, parser: ByteParser, readings: list[tuple]):
+    def _fill_lean(self, parser: ByteParser, readings: list[tuple], found: list):
         """The mask of a position whose readings' walks the flat tables hold whole, in one
         ``apply_one`` / ``apply_many`` call (a new array); ``None`` when that is not so (the
         caller then walks the readings with :class:`_MaskWalk`, which may register rows,
         build entries, record scans).  The most common warm miss of a JSON Schema (each byte
         of a key or a pattern is a new lexer state whose entries and scans exist): it skips
-        the walk object."""
+        the walk object.  The root entries it looks up are appended to ``found`` (the walk
+        that follows a ``None`` reuses them)."""
         flat = self.flat
         rows = []
         span = 2
-        entries = []
+        entries = found
         for k, sid, A, rr in readings:
             e = self.root_entry(sid, A, 0, rr)
+            entries.append(e)
             if not (e.one and 0 <= e.span < ONE_MAX_ROWS):
                 return None
             aid = flat.allowed_ids.get(A)
@@ -1007,7 +1010,6 @@ class TokenStore:
                 if sig < 0 or sig not in self.tables.sig_rows:
                     return None
             rows.append((e.serial, sig, aid, parser.paren))
-            entries.append(e)
             span += 2 * e.span
         work = np.zeros(self.n_words, np.uint32)
         if not rows:  # (no reading: nothing but maybe EOS)
@@ -1159,10 +1161,11 @@ class TokenStore:
                 _or_words(out, hit)
         else:
             readings = self.readings(parser)
-            work = None if self.flat is None else self._fill_lean(parser, readings)
+            found: list[_Entry] = []  # the readings' root entries _fill_lean looked up
+            work = None if self.flat is None else self._fill_lean(parser, readings, found)
             if work is None:
                 work = np.zeros(self.n_words, np.uint32)
-                _MaskWalk(self, parser, work).fill_from(0, readings)
+                _MaskWalk(self, parser, work).fill_from(0, readings, found=found)
             with self._lock:
                 old = self._masks.get(key)
                 self._masks[key] = work
@@ -1268,12 +1271,13 @@ class _MaskWalk:
 
     # ------------------------------------------------------------ the walk
     def fill_from(self, root: int, readings: list[tuple] | None = None, sigs: tuple | None = None,
-                  paren: int = 0, filt: int | None = None) -> None:
+                  paren: int = 0, filt: int | None = None, found: list | None = None) -> None:
         """Apply the walk of ``root``'s subtree for each reading of the parser (or the given
         ``readings``; ``sigs`` and ``paren``: their rows' structural ids and the bracket depth,
         given when the parser is not at their position, a memoised feed, see :meth:`_feed`).
         With ``filt``, only the children of ``root`` a lexeme in that lexer state cannot take
-        are walked (a lexeme has just ended at ``root``: :meth:`_end_newlines`)."""
+        are walked (a lexeme has just ended at ``root``: :meth:`_end_newlines`).  ``found``: the
+        root entries of the first readings, already looked up (:meth:`TokenStore._fill_lean`)."""
         p, store = self.p, self.store
         flat = store.flat
         work = []
@@ -1282,7 +1286,10 @@ class _MaskWalk:
         if sigs is None:
             paren = p.paren
         for i, (k, sid, A, rr) in enumerate(readings if readings is not None else store.readings(p)):
-            e = store.root_entry(sid, A, root, rr) if filt is None else store.boundary_entry(sid, A, root, filt)
+            if found and i < len(found):
+                e = found[i]
+            else:
+                e = store.root_entry(sid, A, root, rr) if filt is None else store.boundary_entry(sid, A, root, filt)
             if sigs is not None:
                 sig = sigs[i]
             elif e.groups or e.fmeta:
