@@ -160,14 +160,15 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
     from constrain.engine.store_kernels import apply_many, apply_one
     from constrain.jsonschema import compile_json_schema
 
-    calls = []
+    calls = []  # (rows, budget, words, the store) of every call: replayed on the store's tables as
+    stores = []  # they are then (they only grow; a call's own arrays may be stale by then)
 
     def spy_one(eid, sig, aid, paren, rows, budget, out, *tables):
-        calls.append((np.array([[eid, sig, aid, paren]], np.int64), budget, out.shape[0], tables))
+        calls.append((np.array([[eid, sig, aid, paren]], np.int64), budget, out.shape[0], len(stores) - 1))
         return apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
 
     def spy_many(work, rows, budget, out, *tables):
-        calls.append((work.copy(), budget, out.shape[0], tables))
+        calls.append((work.copy(), budget, out.shape[0], len(stores) - 1))
         return apply_many(work, rows, budget, out, *tables)
 
     monkeypatch.setattr(store_mod, "apply_one", spy_one)
@@ -177,7 +178,6 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
                                                                                  "items": {"type": "string"}}}}
     g_schema = compile_json_schema(schema, whitespace="flexible")
     docs_schema = ['{"id": 12, "tags": ["a", "bc"], "other": {"x": [1.5, null]}}', '{"id": -3, "tags": [], "zz": ""}']
-    stores = []
     for g, ds in ((g_json, docs), (g_schema, docs_schema)):
         store = TokenStore(CompiledParserTables(g), smol_vocab)
         stores.append(store)
@@ -187,14 +187,17 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
             store.clear_mask_cache()
     assert len(calls) >= 10 and any(w.shape[0] > 1 for w, *_ in calls)
     complete = 0
-    for work, budget, n_words, tables in calls[:300]:
+    for work, budget, n_words, si in calls[:300]:
         got = {}
+        flat = stores[si].flat
         for rows in (1, 5, 17, 100, 1024, 4096):
             out = np.zeros(n_words, np.uint32)
-            if work.shape[0] == 1:
-                n = apply_one(*work[0].tolist(), rows, budget, out, *tables)
-            else:
-                n = apply_many(work, rows, budget, out, *tables)
+            with flat.lock:  # (as the store calls them: the tables change only under it)
+                tables = (flat.ent, flat.grp, flat.wpool, flat.spool, flat.hk, flat.sig_aid)
+                if work.shape[0] == 1:
+                    n = apply_one(*work[0].tolist(), rows, budget, out, *tables)
+                else:
+                    n = apply_many(work, rows, budget, out, *tables)
             got[rows] = (n, out.tobytes())
         n_big, out_big = got[4096]
         if n_big < 0:
