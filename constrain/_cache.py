@@ -19,7 +19,7 @@ from pathlib import Path
 log = logging.getLogger("constrain.cache")
 
 #: bump when any cached on-disk format changes
-CACHE_FORMAT = 3  # 3: the parser tables' structural rows are pooled (CompiledParserTables.row_ids)
+CACHE_FORMAT = 2
 _MAGIC = b"constrain-cache\n"
 
 

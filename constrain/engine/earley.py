@@ -44,11 +44,8 @@ class Indenter(NamedTuple):
     tab_len: int
 
 
-_CHARTS_MAX = 256  # charts CompiledParserTables.chart_of keeps
-
-
 class _Row:
-    __slots__ = ("items", "waiting", "allowed", "complete", "sig", "seeds", "pid")
+    __slots__ = ("items", "waiting", "allowed", "complete", "sig", "seeds")
 
     def __init__(self):
         self.seeds: tuple = ()  # the items the row was closed from (its structural id is theirs)
@@ -57,7 +54,6 @@ class _Row:
         self.allowed = 0
         self.complete = False
         self.sig = -1  # structural id, computed on demand (ByteParser.row_sig)
-        self.pid = -1  # index in the tables' row pool once a structural row needs it (row_ids)
 
     def freeze(self) -> None:
         """The row is closed: its item set and waiting lists become tuples.  Rows are kept by the thousand
@@ -105,14 +101,8 @@ class CompiledParserTables:
         self._choice_cache: dict[int, int] = {}
         self._sig_ids: dict = {}
         self._sig_lock = threading.Lock()
-        # structural scans (mask store): sig -> (rows it needs, rid, allowed); (sig, T) -> sig.
-        # The rows it needs are ``{rid: index in row_pool}`` (see row_ids): ints, so the garbage
-        # collector stops tracking those dicts (~40 rows each, ~100,000 of them on Go: as
-        # dicts of rows a full collection walked ~4 M references, ~0.5 s)
+        # structural scans (mask store): sig -> (rows it needs, rid, allowed); (sig, T) -> sig
         self.sig_rows: dict[int, tuple] = {}
-        self.row_pool: list[_Row] = []
-        self._pool_lock = threading.Lock()
-        self._charts: dict[int, dict] = {}  # (chart_of's last charts; not pickled)
         self.sig_scans: dict[tuple[int, int], int] = {}
         # (sig, T) -> whether the row after scanning T from a row with id sig completes the
         # start symbol (the output's completeness under maximal munch, TokenStore._complete)
@@ -128,14 +118,11 @@ class CompiledParserTables:
         d["sig_scans"] = dict(self.sig_scans)
         d["sig_eos"] = dict(self.sig_eos)
         d["sig_rows"] = dict(self.sig_rows)
-        d["row_pool"] = list(self.row_pool)  # (after sig_rows: every index it holds is in the copy)
-        d["_charts"] = {}
         d["_choice_cache"] = dict(self._choice_cache)
         with self._sig_lock:
             d["_sig_ids"] = dict(self._sig_ids)
         d["synthetic_rids"] = next(self.synthetic_rids)
         del d["_sig_lock"]
-        del d["_pool_lock"]
         return d
 
     def __setstate__(self, d):
@@ -144,36 +131,6 @@ class CompiledParserTables:
         d["synthetic_rids"] = itertools.count(d["synthetic_rids"])
         self.__dict__.update(d)
         self._sig_lock = threading.Lock()
-        self._pool_lock = threading.Lock()
-
-    def row_ids(self, rows: dict) -> dict:
-        """``{rid: row}`` as ``{rid: index in row_pool}``, pooling the rows not pooled yet
-        (what ``sig_rows`` keeps; :meth:`chart_of` turns it back)."""
-        out = {}
-        pool = self.row_pool
-        for rid, row in rows.items():
-            i = row.pid
-            if i < 0:
-                with self._pool_lock:
-                    i = row.pid
-                    if i < 0:
-                        i = row.pid = len(pool)
-                        pool.append(row)
-            out[rid] = i
-        return out
-
-    def chart_of(self, sig: int) -> dict:
-        """The ``{rid: row}`` chart of structural row ``sig``'s pooled rows (read-only: shared
-        by the next scans of ``sig``; the last ``_CHARTS_MAX`` are kept, the mask store scanning
-        one row with several terminal sets in a row)."""
-        got = self._charts.get(sig)
-        if got is None:
-            pool = self.row_pool
-            got = {rid: pool[i] for rid, i in self.sig_rows[sig][0].items()}
-            if len(self._charts) >= _CHARTS_MAX:
-                self._charts.clear()
-            self._charts[sig] = got
-        return got
 
     def longest_choice(self, acc: int) -> int:
         """Terminals a maximal-munch lexer picks among the accepting set ``acc`` (priority, then literal)."""

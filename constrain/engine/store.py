@@ -1234,7 +1234,7 @@ class _MaskWalk:
         sig = row_sig(t, chart, rid)
         n = len(chart)
         if sig not in t.sig_rows and closed and (n < 64 or n & (n - 1)):
-            t.sig_rows[sig] = (t.row_ids(chart), rid, chart[rid].allowed)
+            t.sig_rows[sig] = (chart, rid, chart[rid].allowed)
         elif sig not in t.sig_rows:
             need = {rid: chart[rid]}
             stack = [rid]
@@ -1243,7 +1243,7 @@ class _MaskWalk:
                     if o not in need:
                         need[o] = chart[o]
                         stack.append(o)
-            t.sig_rows[sig] = (t.row_ids(need), rid, chart[rid].allowed)
+            t.sig_rows[sig] = (need, rid, chart[rid].allowed)
         return sig
 
     def _scan(self, sig: int, T: int):
@@ -1254,8 +1254,7 @@ class _MaskWalk:
             return None if got < 0 else got
         self.store.stats.parser_scans += 1
         self._tick()
-        k = t.sig_rows[sig][1]
-        rows = t.chart_of(sig)
+        rows, k, _ = t.sig_rows[sig]
         seeds = scan_seeds(rows[k], T, t.ignore_mask)
         new = -1
         if seeds:

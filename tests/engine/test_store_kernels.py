@@ -191,29 +191,3 @@ def test_subtree_memo_gives_the_walks_without_it(source, pools, smol_vocab, smol
     for k in common:
         assert shape(fast._entries[k]) == shape(slow._entries[k]), k
     assert fast.stats.nodes_visited < slow.stats.nodes_visited
-
-
-def test_structural_rows_are_pooled_out_of_the_collectors_way(smol_vocab, smol_hf):
-    """The mask store's structural rows (``sig_rows``) name the rows they read by index in the
-    tables' pool: plain int dicts, which the garbage collector stops tracking after one pass
-    (as dicts of row objects they made every full collection walk millions of references on
-    big grammars), and ``chart_of`` gives back the same row objects."""
-    import gc
-
-    from constrain.engine.matcher import Matcher
-    from constrain.engine.store import TokenStore
-
-    g = from_lark(GRAMMARS / "json.lark")
-    tables = CompiledParserTables(g)
-    m = Matcher(g, smol_vocab, store=TokenStore(tables, smol_vocab))
-    for t in smol_hf.encode('{"a": [1, {"b": [true, null, "x"]}], "c": -2.5e3}', add_special_tokens=False).ids:
-        m.next_token_mask()
-        assert m.accept_token(t)
-    assert len(tables.sig_rows) > 10
-    gc.collect()
-    for sig, (ids, k, allowed) in tables.sig_rows.items():
-        assert all(type(i) is int for i in ids.values()) and k in ids
-        assert not gc.is_tracked(ids)
-        chart = tables.chart_of(sig)
-        assert all(chart[r] is tables.row_pool[i] and tables.row_pool[i].pid == i for r, i in ids.items())
-        assert chart[k].allowed == allowed
