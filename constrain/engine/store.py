@@ -141,6 +141,12 @@ def _memo_put(memo: dict, key, value) -> None:
 _FLAT_MIN_SPAN = 8  # a root entry whose last walk applied this many entries goes compiled
 
 
+def _lean_ok(e: _Entry) -> bool:
+    """``e``'s walks may try ``apply_one``: walked before (the flat tables learned it), short
+    enough for its buffers, and not one that always needs Python."""
+    return e.one and 0 <= e.span < ONE_MAX_ROWS
+
+
 class _SubtreeMemo:
     """The trie walk's subtree memo (see ``_walk`` in store_kernels.py): subtrees of a walk's
     root children already walked from the same lexer state under the same allowed set, as
@@ -454,7 +460,6 @@ class TokenStore:
         self._live_feeds: dict = {}
         self._lock = threading.RLock()
         self._serial = 0
-        self._expanded: set[int] = set()
         self._flags: dict[int, tuple] = {}  # A -> (n_states, ok, acc)
         n = self.trie.n_nodes
         self._exit_node = np.empty(n, np.int32)
@@ -475,7 +480,7 @@ class TokenStore:
         if self.longest:
             self.relex_start = tables.lexer.start(tables.all_terms)
             if self.relex_start >= 0:
-                self._expand(self.relex_start)
+                tables.lexer.expand(self.relex_start)
         eos = np.zeros(self.n_words, np.uint32)
         for i in vocab.eos_ids:
             eos[i >> 5] |= np.uint32(1) << np.uint32(i & 31)
@@ -541,11 +546,6 @@ class TokenStore:
             return _NO_MEMO
         return m.mk, m.slots, m.runs, m.ex, m.count
 
-    def _expand(self, sid: int) -> None:
-        if sid not in self._expanded:
-            self.tables.lexer.expand(sid)
-            self._expanded.add(sid)
-
     def root_relex(self, committed: bytes) -> int:
         """The pruning run over bytes committed after the last accepting point (see ``_walk``)."""
         r = self.relex_start if self.relex_start >= 0 else -3
@@ -568,7 +568,7 @@ class TokenStore:
     def _build(self, sid: int, A: int, roots: np.ndarray, filters: np.ndarray, lap_before_root: bool,
                root_relex: int = -3) -> _Entry:
         lex = self.tables.lexer
-        self._expand(sid)
+        lex.expand(sid)  # (at once when closed: the lexer keeps which states are)
         ok, acc = self._state_flags(A)
         t = self.trie
         m = self._subtrees
@@ -878,7 +878,6 @@ class TokenStore:
                 "entries": list(self._entries.items()),
                 "masks": list(self._masks.items()),
                 "serial": self._serial,
-                "expanded": set(self._expanded),
                 "limits": (self.max_bytes, self.max_mask_bytes, self.max_mask_work),
             }
             state["tables"] = self.tables  # pickled last: its copies postdate the entries'
@@ -910,7 +909,6 @@ class TokenStore:
             st._masks[k] = w
             st._mask_bytes += w.nbytes
         st._serial = max(st._serial, state["serial"])
-        st._expanded |= state["expanded"]
         st._saved_entries = len(st._entries)
         return st
 
@@ -986,23 +984,20 @@ class TokenStore:
     # --------------------------------------------------------------- masks
     def _fill_lean(self, parser: ByteParser, readings: list[tuple], found: list):
         """The mask of a position whose readings' walks the flat tables hold whole, in one
-        ``apply_one`` / ``apply_many`` call (a new array); ``None`` when that is not so (the
-        caller then walks the readings with :class:`_MaskWalk`, which may register rows,
-        build entries, record scans).  The most common warm miss of a JSON Schema (each byte
-        of a key or a pattern is a new lexer state whose entries and scans exist): it skips
-        the walk object.  The root entries it looks up are appended to ``found`` (the walk
-        that follows a ``None`` reuses them)."""
-        flat = self.flat
+        :meth:`_apply_lean` call (a new array); ``None`` when that is not so (the caller then
+        walks the readings with :class:`_MaskWalk`, which may register rows, build entries,
+        record scans).  The most common warm miss of a JSON Schema (each byte of a key or a
+        pattern is a new lexer state whose entries and scans exist): it skips the walk
+        object.  The root entries it looks up are appended to ``found`` (the walk that
+        follows a ``None`` reuses them)."""
+        allowed_ids = self.flat.allowed_ids
         rows = []
         span = 2
-        entries = found
         for k, sid, A, rr in readings:
             e = self.root_entry(sid, A, 0, rr)
-            entries.append(e)
-            if not (e.one and 0 <= e.span < ONE_MAX_ROWS):
-                return None
-            aid = flat.allowed_ids.get(A)
-            if aid is None:
+            found.append(e)
+            aid = allowed_ids.get(A)
+            if not _lean_ok(e) or aid is None:
                 return None
             sig = -1  # (no boundary below: the row is never scanned)
             if e.groups or e.fmeta:
@@ -1014,21 +1009,29 @@ class TokenStore:
         work = np.zeros(self.n_words, np.uint32)
         if not rows:  # (no reading: nothing but maybe EOS)
             return work
-        budget = self.max_mask_work
+        n = self._apply_lean(rows, found, span, self.max_mask_work, work)
+        return None if n < 0 or n > self.max_mask_work else work  # (over the cap: the walk raises it)
+
+    def _apply_lean(self, rows: list, entries: list, span: int, budget: int, out: np.ndarray) -> int:
+        """OR the walks of ``rows`` ``(entry, sig, allowed id, paren)`` (of root entries
+        ``entries``) into ``out`` with ``apply_one`` / ``apply_many``, buffers for ``span``
+        rows: the count applied, or the kernel's ``-1`` / ``-2``.  A single entry's last span
+        is recorded, or, on ``-2``, that its walks always need Python (with several entries
+        which one does is not known: their own walks find out)."""
+        flat = self.flat
         with flat.lock:
             if len(rows) == 1:
-                n = apply_one(*rows[0], span, budget, work, flat.ent, flat.grp, flat.wpool, flat.spool, flat.hk,
+                n = apply_one(*rows[0], span, budget, out, flat.ent, flat.grp, flat.wpool, flat.spool, flat.hk,
                               flat.sig_aid)
             else:
-                n = apply_many(np.array(rows, np.int64), span, budget, work, flat.ent, flat.grp, flat.wpool,
+                n = apply_many(np.array(rows, np.int64), span, budget, out, flat.ent, flat.grp, flat.wpool,
                                flat.spool, flat.hk, flat.sig_aid)
-        if n < 0 or n > budget:  # (over the cap: the walk raises it properly)
-            if n == -2 and len(entries) == 1:  # (with several, which one is not known)
-                entries[0].one = False
-            return None
         if len(entries) == 1:
-            entries[0].span = n
-        return work
+            if n >= 0:
+                entries[0].span = n
+            elif n == -2:
+                entries[0].one = False
+        return n
 
     def readings(self, parser: ByteParser) -> list[tuple]:
         """Per lexer reading of ``parser``: ``(row, lexer state, allowed terminals, root_relex)``
@@ -1298,7 +1301,7 @@ class _MaskWalk:
                     sig = self._register(chart, k)
             else:
                 sig = -1  # no boundary below: the row is never scanned
-            if flat is not None and 0 <= e.span < ONE_MAX_ROWS and e.one:
+            if flat is not None and _lean_ok(e):
                 # a short walk the tables hold whole: one lean compiled call (else the full
                 # kernel below, which records what was missing for the next time)
                 if self._apply_one(e, sig, A, paren):
@@ -1328,19 +1331,14 @@ class _MaskWalk:
     def _apply_one(self, e: _Entry, sig: int, A: int, paren: int) -> bool:
         """Apply ``e``'s walk from row ``sig`` with ``apply_one`` if the flat tables hold all of
         it (then ``True``; else ``False``, ``out`` possibly holding part of it)."""
-        flat = self.store.flat
-        aid = flat.allowed_ids.get(A)
+        aid = self.store.flat.allowed_ids.get(A)
         if aid is None:
             return False
-        with flat.lock:
-            # room for twice the entry's last walk (a mask from another row may go further)
-            n = apply_one(e.serial, sig, aid, paren, 2 * e.span + 2, self.cap - self.work, self.out, flat.ent, flat.grp,
-                          flat.wpool, flat.spool, flat.hk, flat.sig_aid)
+        # room for twice the entry's last walk (a mask from another row may go further)
+        n = self.store._apply_lean([(e.serial, sig, aid, paren)], [e], 2 * e.span + 2, self.cap - self.work,
+                                   self.out)
         if n < 0:
-            if n == -2:
-                e.one = False
             return False
-        e.span = n
         self.work += n
         if self.work > self.cap:
             self._tick()
@@ -1817,7 +1815,7 @@ class _Precompute:
             if self.over():  # one row can hold thousands of states (an email format's)
                 self.complete = False
                 return
-            store._expand(sid)
+            store.tables.lexer.expand(sid)
             self.states += 1
             work = np.zeros(store.n_words, np.uint32)
             walk.out, walk.done, walk.work, walk.fed = work, set(), 0, False

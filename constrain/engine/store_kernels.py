@@ -127,9 +127,7 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
                     slot = ht_get(mk, memo_aid, i, nxt)
                     if slot >= 0:  # replayed: its runs and exits, and past its subtree
                         for q in range(mslots[slot, M_RUN0], mslots[slot, M_RUN0] + mslots[slot, M_NRUN]):
-                            for j in range(mruns[q, 0], mruns[q, 1]):
-                                t = tok_ids[j]
-                                out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                            _mark(out_words, tok_ids, mruns[q, 0], mruns[q, 1])
                         x0 = mslots[slot, M_EX0]
                         nx = mslots[slot, M_NEX]
                         if n_exit + nx > cap:
@@ -154,9 +152,7 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
                 nd[d] = i
                 j0 = tok_start[i]
                 j1 = tok_start[i + 1]
-                for j in range(j0, j1):
-                    t = tok_ids[j]
-                    out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+                _mark(out_words, tok_ids, j0, j1)
                 if rec >= 0 and j1 > j0:
                     if j0 == run_end:
                         mruns[n_runs - 1, 1] = j1
@@ -223,6 +219,14 @@ def _walk(table, ok, acc, byte, depth, subtree_end, tok_start, tok_ids, max_d,
     return n_exit, visited
 
 
+@njit(inline="always")
+def _mark(out_words, tok_ids, j0, j1):  # pragma: no cover - compiled
+    """Set the bits of tokens ``tok_ids[j0:j1]``."""
+    for j in range(j0, j1):
+        t = tok_ids[j]
+        out_words[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
 @njit
 def _memo_close(node, state, aid, run0, n_runs, ex0, n_exit, exit_node, exit_kind, exit_state, mk, mslots,
                 mex, mcount):  # pragma: no cover - compiled
@@ -258,9 +262,7 @@ def _or_words(out, src):  # pragma: no cover - compiled
 
 @njit
 def _or_ids(out, ids):  # pragma: no cover - compiled
-    for i in range(ids.shape[0]):
-        t = ids[i]
-        out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+    _mark(out, ids, 0, ids.shape[0])
 
 
 # the flat index (_FlatIndex in store.py): per entry id a row of ``ent``
@@ -414,10 +416,7 @@ def apply_flat(work, out, done, n_done, budget, ent, grp, wpool, spool, hk, sig_
     """
     if done.shape[0] == 0:
         done = np.full((256, 3), -1, np.int64)
-    stack = np.empty((max(64, 2 * work.shape[0]), 4), np.int64)
-    for i in range(work.shape[0]):
-        for c in range(4):
-            stack[i, c] = work[i, c]
+    stack = _stack_of(work, max(64, 2 * work.shape[0]))
     pend = np.empty((16, 5), np.int64)
     feeds = np.empty((16, 3), np.int64)
     state = np.zeros(4, np.int64)  # stack rows, applied, pend rows, feed rows
@@ -494,9 +493,7 @@ def _apply_rows(state, stack, done, n_done, pend, feeds, budget, out, ent, grp, 
             for j in range(nw):
                 out[j] |= wpool[slot, j]
         s0 = ent[eid, E_S_START]
-        for j in range(s0, s0 + ent[eid, E_S_LEN]):
-            t = spool[j]
-            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        _mark(out, spool, s0, s0 + ent[eid, E_S_LEN])
         if flags & FLAT_FEEDS:
             feeds[n_feeds, 0] = eid
             feeds[n_feeds, 1] = sig
@@ -595,11 +592,18 @@ def apply_one(eid, sig, aid, paren, rows, budget, out, ent, grp, wpool, spool, h
 def apply_many(work, rows, budget, out, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
     """:func:`apply_one` for the rows of ``work`` (int64[n, 4], a position with several
     lexer readings) in one call; ``rows`` counts them all."""
-    stack = np.empty((_pow2(max(rows, work.shape[0])), 4), np.int64)
+    stack = _stack_of(work, _pow2(max(rows, work.shape[0])))
+    return _apply_lean(stack, work.shape[0], budget, out, ent, grp, wpool, spool, hk, sig_aid)
+
+
+@njit(inline="always")
+def _stack_of(work, size):  # pragma: no cover - compiled
+    """A work stack of ``size`` rows whose first rows are ``work``'s."""
+    stack = np.empty((size, 4), np.int64)
     for i in range(work.shape[0]):
         for c in range(4):
             stack[i, c] = work[i, c]
-    return _apply_lean(stack, work.shape[0], budget, out, ent, grp, wpool, spool, hk, sig_aid)
+    return stack
 
 
 @njit(inline="always")

@@ -429,19 +429,6 @@ class ByteNFA:
 # DFA
 # --------------------------------------------------------------------------------------
 
-def _first_bytes(cls: np.ndarray) -> list[int]:
-    """Smallest byte of each class (classes numbered by first appearance)."""
-    return np.unique(cls, return_index=True)[1].tolist()
-
-
-def _classes_of(trans: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Byte classes by column equality, numbered by first byte; returns (class_of_byte, reps)."""
-    from constrain.grammar.dfa_kernels import byte_classes_of
-
-    cls, reps = byte_classes_of(trans)
-    return cls, reps.tolist()
-
-
 class ByteDFA:
     """A deterministic automaton over bytes: plain numpy arrays, start state 0.
 
@@ -565,9 +552,11 @@ class ByteDFA:
         """``(class_of_byte int32[256], representative byte per class)``; see :meth:`byte_classes`."""
         info = self._cache.get("classes")
         if info is None:
-            cls, reps = _classes_of(self.trans)
+            from constrain.grammar.dfa_kernels import byte_classes_of
+
+            cls, reps = byte_classes_of(self.trans)
             cls.flags.writeable = False
-            info = self._cache["classes"] = (cls, reps)
+            info = self._cache["classes"] = (cls, reps.tolist())
         return info
 
     def byte_classes(self) -> np.ndarray:
@@ -724,11 +713,13 @@ class ByteDFA:
         joint: dict[tuple[int, int], int] = {}
         jcls = np.empty(256, dtype=np.int32)
         pairs: list[tuple[int, int]] = []
+        firsts: list[int] = []  # each joint class's smallest byte
         for b, key in enumerate(zip(ca.tolist(), cb.tolist())):
             j = joint.get(key)
             if j is None:
                 j = joint[key] = len(pairs)
                 pairs.append(key)
+                firsts.append(b)
             jcls[b] = j
         cta = self.trans[:, ra].tolist()
         ctb = other.trans[:, rb].tolist()
@@ -769,7 +760,7 @@ class ByteDFA:
             rows.append(row)
         ct = np.asarray(rows, dtype=np.int32).reshape(len(rows), len(pairs))
         return ByteDFA(ct[:, jcls], np.asarray(acc, dtype=bool),
-                       _partition=(jcls, _first_bytes(jcls))).minimize()
+                       _partition=(jcls, firsts)).minimize()
 
     def intersect(self, other: "ByteDFA", *, max_states: int = DEFAULT_MAX_STATES) -> "ByteDFA":
         """DFA of L(self) ∩ L(other) (product construction)."""

@@ -39,7 +39,7 @@ class LexerAutomaton:
         self._trans = [np.asarray(t.dfa.trans, dtype=np.int32) for t in ts]
         self._acc = [np.asarray(t.dfa.accept, dtype=bool) for t in ts]
         self._live = [np.asarray(t.dfa.live, dtype=bool) for t in ts]
-        self._alive: list = [None] * len(ts)  # per terminal, built on first use (_fill_row)
+        self._alive: list = [None] * len(ts)  # per terminal, built on first use (_alive_of)
         self._key_to_id: dict[tuple, int] = {}
         self.keys: list[tuple] = []
         self.live: list[int] = []
@@ -125,8 +125,8 @@ class LexerAutomaton:
         with self._lock:
             out = []
             for t, q in self.keys[sid]:
-                q2 = int(self._trans[t][q, byte])
-                if q2 >= 0 and self._live[t][q2]:
+                q2 = int(self._alive_of(t)[q, byte])
+                if q2 >= 0:
                     out.append((t, q2))
             nxt = self._intern(tuple(out))
             self.table[sid, byte] = nxt
@@ -157,32 +157,32 @@ class LexerAutomaton:
         closed.update(seen)
         return len(seen)
 
+    def _alive_of(self, t: int) -> np.ndarray:
+        """Terminal ``t``'s DFA table with transitions into dead states as ``DEAD`` (built on
+        first use; what :meth:`step` and :meth:`_fill_row` read)."""
+        tl = self._alive[t]
+        if tl is None:
+            r = self._trans[t]
+            self._alive[t] = tl = np.where((r >= 0) & self._live[t][np.maximum(r, 0)], r, DEAD).astype(np.int32)
+        return tl
+
     def _fill_row(self, sid: int) -> list[int]:
         """Every transition of state ``sid`` at once (what :meth:`step` gives byte by byte):
         per live (terminal, state) pair its DFA row, dead targets as -1, and one new key per
         distinct column of those rows, not per byte.  A first mask expands the lexer states it
         meets: cfg_json's 136 took ~35,000 ``step`` calls, most of its first mask.  Returns
         the distinct successors (``DEAD`` included when a byte kills every terminal)."""
-        from constrain.grammar.dfa import _classes_of  # (numba: loaded on first use, see dfa.py)
+        from constrain.grammar.dfa_kernels import byte_classes_of  # (numba: on first use, see dfa.py)
 
         with self._lock:
             key = self.keys[sid]
             rows = np.empty((len(key), 256), np.int32)
-            alive = self._alive
             for i, (t, q) in enumerate(key):
-                tl = alive[t]
-                if tl is None:  # the terminal's DFA with transitions into dead states as -1
-                    r = self._trans[t]
-                    alive[t] = tl = np.where((r >= 0) & self._live[t][np.maximum(r, 0)], r, DEAD).astype(np.int32)
-                rows[i] = tl[q]
+                rows[i] = self._alive_of(t)[q]
             # one key per distinct column (compiled column classes, numbered by first byte)
-            inv, reps = _classes_of(rows)
-            if len(key) == 1:
-                t0 = key[0][0]
-                ids = [self._intern(((t0, q2),) if q2 >= 0 else ()) for q2 in rows[0, reps].tolist()]
-            else:
-                ids = [self._intern(tuple((key[i][0], q2) for i, q2 in enumerate(col) if q2 >= 0))
-                       for col in rows[:, reps].T.tolist()]
+            inv, reps = byte_classes_of(rows)
+            ids = [self._intern(tuple((key[i][0], q2) for i, q2 in enumerate(col) if q2 >= 0))
+                   for col in rows[:, reps].T.tolist()]
             self.table[sid] = np.asarray(ids, np.int32)[inv]  # (after interning: it may have grown the table)
             return ids
 
