@@ -37,14 +37,27 @@ def warmup(*, diffusion: bool = True, formats: bool = False) -> dict[str, float]
     # modules, the meta-schema validator) others again
     grammars = [(from_lark(lexing + 'start: "[" item ("," item)* "]"\nitem: /a+/ | "b"\n%ignore " "\n'), b"[a, b]")
                 for lexing in ("", "// lexer: basic\n")]
+    # (an object with other keys allowed: the string algebra's products and complement; a
+    # bounded number; the formats module, loaded but no format built: those are per schema)
+    import constrain.jsonschema.formats  # noqa: F401
+
     grammars.append((compile_json_schema({"type": "array", "items": {"type": "string", "maxLength": 3}},
                                          whitespace="flexible"), b'["a", "b"]'))
+    grammars.append((compile_json_schema({"type": "object", "properties": {"a": {"type": "integer", "maximum": 9}},
+                                          "patternProperties": {"^b": {"enum": ["x", 1]}}},
+                                         whitespace="flexible"), b'{"a": 1, "bc": "x", "c": null}'))
     for g, text in grammars:
         m = Matcher(g, vocab)
         for b in text:
             m.next_token_mask()
             m.accept_bytes(bytes([b]))
         m.next_token_mask()
+    # kernels a large walk reaches that these tiny ones do not (the memo tables' growth)
+    import numpy as np
+
+    from constrain.engine.store_kernels import ht_grow
+
+    ht_grow(np.full((2, 4), -1, np.int64))
     times["mask store"] = time.perf_counter() - t0
 
     if diffusion:

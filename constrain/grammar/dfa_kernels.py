@@ -293,3 +293,95 @@ def kept_ids(a, b):  # pragma: no cover - compiled
             ids[x] = m
             m += 1
     return ids, m
+
+
+@njit
+def product_table(cta, ctb, pa, pb, acca, accb, both, max_states):  # pragma: no cover - compiled
+    """The reachable part of the product of two class-level tables: ``(rows int32[n, P],
+    accept bool[n], n)``, ``n = -1`` when more than ``max_states`` pairs are reachable.
+
+    ``cta`` (``int32[na, ka]``) and ``ctb`` are the two automata over their own byte classes;
+    joint class ``j`` is the pair (``pa[j]``, ``pb[j]``).  A state is a pair (x, y) with ``-1``
+    for a side that has died (kept for union); pair ids are handed out in BFS order, from
+    (0, 0), through an open-addressing table keyed by ``(x + 1) * (nb + 1) + y + 1``.  With
+    ``both`` (intersection) a pair with a dead side is the sink; otherwise (union) only the
+    pair of two dead sides is.  The Python BFS this replaces was ~20 % of a JSON Schema
+    compile (schema_medium: 18 products, 10 ms)."""
+    na = cta.shape[0]
+    nb = ctb.shape[0]
+    P = pa.shape[0]
+    cap = 256
+    # table: key -> id; grown by rehash when half full
+    keys = np.full(cap, -1, np.int64)
+    vals = np.empty(cap, np.int32)
+    qx = np.empty(64, np.int32)
+    qy = np.empty(64, np.int32)
+    rows = np.empty((64, P), np.int32)
+    acc = np.empty(64, np.bool_)
+    qx[0] = 0
+    qy[0] = 0
+    k0 = np.int64(1) * (nb + 1) + 1
+    h = (k0 * np.int64(0x9E3779B1)) & (cap - 1)
+    keys[h] = k0
+    vals[h] = 0
+    n = 1
+    i = 0
+    while i < n:
+        x = qx[i]
+        y = qy[i]
+        ax = acca[x] if x >= 0 else False
+        by = accb[y] if y >= 0 else False
+        acc[i] = (ax and by) if both else (ax or by)
+        for j in range(P):
+            nx = cta[x, pa[j]] if x >= 0 else -1
+            ny = ctb[y, pb[j]] if y >= 0 else -1
+            if both:
+                if nx < 0 or ny < 0:
+                    rows[i, j] = -1
+                    continue
+            elif nx < 0 and ny < 0:
+                rows[i, j] = -1
+                continue
+            key = np.int64(nx + 1) * (nb + 1) + ny + 1
+            h = (key * np.int64(0x9E3779B1)) & (cap - 1)
+            while keys[h] != -1 and keys[h] != key:
+                h = (h + 1) & (cap - 1)
+            if keys[h] == key:
+                rows[i, j] = vals[h]
+                continue
+            if n >= max_states:
+                return rows[:0], acc[:0], -1
+            if 2 * (n + 1) > cap:  # rehash into a table twice the size
+                cap2 = cap * 2
+                k2 = np.full(cap2, -1, np.int64)
+                v2 = np.empty(cap2, np.int32)
+                for s in range(cap):
+                    if keys[s] != -1:
+                        g = (keys[s] * np.int64(0x9E3779B1)) & (cap2 - 1)
+                        while k2[g] != -1:
+                            g = (g + 1) & (cap2 - 1)
+                        k2[g] = keys[s]
+                        v2[g] = vals[s]
+                keys, vals, cap = k2, v2, cap2
+                h = (key * np.int64(0x9E3779B1)) & (cap - 1)
+                while keys[h] != -1:
+                    h = (h + 1) & (cap - 1)
+            keys[h] = key
+            vals[h] = n
+            if n == qx.shape[0]:  # grow the queue and the output
+                m = 2 * n
+                qx2 = np.empty(m, np.int32)
+                qy2 = np.empty(m, np.int32)
+                r2 = np.empty((m, P), np.int32)
+                a2 = np.empty(m, np.bool_)
+                qx2[:n] = qx
+                qy2[:n] = qy
+                r2[:n] = rows
+                a2[:n] = acc
+                qx, qy, rows, acc = qx2, qy2, r2, a2
+            qx[n] = nx
+            qy[n] = ny
+            rows[i, j] = n
+            n += 1
+        i += 1
+    return rows[:n], acc[:n], n

@@ -33,12 +33,13 @@ import itertools
 from dataclasses import dataclass
 
 from constrain.errors import LimitExceeded, UnsupportedSchemaFeature
+from constrain.grammar.dfa import ByteDFA
 from constrain.grammar.ir import GrammarBuilder, Terminal
 from constrain.grammar.regex import compile_regex, literal_dfa
 from constrain.grammar.regex import any_string_dfa
 from constrain.jsonschema.algebra import ANY_C, ArrC, ObjC, Val, all_strings
 from constrain.jsonschema.normalize import Normalizer
-from constrain.jsonschema.strings import json_string_dfa
+from constrain.jsonschema.strings import json_literal_dfa, json_string_dfa
 
 MAX_STATES_PER_SHAPE = 20_000
 MAX_DFA_LENGTH = 256  # a length bound folded into a content DFA (pattern/format + maxLength)
@@ -129,6 +130,18 @@ class Lowering:
     def _string_term(self, content) -> int:
         fp = content.fingerprint()
         return self._term("S" + fp, lambda: json_string_dfa(content), "regex", "string")
+
+    def _literal_string_term(self, text: str) -> int:
+        """The terminal of the JSON string ``text`` (a key, an enum or const string): the same
+        terminal as ``_string_term(literal_dfa(text))``, built directly when its spelling is
+        unique (:func:`json_literal_dfa`)."""
+        content = literal_dfa(text)
+
+        def make() -> ByteDFA:
+            d = json_literal_dfa(text)
+            return json_string_dfa(content) if d is None else d
+
+        return self._term("S" + content.fingerprint(), make, "regex", "string")
 
     def _number_term(self, dfa) -> int:
         return self._term("N" + dfa.fingerprint(), lambda: dfa, "regex", "number")
@@ -378,7 +391,7 @@ class Lowering:
                 out[("num", x)] = self._number_term(d)
         if v.string is not None and not v.string.is_empty():
             for x in string_values(v.string):
-                out[("str", x)] = self._string_term(literal_dfa(x))
+                out[("str", x)] = self._literal_string_term(x)
         memo[conj] = out
         return out
 
@@ -524,8 +537,8 @@ class Lowering:
         def named(nm):
             return [j for j, (names, _) in enumerate(o.some) if names.matches(nm.encode("utf-8"))]
 
-        ordered = [(self._string_term(literal_dfa(nm)), variants(c, named(nm)), nm in o.required) for nm, c in declared]
-        unordered = [(self._string_term(literal_dfa(nm)), variants(c, named(nm)), nm in o.required) for nm, c in free]
+        ordered = [(self._literal_string_term(nm), variants(c, named(nm)), nm in o.required) for nm, c in declared]
+        unordered = [(self._literal_string_term(nm), variants(c, named(nm)), nm in o.required) for nm, c in free]
         all_names = {nm for nm, _ in declared} | {nm for nm, _ in free}
         regions = self._regions(o, all_names | set(o.forbidden), names_dfa)
         extras = []
@@ -622,7 +635,7 @@ class Lowering:
         req = sorted(o.required) if len(o.required) <= MAX_BAG_REQUIRED else []
         bit = {nm: 1 << i for i, nm in enumerate(req)}
         full = (1 << len(req)) - 1
-        terms = [(self._string_term(literal_dfa(nm)), self.nt(c), True, bit.get(nm, 0)) for nm, c in members]
+        terms = [(self._literal_string_term(nm), self.nt(c), True, bit.get(nm, 0)) for nm, c in members]
         terms += [(self._string_term(d), self.nt(c), False, 0) for d, c in regions]
 
         # state: (first, declared members counted up to minProperties, any undeclared yet, required

@@ -575,12 +575,22 @@ class _Builder:
         return ByteDFA(ct[:, _CLS_OF_BYTE], acc_arr).minimize()
 
 
-@lru_cache(maxsize=4096)
 def _exp_suffix(summ, W: int):
     """Class-level table (int32[n, _NCLS], bool[n]) of the minimal automaton of the exponent
     part after ``e``/``E`` (``[+-]?[0-9]+``) accepted for the interval ``summ``, or
-    (None, None) when it accepts nothing."""
+    (None, None) when it accepts nothing.  It depends on ``summ`` only through which
+    saturated exponent values ``±0..W+1`` it accepts, so it is built once per such vector
+    (schema_medium's 5 number automata asked for 38 intervals, ~4 distinct vectors)."""
+    top = W + 1
     ctx = _Builder((), None, False, W, DEFAULT_MAX_STATES)
+    return _exp_suffix_of(tuple(ctx.exp_accepts(summ, -x if neg else x) for neg in (False, True)
+                                for x in range(top + 1)), W)
+
+
+@lru_cache(maxsize=4096)
+def _exp_suffix_of(accepts: tuple, W: int):
+    """:func:`_exp_suffix` for the vector ``accepts``: exponent ``+x`` at ``x``, ``-x`` at
+    ``top + 1 + x`` (x = 0..top, top = W + 1 standing for every larger value)."""
     top = W + 1
     ids = {("X",): 0}
     order = [("X",)]
@@ -608,7 +618,7 @@ def _exp_suffix(summ, W: int):
         for d in range(10):
             row[1 + d] = go(("V", neg, d if x is None else min(10 * x + d, top)))
         rows.append(row)
-        acc.append(s[0] == "V" and ctx.exp_accepts(summ, -s[2] if s[1] else s[2]))
+        acc.append(s[0] == "V" and accepts[min(s[2], top) + (top + 1 if s[1] else 0)])
         i += 1
     ct = np.asarray(rows, dtype=np.int32)
     dfa = ByteDFA(ct[:, _CLS_OF_BYTE], np.asarray(acc, dtype=bool)).minimize()
