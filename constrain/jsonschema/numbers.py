@@ -579,8 +579,8 @@ def _exp_suffix(summ, W: int):
     """Class-level table (int32[n, _NCLS], bool[n]) of the minimal automaton of the exponent
     part after ``e``/``E`` (``[+-]?[0-9]+``) accepted for the interval ``summ``, or
     (None, None) when it accepts nothing.  It depends on ``summ`` only through which
-    saturated exponent values ``±0..W+1`` it accepts, so it is built once per such vector
-    (schema_medium's 5 number automata asked for 38 intervals, ~4 distinct vectors)."""
+    saturated exponent values ``±0..W+1`` it accepts: the states and table are fixed
+    (:func:`_exp_frame`), only the accepting set changes."""
     top = W + 1
     ctx = _Builder((), None, False, W, DEFAULT_MAX_STATES)
     return _exp_suffix_of(tuple(ctx.exp_accepts(summ, -x if neg else x) for neg in (False, True)
@@ -591,10 +591,25 @@ def _exp_suffix(summ, W: int):
 def _exp_suffix_of(accepts: tuple, W: int):
     """:func:`_exp_suffix` for the vector ``accepts``: exponent ``+x`` at ``x``, ``-x`` at
     ``top + 1 + x`` (x = 0..top, top = W + 1 standing for every larger value)."""
+    ct, which = _exp_frame(W)
+    acc = np.where(which >= 0, np.asarray(accepts, dtype=bool)[np.maximum(which, 0)], False)
+    dfa = ByteDFA(ct[:, _CLS_OF_BYTE], acc).minimize()
+    if dfa.is_empty():
+        return None, None
+    reps = [0, *range(0x30, 0x3A), ord("."), ord("e"), ord("+"), ord("-")]
+    return np.array(dfa.trans[:, reps]), np.array(dfa.accept)
+
+
+@lru_cache(maxsize=16)
+def _exp_frame(W: int):
+    """The exponent automaton's states and class-level table, the same for every interval:
+    ``X`` (after ``e``), ``S`` (after a sign) and ``V`` (a value so far, saturated at
+    ``top = W + 1``) per sign; ``which[i]`` is state i's index into an acceptance vector of
+    :func:`_exp_suffix_of` (``-1``: never accepting)."""
     top = W + 1
     ids = {("X",): 0}
     order = [("X",)]
-    rows, acc = [], []
+    rows = []
 
     def go(t):
         j = ids.get(t)
@@ -618,14 +633,10 @@ def _exp_suffix_of(accepts: tuple, W: int):
         for d in range(10):
             row[1 + d] = go(("V", neg, d if x is None else min(10 * x + d, top)))
         rows.append(row)
-        acc.append(s[0] == "V" and accepts[min(s[2], top) + (top + 1 if s[1] else 0)])
         i += 1
-    ct = np.asarray(rows, dtype=np.int32)
-    dfa = ByteDFA(ct[:, _CLS_OF_BYTE], np.asarray(acc, dtype=bool)).minimize()
-    if dfa.is_empty():
-        return None, None
-    reps = [0, *range(0x30, 0x3A), ord("."), ord("e"), ord("+"), ord("-")]
-    return np.array(dfa.trans[:, reps]), np.array(dfa.accept)
+    # (a first digit above top is saturated too: it is accepted as top is)
+    which = np.array([min(s[2], top) + (top + 1 if s[1] else 0) if s[0] == "V" else -1 for s in order], dtype=np.int64)
+    return np.asarray(rows, dtype=np.int32), which
 
 
 # --------------------------------------------------------------------------------------

@@ -159,6 +159,10 @@ def check_meta_schema(schema, spec) -> None:
     cls = _validator_class(spec)
     if cls is None or schema is True or schema is False:
         return
+    from constrain.jsonschema.meta import meta_valid
+
+    if meta_valid(schema, _draft_number(spec)):  # the common keywords, checked directly
+        return
     import jsonschema.exceptions
 
     try:
