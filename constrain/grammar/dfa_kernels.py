@@ -385,3 +385,42 @@ def product_table(cta, ctb, pa, pb, acca, accb, both, max_states):  # pragma: no
             n += 1
         i += 1
     return rows[:n], acc[:n], n
+
+
+@njit
+def reachable_from(trans, q):  # pragma: no cover - compiled
+    """``int64[m]``: the states of ``trans`` (``int32[n, k]``, negative = no transition)
+    reachable from state ``q``, ``q`` first, in depth-first discovery order."""
+    n, k = trans.shape
+    seen = np.zeros(n, np.bool_)
+    out = np.empty(n, np.int64)
+    seen[q] = True
+    out[0] = q
+    m = 1
+    i = 0
+    while i < m:
+        s = out[i]
+        i += 1
+        for b in range(k):
+            t = trans[s, b]
+            if t >= 0 and not seen[t]:
+                seen[t] = True
+                out[m] = t
+                m += 1
+    return out[:m].copy()
+
+
+@njit
+def map_rows(table, ids, alive, reach):  # pragma: no cover - compiled
+    """``table[ids[i]] = alive[reach[i]]`` with every target state renamed by the same map
+    (``reach[j] -> ids[j]``; negative targets stay ``-1``): the rows of a one-terminal
+    lexer closure written straight into the lexer's table (``int32[*, 256]``)."""
+    of = np.full(alive.shape[0], -1, np.int64)
+    for j in range(reach.shape[0]):
+        of[reach[j]] = ids[j]
+    for i in range(reach.shape[0]):
+        r = reach[i]
+        row = ids[i]
+        for b in range(alive.shape[1]):
+            x = alive[r, b]
+            table[row, b] = of[x] if x >= 0 else -1
