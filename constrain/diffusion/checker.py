@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from constrain._arrays import unique_sorted
 from constrain.diffusion import checker_kernels as K
 from constrain.errors import ConfigError, GrammarError, UnsupportedSchemaFeature
 from constrain.grammar.dfa_kernels import hopcroft_blocks
@@ -134,7 +135,7 @@ class _Tables:
         ptr = [0]
         idx: list[int] = []
         for s in range(ns):
-            u = np.unique(ct[s])
+            u = unique_sorted(ct[s])
             u = u[u >= 0]
             idx.extend(u.tolist())
             ptr.append(len(idx))

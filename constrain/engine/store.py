@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from constrain._arrays import unique_inverse, unique_sorted
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
 from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
@@ -613,14 +614,19 @@ class TokenStore:
         if sn.shape[0] == 0:
             return [], feeds
         accept = self.tables.lexer.accept
-        us, inv = np.unique(ss, return_inverse=True)
+        us, inv = unique_inverse(ss)
         by_T: dict[int, list[int]] = {}
         for i, st in enumerate(us.tolist()):
             by_T.setdefault(accept[st] & A, []).append(i)
         groups = []
         for T, idx in by_T.items():
-            sel = sn if len(by_T) == 1 else sn[np.isin(inv, idx)]
-            roots = np.unique(sel).astype(np.int32)
+            if len(by_T) == 1:
+                sel = sn
+            else:
+                pick = np.zeros(us.shape[0], dtype=bool)
+                pick[idx] = True
+                sel = sn[pick[inv]]
+            roots = unique_sorted(sel).astype(np.int32)
             groups.append((T, roots, np.full(roots.shape[0], -1, np.int32)))
         return groups, feeds
 
