@@ -180,19 +180,7 @@ def minimal_rows(ct, accept, live):  # pragma: no cover - compiled
     schema_medium)."""
     n, k = ct.shape
     reach = np.zeros(n, np.bool_)
-    reach[0] = True
-    stack = np.empty(n, np.int64)
-    stack[0] = 0
-    sp = 1
-    while sp > 0:
-        sp -= 1
-        s = stack[sp]
-        for c in range(k):
-            t = ct[s, c]
-            if t >= 0 and not reach[t]:
-                reach[t] = True
-                stack[sp] = t
-                sp += 1
+    reach[reachable_from(ct, 0)] = True
     remap, m = kept_ids(reach, live)
     trimmed = np.empty((m, k), np.int64)
     acc = np.empty(m, np.int64)
