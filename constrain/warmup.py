@@ -52,12 +52,18 @@ def warmup(*, diffusion: bool = True, formats: bool = False) -> dict[str, float]
             m.next_token_mask()
             m.accept_bytes(bytes([b]))
         m.next_token_mask()
-    # kernels a large walk reaches that these tiny ones do not (the memo tables' growth)
+    # kernels a large walk reaches that these tiny ones do not: the memo tables' growth, and
+    # the lean walk of a position with three or more readings (called here with none)
     import numpy as np
 
-    from constrain.engine.store_kernels import ht_grow
+    from constrain.engine.store_kernels import apply_many, ht_grow
 
     ht_grow(np.full((2, 4), -1, np.int64))
+    flat = m.store.flat
+    if flat is not None:
+        with flat.lock:
+            apply_many(np.zeros((0, 4), np.int64), 1, 0, np.zeros(m.store.n_words, np.uint32), flat.ent, flat.grp,
+                       flat.wpool, flat.spool, flat.hk, flat.sig_aid)
     times["mask store"] = time.perf_counter() - t0
 
     if diffusion:

@@ -53,7 +53,8 @@ from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_STAR
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
                                             MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, ONE_MAX_ROWS, PL_REFUSE, _or_ids,
-                                            _or_words, _walk, apply_flat, apply_many, apply_one, ht_grow, ht_put)
+                                            _or_words, _walk, apply_flat, apply_many, apply_one, apply_two, ht_grow,
+                                            ht_put)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -1020,8 +1021,8 @@ class TokenStore:
 
     def _apply_lean(self, rows: list, entries: list, span: int, budget: int, out: np.ndarray) -> int:
         """OR the walks of ``rows`` ``(entry, sig, allowed id, paren)`` (of root entries
-        ``entries``) into ``out`` with ``apply_one`` / ``apply_many``, buffers for ``span``
-        rows: the count applied, or the kernel's ``-1`` / ``-2``.  A single entry's last span
+        ``entries``) into ``out`` with ``apply_one`` / ``apply_two`` / ``apply_many``, buffers
+        for ``span`` rows: the count applied, or the kernel's ``-1`` / ``-2``.  A single entry's last span
         is recorded, or, on ``-2``, that its walks always need Python (with several entries
         which one does is not known: their own walks find out)."""
         flat = self.flat
@@ -1029,6 +1030,9 @@ class TokenStore:
             if len(rows) == 1:
                 n = apply_one(*rows[0], span, budget, out, flat.ent, flat.grp, flat.wpool, flat.spool, flat.hk,
                               flat.sig_aid)
+            elif len(rows) == 2:
+                n = apply_two(*rows[0], *rows[1], span, budget, out, flat.ent, flat.grp, flat.wpool, flat.spool,
+                              flat.hk, flat.sig_aid)
             else:
                 n = apply_many(np.array(rows, np.int64), span, budget, out, flat.ent, flat.grp, flat.wpool,
                                flat.spool, flat.hk, flat.sig_aid)

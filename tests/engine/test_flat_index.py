@@ -151,13 +151,13 @@ def test_dense_words_are_shared_and_counted_once(name, smol_vocab, smol_hf):
 
 
 def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
-    """``apply_one`` / ``apply_many`` (the lean kernels of warm short walks) on the rows real
-    warm walks gave them: the same mask and count whatever buffer size they are handed
-    (rounded up to a power of two, which their ``done`` table needs: a size of 17 or 100
-    must not probe forever), or ``-1`` when the buffers are smaller than the walk, never a
-    wrong mask."""
+    """``apply_one`` / ``apply_two`` / ``apply_many`` (the lean kernels of warm short walks) on
+    the rows real warm walks gave them: the same mask and count whatever buffer size they are
+    handed (rounded up to a power of two, which their ``done`` table needs: a size of 17 or
+    100 must not probe forever), or ``-1`` when the buffers are smaller than the walk, never
+    a wrong mask; and ``apply_two`` is ``apply_many`` of its two rows."""
     import constrain.engine.store as store_mod
-    from constrain.engine.store_kernels import apply_many, apply_one
+    from constrain.engine.store_kernels import apply_many, apply_one, apply_two
     from constrain.jsonschema import compile_json_schema
 
     calls = []  # (rows, budget, words, the store) of every call: replayed on the store's tables as
@@ -167,11 +167,17 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
         calls.append((np.array([[eid, sig, aid, paren]], np.int64), budget, out.shape[0], len(stores) - 1))
         return apply_one(eid, sig, aid, paren, rows, budget, out, *tables)
 
+    def spy_two(eid, sig, aid, paren, eid2, sig2, aid2, paren2, rows, budget, out, *tables):
+        calls.append((np.array([[eid, sig, aid, paren], [eid2, sig2, aid2, paren2]], np.int64), budget, out.shape[0],
+                      len(stores) - 1))
+        return apply_two(eid, sig, aid, paren, eid2, sig2, aid2, paren2, rows, budget, out, *tables)
+
     def spy_many(work, rows, budget, out, *tables):
         calls.append((work.copy(), budget, out.shape[0], len(stores) - 1))
         return apply_many(work, rows, budget, out, *tables)
 
     monkeypatch.setattr(store_mod, "apply_one", spy_one)
+    monkeypatch.setattr(store_mod, "apply_two", spy_two)
     monkeypatch.setattr(store_mod, "apply_many", spy_many)
     g_json, docs = _setup("json")
     schema = {"type": "object", "properties": {"id": {"type": "integer"}, "tags": {"type": "array",
@@ -198,6 +204,10 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
                     n = apply_one(*work[0].tolist(), rows, budget, out, *tables)
                 else:
                     n = apply_many(work, rows, budget, out, *tables)
+                if work.shape[0] == 2:
+                    out2 = np.zeros(n_words, np.uint32)
+                    n2 = apply_two(*work[0].tolist(), *work[1].tolist(), rows, budget, out2, *tables)
+                    assert (n2, out2.tobytes()) == (n, out.tobytes()), rows
             got[rows] = (n, out.tobytes())
         n_big, out_big = got[4096]
         if n_big < 0:
