@@ -998,20 +998,32 @@ class TokenStore:
         object.  The root entries it looks up are appended to ``found`` (the walk that
         follows a ``None`` reuses them)."""
         allowed_ids = self.flat.allowed_ids
+        entries = self._entries
         rows = []
         span = 2
+        paren = parser.paren
         for k, sid, A, rr in readings:
-            e = self.root_entry(sid, A, 0, rr)
+            # (root_entry's hit path, inline: this is once per reading of most warm masks)
+            key = ("r", sid, A, 0, False, -3) if rr is None else ("r", sid, A, 0, True, rr)
+            e = entries.get(key)
+            if e is None:
+                e = self.root_entry(sid, A, 0, rr)
+            else:
+                self.stats.hits += 1
+                try:
+                    entries.move_to_end(key)
+                except KeyError:  # evicted by another thread since the lookup: still valid
+                    pass
             found.append(e)
             aid = allowed_ids.get(A)
-            if not _lean_ok(e) or aid is None:
+            if aid is None or not (e.one and 0 <= e.span < ONE_MAX_ROWS):  # (_lean_ok)
                 return None
             sig = -1  # (no boundary below: the row is never scanned)
             if e.groups or e.fmeta:
                 sig = parser.chart[k].sig
                 if sig < 0 or sig not in self.tables.sig_rows:
                     return None
-            rows.append((e.serial, sig, aid, parser.paren))
+            rows.append((e.serial, sig, aid, paren))
             span += 2 * e.span
         work = np.zeros(self.n_words, np.uint32)
         if not rows:  # (no reading: nothing but maybe EOS)
