@@ -455,6 +455,7 @@ class TokenStore:
         #: (mask key, bytes) -> what feeding them leaves (see _MaskWalk._feed); not cleared
         #: with the masks: a parse-table entry, not a mask
         self._feed_memo: dict = {}
+        self._node_bytes: dict = {}  # (trie node, root depth) -> its bytes below the root (feeds)
         #: mask key -> output complete, under an indentation post-lexer (see _complete)
         self._end_memo: dict = {}
         #: (entry, row id, allowed, thread fallback) -> feed nodes the pre-check keeps; under
@@ -1697,7 +1698,11 @@ class _MaskWalk:
         self.done.add(key)
         self._tick()
         store.stats.feeds += 1
-        data = store.trie.node_bytes(x, int(store.trie.depth[root]))
+        nk = (x, int(store.trie.depth[root]))
+        data = store._node_bytes.get(nk)
+        if data is None:  # (the trie's parent chain, walked once per node and depth)
+            data = store.trie.node_bytes(*nk)
+            _memo_put(store._node_bytes, nk, data)
         frames = self.frames
         virtual = bool(frames) and frames[-1][1] is None
         mkey = (self._position_key(), data) if filt is None else (self._position_key(), data, True)
@@ -1736,9 +1741,11 @@ class _MaskWalk:
 
     def _node_tokens(self, x: int) -> None:
         t = self.store.trie
-        for j in range(int(t.tok_start[x]), int(t.tok_start[x + 1])):
-            tid = int(t.tok_ids[j])
-            self.out[tid >> 5] |= np.uint32(1) << np.uint32(tid & 31)
+        a, b = int(t.tok_start[x]), int(t.tok_start[x + 1])
+        if a < b:
+            out = self.out
+            for tid in t.tok_ids[a:b].tolist():
+                out[tid >> 5] |= np.uint32(1 << (tid & 31))
 
     def _materialize(self) -> None:
         """Feed the parser the bytes of the virtual frames it has not been fed (oldest first),
