@@ -999,32 +999,20 @@ class TokenStore:
         object.  The root entries it looks up are appended to ``found`` (the walk that
         follows a ``None`` reuses them)."""
         allowed_ids = self.flat.allowed_ids
-        entries = self._entries
         rows = []
         span = 2
-        paren = parser.paren
         for k, sid, A, rr in readings:
-            # (root_entry's hit path, inline: this is once per reading of most warm masks)
-            key = ("r", sid, A, 0, False, -3) if rr is None else ("r", sid, A, 0, True, rr)
-            e = entries.get(key)
-            if e is None:
-                e = self.root_entry(sid, A, 0, rr)
-            else:
-                self.stats.hits += 1
-                try:
-                    entries.move_to_end(key)
-                except KeyError:  # evicted by another thread since the lookup: still valid
-                    pass
+            e = self.root_entry(sid, A, 0, rr)
             found.append(e)
             aid = allowed_ids.get(A)
-            if aid is None or not (e.one and 0 <= e.span < ONE_MAX_ROWS):  # (_lean_ok)
+            if not _lean_ok(e) or aid is None:
                 return None
             sig = -1  # (no boundary below: the row is never scanned)
             if e.groups or e.fmeta:
                 sig = parser.chart[k].sig
                 if sig < 0 or sig not in self.tables.sig_rows:
                     return None
-            rows.append((e.serial, sig, aid, paren))
+            rows.append((e.serial, sig, aid, parser.paren))
             span += 2 * e.span
         work = np.zeros(self.n_words, np.uint32)
         if not rows:  # (no reading: nothing but maybe EOS)
@@ -1035,9 +1023,9 @@ class TokenStore:
     def _apply_lean(self, rows: list, entries: list, span: int, budget: int, out: np.ndarray) -> int:
         """OR the walks of ``rows`` ``(entry, sig, allowed id, paren)`` (of root entries
         ``entries``) into ``out`` with ``apply_one`` / ``apply_two`` / ``apply_many``, buffers
-        for ``span`` rows: the count applied, or the kernel's ``-1`` / ``-2``.  A single entry's last span
-        is recorded, or, on ``-2``, that its walks always need Python (with several entries
-        which one does is not known: their own walks find out)."""
+        for ``span`` rows: the count applied, or the kernel's ``-1`` / ``-2``.  A single entry's
+        last span is recorded, or, on ``-2``, that its walks always need Python (with several
+        entries which one does is not known: their own walks find out)."""
         flat = self.flat
         with flat.lock:
             if len(rows) == 1:

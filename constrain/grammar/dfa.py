@@ -710,16 +710,11 @@ class ByteDFA:
     def _product(self, other: "ByteDFA", mode: str, max_states: int) -> "ByteDFA":
         ca, ra = self._partition()
         cb, rb = other._partition()
-        # joint byte classes, numbered by their smallest byte
-        key = ca.astype(np.int64) * 256 + cb
-        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-        order = np.argsort(first)
-        rank = np.empty(len(order), dtype=np.int32)
-        rank[order] = np.arange(len(order), dtype=np.int32)
-        jcls = rank[inv.reshape(-1)]
-        firsts = first[order]
-        from constrain.grammar.dfa_kernels import product_table
+        from constrain.grammar.dfa_kernels import byte_classes_of, product_table
 
+        # joint byte classes: bytes whose class is the same on both sides (the two partitions as
+        # the rows of one table), numbered by their smallest byte
+        jcls, firsts = byte_classes_of(np.vstack([ca, cb]).astype(np.int32))
         pa = np.ascontiguousarray(ca[firsts], dtype=np.int64)
         pb = np.ascontiguousarray(cb[firsts], dtype=np.int64)
         ra_, rb_ = np.asarray(ra, dtype=np.int64), np.asarray(rb, dtype=np.int64)
@@ -841,9 +836,10 @@ def cached_dfa(kind: str, key: str, build) -> ByteDFA:
     def decode(payload: bytes) -> ByteDFA:
         with np.load(io.BytesIO(zlib.decompress(payload)), allow_pickle=False) as z:
             cls = np.asarray(z["cls"], dtype=np.int32)
-            if cls.shape != (256,) or cls.min() < 0 or cls.max() >= z["ct"].shape[1]:
+            ct = z["ct"]  # (each read of a member decompresses it again)
+            if cls.shape != (256,) or cls.min() < 0 or cls.max() >= ct.shape[1]:
                 raise ValueError("bad byte classes")
-            dfa = ByteDFA(z["ct"][:, cls], z["accept"], _canonical=bool(z["canonical"]))
+            dfa = ByteDFA(ct[:, cls], z["accept"], _canonical=bool(z["canonical"]))
             dfa._cache["fingerprint"] = str(z["fingerprint"])
             return dfa
 

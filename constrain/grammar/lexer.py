@@ -97,11 +97,18 @@ class LexerAutomaton:
                 acc |= 1 << t
         self.live.append(live)
         self.accept.append(acc)
-        if sid >= self.table.shape[0]:
-            grown = np.full((self.table.shape[0] * 2, 256), NOT_COMPUTED, dtype=np.int32)
+        self._room(sid + 1)
+        return sid
+
+    def _room(self, n: int) -> None:
+        """Grow ``table`` (doubling) to hold at least ``n`` states' rows."""
+        cap = self.table.shape[0]
+        if n > cap:
+            while cap < n:
+                cap *= 2
+            grown = np.full((cap, 256), NOT_COMPUTED, dtype=np.int32)
             grown[: self.table.shape[0]] = self.table
             self.table = grown
-        return sid
 
     def start(self, candidates: int) -> int:
         """Start state for an int bitset of candidate terminals (``DEAD`` if empty)."""
@@ -190,14 +197,7 @@ class LexerAutomaton:
                     keys.append(new_keys[i])
                     live.append(bit)
                     accept.append(bit if accs[i] else 0)
-            need = len(self.keys)
-            if need > self.table.shape[0]:
-                cap = self.table.shape[0]
-                while cap < need:
-                    cap *= 2
-                grown = np.full((cap, 256), NOT_COMPUTED, dtype=np.int32)
-                grown[: self.table.shape[0]] = self.table
-                self.table = grown
+            self._room(len(keys))
             # (a reachable state's row only leads inside the closure: every target is renamed)
             map_rows(self.table, np.asarray(ids, np.int64), alive, reach)
             return ids

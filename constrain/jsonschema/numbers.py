@@ -406,16 +406,6 @@ class _Builder:
         hi = hi if hi == _INF else self.clamp(hi)
         return (lo, hi)
 
-    def exp_accepts(self, summ, x: int) -> bool:
-        """Accept exponent value x (saturated to +-(W+1)) given the interval."""
-        lo, hi = summ
-        W = self.W
-        if x > W:
-            return hi == _INF and lo <= W + 1
-        if x < -W:
-            return lo == -_INF and hi >= -(W + 1)
-        return lo <= x <= hi
-
     def start_int(self, bi: int, d: int):
         br = self.branches[bi]
         if bi == 1 and br is self.branches[0]:
@@ -581,10 +571,19 @@ def _exp_suffix(summ, W: int):
     (None, None) when it accepts nothing.  It depends on ``summ`` only through which
     saturated exponent values ``±0..W+1`` it accepts: the states and table are fixed
     (:func:`_exp_frame`), only the accepting set changes."""
-    top = W + 1
-    ctx = _Builder((), None, False, W, DEFAULT_MAX_STATES)
-    return _exp_suffix_of(tuple(ctx.exp_accepts(summ, -x if neg else x) for neg in (False, True)
-                                for x in range(top + 1)), W)
+    return _exp_suffix_of(tuple(_exp_accepts(summ, -x if neg else x, W) for neg in (False, True)
+                                for x in range(W + 2)), W)
+
+
+def _exp_accepts(summ, x: int, W: int) -> bool:
+    """Whether the exponent interval ``summ`` accepts exponent value ``x`` (saturated to
+    ``±(W+1)``)."""
+    lo, hi = summ
+    if x > W:
+        return hi == _INF and lo <= W + 1
+    if x < -W:
+        return lo == -_INF and hi >= -(W + 1)
+    return lo <= x <= hi
 
 
 @lru_cache(maxsize=4096)
