@@ -715,14 +715,11 @@ class ByteDFA:
         # joint byte classes: bytes whose class is the same on both sides (the two partitions as
         # the rows of one table), numbered by their smallest byte
         jcls, firsts = byte_classes_of(np.vstack([ca, cb]).astype(np.int32))
-        pa = np.ascontiguousarray(ca[firsts], dtype=np.int64)
-        pb = np.ascontiguousarray(cb[firsts], dtype=np.int64)
-        ra_, rb_ = np.asarray(ra, dtype=np.int64), np.asarray(rb, dtype=np.int64)
         check_deadline()
-        ct, acc, n = product_table(np.ascontiguousarray(self.trans[:, ra_]), np.ascontiguousarray(other.trans[:, rb_]),
-                                   pa, pb,
-                                   np.asarray(self.accept, dtype=bool), np.asarray(other.accept, dtype=bool),
-                                   mode == "and", max_states)
+        # (class-level tables, row-major for the kernel: a column fancy index comes out column-major)
+        ct, acc, n = product_table(np.ascontiguousarray(self.trans[:, ra]), np.ascontiguousarray(other.trans[:, rb]),
+                                   ca[firsts].astype(np.int64), cb[firsts].astype(np.int64), self.accept,
+                                   other.accept, mode == "and", max_states)
         if n < 0:
             raise LimitExceeded(f"product automaton needs more than {max_states} states",
                                 limit="max_dfa_states", value=max_states)

@@ -23,7 +23,7 @@ import numpy as np
 
 from constrain.errors import LimitExceeded
 from constrain.grammar.dfa import ByteDFA
-from constrain.grammar.regex import any_char_dfa
+from constrain.grammar.regex import any_char_dfa, literal_dfa
 
 _SHORT = {ord('"'): 0x22, ord("\\"): 0x5C, ord("/"): 0x2F, ord("b"): 0x08, ord("f"): 0x0C, ord("n"): 0x0A,
           ord("r"): 0x0D, ord("t"): 0x09}
@@ -101,8 +101,6 @@ def json_literal_dfa(text: str) -> ByteDFA | None:
     ``text`` + ``"``: no quote, backslash, slash or control character in it), else ``None``
     (use :func:`json_string_dfa` of its literal DFA).  Object keys and enum strings are
     nearly always such literals; the general construction costs ~0.3 ms each."""
-    from constrain.grammar.regex import literal_dfa
-
     if any(ord(c) in _ESCAPABLE for c in text):
         return None
     return literal_dfa('"' + text + '"')
