@@ -45,7 +45,7 @@ class Indenter(NamedTuple):
 
 
 class _Row:
-    __slots__ = ("items", "waiting", "allowed", "complete", "sig", "seeds")
+    __slots__ = ("items", "waiting", "allowed", "complete", "sig", "seeds", "leo")
 
     def __init__(self):
         self.seeds: tuple = ()  # the items the row was closed from (its structural id is theirs)
@@ -54,6 +54,12 @@ class _Row:
         self.allowed = 0
         self.complete = False
         self.sig = -1  # structural id, computed on demand (ByteParser.row_sig)
+        self.leo = None  # nonterminal -> (row, nonterminal) its completion here comes to (_chase)
+
+    def __setstate__(self, state) -> None:
+        self.leo = None  # (rows pickled before it existed)
+        for k, v in state[1].items():
+            setattr(self, k, v)
 
     def freeze(self) -> None:
         """The row is closed: its item set and waiting lists become tuples.  Rows are kept by the thousand
@@ -74,6 +80,7 @@ class CompiledParserTables:
         rules = [g.rule(r) for r in range(g.n_rules)]
         self.lhs = [lhs for lhs, _ in rules]
         self.rhs = [rhs for _, rhs in rules]
+        self.rule_len = [len(rhs) for rhs in self.rhs]
         n_nt = len(g.nonterminals)
         self.by_lhs: list[list[int]] = [[] for _ in range(n_nt)]
         for r, l in enumerate(self.lhs):
@@ -128,6 +135,7 @@ class CompiledParserTables:
     def __setstate__(self, d):
         d = dict(d)
         d.setdefault("sig_eos", {})
+        d.setdefault("rule_len", [len(rhs) for rhs in d["rhs"]])
         d["synthetic_rids"] = itertools.count(d["synthetic_rids"])
         self.__dict__.update(d)
         self._sig_lock = threading.Lock()
@@ -709,46 +717,107 @@ def scan_seeds(row: _Row, terms: int, ignore_mask: int) -> list:
 
 
 def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
-    """Structural id of row ``rid``: equal ids mean the rows' items are equal up to renaming
-    the rows their items started in, recursively, so every continuation parses the same from
-    both.  Interned exactly per grammar (no hashing collisions); computed once per row and
-    stored on it (rows are immutable).
+    """Structural id of row ``rid``: rows with equal ids parse every continuation the same
+    (the same terminals allowed, the same completions, recursively).  Interned exactly per
+    grammar (no hashing collisions); computed once per row and stored on it (rows are
+    immutable).
 
-    The id is that of the row's *seeds* (the items it was closed from, with their origin rows'
-    ids), not of its closed item set: the closure is a function of the seeds and of the origin
-    rows' structure (completions read the origins' waiting lists; predictions start here), and
-    seeds are a few items where a closed row can hold hundreds (a statement-level row of a
-    programming-language grammar).  Two rows with different seeds and the same closure get two
-    ids, which only costs sharing."""
+    The id is that of the row's *seeds* (the items it was closed from), each with what its
+    origin row contributes: the closure is a function of the seeds and of the origins' structure
+    (completions read the origins' waiting lists; predictions start here), and seeds are a few
+    items where a closed row can hold hundreds (a statement-level row of a programming-language
+    grammar).  A seed ``(r, d, o)`` that has at most its last symbol left, whose only effect
+    beyond that symbol is completing ``lhs(r)`` at ``o``, is named by where that completion
+    leads (:func:`_chase`, Leo's deterministic reductions): the rows inside a chain of unary
+    prefixes (``- - - x``, deepseek's 80-dash tokens) or a right recursion then share one id,
+    where naming each seed by its origin's id gave every level of the chain its own (cfg_arith:
+    ~130 new rows a mask, and as many memoised scans, walked again at every position).  Two rows
+    with different seeds and the same behaviour may still get two ids, which only costs
+    sharing."""
     row = chart[rid]
     if row.sig >= 0:
         return row.sig
-    key = _seed_key(chart, rid)
+    key = _seed_key(tables, chart, rid)
     if key is None:
-        # some origins have no id yet (rows made inside one token): they are older rows (smaller
-        # ids), so give every row without an id one, oldest first (iterative: item chains can
-        # be as long as the document)
+        # some rows the key names have no id yet (rows made inside one token): they are older
+        # rows (smaller ids), so give every row without an id one, oldest first (iterative:
+        # item chains can be as long as the document)
         todo = {rid}
         stack = [rid]
         while stack:
-            for (_, _, o) in chart[stack.pop()].seeds:
+            for o in _key_deps(tables, chart, stack.pop()):
                 if o not in todo and chart[o].sig < 0:
                     todo.add(o)
                     stack.append(o)
         for k in sorted(todo)[:-1]:
-            chart[k].sig = _intern_sig(tables, _seed_key(chart, k))
-        key = _seed_key(chart, rid)
+            chart[k].sig = _intern_sig(tables, _seed_key(tables, chart, k))
+        key = _seed_key(tables, chart, rid)
     row.sig = sig = _intern_sig(tables, key)
     return sig
 
 
-def _seed_key(chart: dict, k: int):
-    """Row ``k``'s seeds with their origins' ids (``-1``: the row itself), or ``None`` when an
-    origin has no id yet."""
+def _chase(tables: CompiledParserTables, chart: dict, o: int, a: int) -> tuple[int, int]:
+    """``(row, nonterminal)`` such that completing nonterminal ``a`` at row ``o`` does nothing
+    but complete that nonterminal at that row (and add complete items on the way): while
+    the one item of ``o`` waiting for ``a`` is complete once it has it, completing ``a`` at ``o``
+    completes that item's left-hand side at its origin.  The start symbol ends a chase (its
+    completion at row 0 is the output's completeness).  Memoised per row and nonterminal
+    (``_Row.leo``), so a chain of ``n`` rows is chased in ``O(n)`` overall, not ``O(n²)``; a
+    cycle of unit rules within one row stops where it closes."""
+    lhs, rule_len = tables.lhs, tables.rule_len
+    path = None
+    seen = None
+    while True:
+        row = chart[o]
+        memo = row.leo
+        if memo is not None:
+            got = memo.get(a)
+            if got is not None:
+                o, a = got
+                break
+        w = row.waiting.get(~a, ())
+        if len(w) != 1:
+            break
+        r3, d3, o3 = w[0]
+        a3 = lhs[r3]
+        if d3 + 1 != rule_len[r3] or a3 == 0:
+            break
+        if o3 == o:  # (a unit rule predicted here: a cycle of them stays in this row)
+            if seen is None:
+                seen = set()
+            if (o, a) in seen:
+                break
+            seen.add((o, a))
+        if path is None:
+            path = []
+        path.append((row, a))
+        o, a = o3, a3
+    if path is not None:
+        for row, a0 in path:
+            if row.leo is None:
+                row.leo = {}
+            row.leo[a0] = (o, a)
+    return o, a
+
+
+def _seed_key(tables: CompiledParserTables, chart: dict, k: int):
+    """Row ``k``'s seeds with what their origins contribute, or ``None`` when a row that names
+    has no id yet: ``(r, d, -1)`` for a seed started here, ``(r, d, id of o)`` for one with
+    more than its last symbol left, else ``(-1, last symbol or None, a, id of o')`` where
+    ``(o', a)`` is the seed's completion chased (:func:`_chase`)."""
+    lhs, rule_len, rhs = tables.lhs, tables.rule_len, tables.rhs
     parts = []
     for (r, d, o) in chart[k].seeds:
         if o == k:
             parts.append((r, d, -1))
+            continue
+        n = rule_len[r]
+        if d + 1 >= n and lhs[r] != 0:
+            o, a = _chase(tables, chart, o, lhs[r])
+            s = chart[o].sig
+            if s < 0:
+                return None
+            parts.append((-1, rhs[r][d] if d < n else None, a, s))
         else:
             s = chart[o].sig
             if s < 0:
@@ -756,6 +825,14 @@ def _seed_key(chart: dict, k: int):
             parts.append((r, d, s))
     key = frozenset(parts)
     return (key, "root") if k == 0 else key  # (only row 0 completes the start symbol)
+
+
+def _key_deps(tables: CompiledParserTables, chart: dict, k: int):
+    """The rows whose ids :func:`_seed_key` of row ``k`` reads (all older than ``k``)."""
+    lhs, rule_len = tables.lhs, tables.rule_len
+    for (r, d, o) in chart[k].seeds:
+        if o != k:
+            yield _chase(tables, chart, o, lhs[r])[0] if d + 1 >= rule_len[r] and lhs[r] != 0 else o
 
 
 def _intern_sig(tables: CompiledParserTables, key) -> int:
