@@ -54,7 +54,7 @@ from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_STAR
                                             H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
                                             MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, ONE_MAX_ROWS, PL_REFUSE, _or_ids,
                                             _or_words, _walk, apply_flat, apply_many, apply_one, apply_two, ht_grow,
-                                            ht_put)
+                                            ht_put, sparse_ids)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
 from constrain.tokenizers.vocabulary import Vocabulary
@@ -117,16 +117,10 @@ def _split_inside(words):
     ``(None, None)`` for none."""
     if words is None:
         return None, None
-    nz = np.flatnonzero(words)
-    if nz.shape[0] == 0:
-        return None, None
-    if nz.shape[0] > _SPARSE_MAX:
+    ids, n = sparse_ids(words, _SPARSE_MAX)
+    if n < 0:
         return words, None
-    bits = np.unpackbits(words[nz].view(np.uint8), bitorder="little").reshape(nz.shape[0], 32)
-    r, c = np.nonzero(bits)
-    if r.shape[0] > _SPARSE_MAX:
-        return words, None
-    return None, (nz[r] * 32 + c).astype(np.int32)
+    return (None, None) if n == 0 else (None, ids)
 
 
 _SPARSE_MAX = 64  # an entry with at most this many INSIDE tokens keeps them as ids, applied bit by bit

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from constrain.engine.bitmask import allocate_token_bitmask, bitmask_to_bool
 from constrain.engine.earley import ByteParser, CompiledParserTables
 from constrain.engine.store import _NO_MEMO
-from constrain.engine.store_kernels import _walk
+from constrain.engine.store_kernels import _walk, sparse_ids
 from constrain.grammar import from_lark
 from constrain.testing.naive import naive_inside, naive_mask
 
@@ -210,3 +212,17 @@ def test_subtree_memo_gives_the_walks_without_it(source, pools, smol_vocab, smol
     for k in common:
         assert shape(fast._entries[k]) == shape(slow._entries[k]), k
     assert fast.stats.nodes_visited < slow.stats.nodes_visited
+
+
+@given(st.lists(st.integers(0, 2 ** 32 - 1) | st.just(0), min_size=0, max_size=40), st.integers(0, 80))
+@settings(max_examples=300, deadline=None)
+def test_sparse_ids_equal_numpy(words, cap):
+    """``sparse_ids`` (an entry's INSIDE tokens as ids) against numpy's bit unpacking, at and
+    around the cap."""
+    w = np.array(words, np.uint32)
+    ref = np.flatnonzero(np.unpackbits(w.view(np.uint8), bitorder="little")).astype(np.int32)
+    ids, n = sparse_ids(w, cap)
+    if ref.shape[0] > cap:
+        assert n == -1 and ids.shape[0] == 0
+    else:
+        assert n == ref.shape[0] and ids.dtype == np.int32 and ids.tolist() == ref.tolist()
