@@ -12,8 +12,14 @@ import numpy as np
 
 
 def unique_sorted(a: np.ndarray) -> np.ndarray:
-    """The distinct values of the 1-D array ``a``, ascending (``np.unique(a)``)."""
-    s = np.sort(a)
+    """The distinct values of the 1-D array ``a``, ascending (``np.unique(a)``).  An array
+    already in order is not sorted again: the exits of a walk under a free-form lexeme (an
+    identifier: ~49,000 trie nodes at 49k tokens) come in trie order, and sorting them was
+    ~0.6 ms a group, a quarter of cfg_sql's cold walk."""
+    if a.shape[0] > 256 and not (a[1:] < a[:-1]).any():
+        s = a
+    else:
+        s = np.sort(a)
     if s.shape[0] < 2:
         return s
     keep = np.empty(s.shape[0], dtype=bool)
