@@ -49,11 +49,11 @@ import numpy as np
 
 from constrain._arrays import unique_inverse, unique_sorted
 from constrain.engine.earley import ByteParser, CompiledParserTables, row_sig, scan_seeds
-from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT,
+from constrain.engine.store_kernels import (E_COLS, E_FLAGS, E_G_COUNT, E_G_START, E_S_LEN, E_S_START, E_SLOT, E_SPAN,
                                             EXIT_SPLIT, FLAT_ALIVE, FLAT_FEEDS, G_AID, G_CHILD, G_COLS, G_IGN, G_PL, G_TID,
-                                            H_ABSENT, H_CHILD, H_NLA, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
+                                            H_ABSENT, H_CHILD, H_NLA, H_ROOT, H_SCAN, PL_CLOSE, PL_NL, PL_OPEN, PL_PLAIN,
                                             MC_EXITS, MC_KEYS, MC_RUNS, MC_SLOTS, ONE_MAX_ROWS, PL_REFUSE, _or_ids,
-                                            _or_words, _walk, apply_flat, apply_many, apply_one, apply_two, ht_grow,
+                                            _or_words, _walk, apply_flat, apply_many, apply_one, apply_two, fill_lean, ht_grow,
                                             ht_put, sparse_ids)
 from constrain.errors import ConstrainError
 from constrain.grammar.lexer import DEAD
@@ -280,9 +280,14 @@ class _FlatIndex:
             self.sig_aid = grown
         self.sig_aid[sig] = aid
 
-    def register(self, e: _Entry) -> None:
+    def register(self, e: _Entry, key=None) -> None:
+        """Give entry ``e`` its rows; ``key``, its store key: a root entry at the trie's root
+        read without a munch fallback (``("r", state, A, 0, False, _)``) is also recorded under
+        ``(H_ROOT, state, id of A)`` for :func:`~constrain.engine.store_kernels.fill_lean`."""
         with self.lock:
             self._register(e)
+            if key is not None and key[0] == "r" and key[3] == 0 and not key[4]:
+                self.put(H_ROOT, key[1], self.allowed_id(key[2]), e.serial)
 
     def _register(self, e: _Entry) -> None:
         eid = e.serial
@@ -341,6 +346,7 @@ class _FlatIndex:
             held[1] += 1
             row[E_SLOT] = held[0]
         self.entry_of[eid] = e
+        row[E_SPAN] = -1 if e.one else -2
         row[E_FLAGS] = FLAT_ALIVE | (FLAT_FEEDS if e.feeds.shape[0] else 0)
 
     def _grow_spool(self, need: int) -> None:
@@ -397,6 +403,7 @@ class StoreStats:
     mask_hits: int = 0
     feeds: int = 0  #: nodes handed to the reference parser, memoised ones included
     feed_hits: int = 0  #: of those, answered by the feed memo (the parser not run)
+    compiled_fills: int = 0  #: whole-mask misses filled by one ``fill_lean`` call
     bytes: int = 0
 
 
@@ -485,6 +492,8 @@ class TokenStore:
         self._post_lex_classes: dict[int, tuple[int, int]] = {}
         #: the compiled walk's tables (``None``: every walk in Python, the reference)
         self.flat: _FlatIndex | None = _FlatIndex(self)
+        #: positions :meth:`_fill_compiled` can take (with the flat index on): exact lexing, no post-lexer
+        self._plain = not self.longest and self.indenter is None
         self._saved_entries = 0  # entries at the last save / load (maybe_save)
         self._saved_at = float("-inf")
 
@@ -710,7 +719,7 @@ class TokenStore:
                 if self.flat is not None:
                     # before the entry is visible: a walk on another thread that finds it
                     # (lock-free) hands its id to the kernel, which reads its row
-                    self.flat.register(e)
+                    self.flat.register(e, key)
                 self._entries[key] = e
                 while self.stats.bytes > self.max_bytes and len(self._entries) > 1:
                     _, old = self._entries.popitem(last=False)
@@ -906,7 +915,7 @@ class TokenStore:
             st._entries[k] = e
             st.stats.bytes += e.nbytes + st._hold(e)
             if st.flat is not None:
-                st.flat.register(e)
+                st.flat.register(e, k)
         for k, w in state["masks"]:
             st._masks[k] = w
             st._mask_bytes += w.nbytes
@@ -995,12 +1004,18 @@ class TokenStore:
         allowed_ids = self.flat.allowed_ids
         rows = []
         span = 2
+        sig_aid = self.flat.sig_aid
         for k, sid, A, rr in readings:
             e = self.root_entry(sid, A, 0, rr)
             found.append(e)
             aid = allowed_ids.get(A)
             if not _lean_ok(e) or aid is None:
                 return None
+            if self._plain:  # the row's allowed-set id, for fill_lean next time
+                s = parser.chart[k].sig
+                if 0 <= s and (s >= sig_aid.shape[0] or sig_aid[s] == H_ABSENT):
+                    with self.flat.lock:
+                        self.flat.put_allowed(s, aid)
             sig = -1  # (no boundary below: the row is never scanned)
             if e.groups or e.fmeta:
                 sig = parser.chart[k].sig
@@ -1013,6 +1028,27 @@ class TokenStore:
             return work
         n = self._apply_lean(rows, found, span, self.max_mask_work, work)
         return None if n < 0 or n > self.max_mask_work else work  # (over the cap: the walk raises it)
+
+    def _fill_compiled(self, parser: ByteParser, threads) -> np.ndarray | None:
+        """:meth:`_fill_lean` in one kernel call (:func:`fill_lean`) for a position with one or
+        two readings, exact lexing and no post-lexer: the readings' lexer states and row ids go
+        in, the mask comes out; ``None`` when the tables lack a part of it (the Python path then
+        runs and records what was missing: a row's allowed-set id, an entry's span)."""
+        chart = parser.chart
+        flat = self.flat
+        work = np.empty(self.n_words, np.uint32)
+        k, sid = threads[0][0], threads[0][1]
+        if len(threads) == 1:
+            k2, sid2 = k, -1
+        else:
+            k2, sid2 = threads[1][0], threads[1][1]
+        with flat.lock:
+            n = fill_lean(sid, chart[k].sig, sid2, chart[k2].sig, self.max_mask_work, work, flat.ent, flat.grp,
+                          flat.wpool, flat.spool, flat.hk, flat.sig_aid)
+        if 0 <= n <= self.max_mask_work:
+            self.stats.compiled_fills += 1
+            return work
+        return None
 
     def _apply_lean(self, rows: list, entries: list, span: int, budget: int, out: np.ndarray) -> int:
         """OR the walks of ``rows`` ``(entry, sig, allowed id, paren)`` (of root entries
@@ -1031,6 +1067,13 @@ class TokenStore:
             else:
                 n = apply_many(np.array(rows, np.int64), span, budget, out, flat.ent, flat.grp, flat.wpool,
                                flat.spool, flat.hk, flat.sig_aid)
+            # (fill_lean sizes its buffers by it: a position's walk bounds each of its entries')
+            if len(entries) == 1 and (n >= 0 or n == -2):
+                flat.ent[rows[0][0], E_SPAN] = n
+            elif n >= 0:
+                for r in rows:
+                    if flat.ent[r[0], E_SPAN] == -1:
+                        flat.ent[r[0], E_SPAN] = n
         if len(entries) == 1:
             if n >= 0:
                 entries[0].span = n
@@ -1168,9 +1211,14 @@ class TokenStore:
             else:
                 _or_words(out, hit)
         else:
-            readings = self.readings(parser)
-            found: list[_Entry] = []  # the readings' root entries _fill_lean looked up
-            work = None if self.flat is None else self._fill_lean(parser, readings, found)
+            work = None
+            threads = parser.threads
+            if self._plain and 0 < len(threads) < 3 and self.flat is not None:
+                work = self._fill_compiled(parser, threads)
+            if work is None:
+                readings = self.readings(parser)
+                found: list[_Entry] = []  # the readings' root entries _fill_lean looked up
+                work = None if self.flat is None else self._fill_lean(parser, readings, found)
             if work is None:
                 work = np.zeros(self.n_words, np.uint32)
                 _MaskWalk(self, parser, work).fill_from(0, readings, found=found)

@@ -290,7 +290,10 @@ def sparse_ids(words, cap):  # pragma: no cover - compiled
 FLAT_ALIVE = 1  # ent[e, E_FLAGS]: registered and not evicted
 FLAT_FEEDS = 2  # ent[e, E_FLAGS]: has reference-parser feeds: the caller runs them
 E_FLAGS, E_G_START, E_G_COUNT, E_SLOT, E_S_START, E_S_LEN = 0, 1, 2, 3, 4, 5
-E_COLS = 6
+# ent[e, E_SPAN]: entries its last lean walk applied (sizes the next one's buffers); -1 not
+# known yet, -2 its walks always need Python (feeds, a NEWLINE outside brackets)
+E_SPAN = 6
+E_COLS = 7
 # grp[g, :]: terminal-set id, only ignored terminals end there, then a one-row cache of the
 # group's first scan (row sig -> sig after, -1 empty) and first child (allowed id -> entry)
 G_TID, G_IGN, G_SIG, G_NSIG, G_AID, G_CHILD, G_PL = 0, 1, 2, 3, 4, 5, 6
@@ -307,6 +310,7 @@ PL_REFUSE = 4  # still ambiguous after the token-over-ignored tie break: the par
 H_SCAN = 0  # (row sig, terminal-set id) -> row sig after the scan (-1: refused)
 H_CHILD = 2  # (group id, allowed-set id) -> child entry (-1: no lexeme can start)
 H_NLA = 3  # (allowed-set id, 0) -> id of that set with the NEWLINE terminal (inside brackets)
+H_ROOT = 4  # (lexer state, allowed-set id) -> the root entry at the trie's root (exact lexing)
 # (a row's allowed-set id is not in the table: row sigs are dense ints, so it is an array
 # indexed by sig, ``sig_aid``, one load where a probe of the table costs two cache misses)
 H_ABSENT = -2  # what ht_get returns for a key not in the table
@@ -670,9 +674,71 @@ def _apply_lean(stack, n0, budget, out, ent, grp, wpool, spool, hk, sig_aid):  #
     for r in range(state[2]):
         if pend[r, 3] >= 0 and grp[pend[r, 3], G_PL] == PL_NL:
             return -2
-    if need != _FULL_NONE or state[2] != 0:
+    if need != _FULL_NONE:
+        return -3  # (a buffer was too small: the walk is longer than the caller's guess)
+    if state[2] != 0:
         return -1
     return state[1]
+
+
+@njit
+def fill_lean(sid, sig, sid2, sig2, budget, out, ent, grp, wpool, spool, hk, sig_aid):  # pragma: no cover - compiled
+    """The whole lean miss of a position in one call (``TokenStore.fill``, exact lexing, no
+    post-lexer): its one or two readings (``sid2 < 0``: one), each a lexer state and its row's
+    structural id, give their root entries through the tables (the row's allowed-set id
+    ``sig_aid[sig]``, then ``(H_ROOT, state, allowed id)``), and their walks are applied into
+    ``out`` (zeroed here) as :func:`apply_one` / :func:`apply_two` would: the count applied,
+    or ``-1`` when the tables lack something (an id, a root, the entry's span, a scan or a
+    child), ``-2`` / ``-3`` as :func:`_apply_lean`.  One entry's span is recorded in its row
+    (``E_SPAN``); a failed pair's spans are forgotten (the Python path records them again).  Before, the same work was ~3 µs of Python around the kernel: the readings,
+    the root entries' dict lookups, their eligibility, the rows."""
+    n0 = 1 if sid2 < 0 else 2
+    span = 2
+    eid = eid2 = aid2 = -1
+    for i in range(n0):
+        s_ = sid if i == 0 else sid2
+        g_ = sig if i == 0 else sig2
+        if g_ < 0 or g_ >= sig_aid.shape[0]:
+            return -1
+        a = sig_aid[g_]
+        if a == H_ABSENT:
+            return -1
+        e = ht_get(hk, H_ROOT, s_, a)
+        if e == H_ABSENT or ent[e, E_FLAGS] & FLAT_ALIVE == 0:
+            return -1
+        sp = ent[e, E_SPAN]
+        if sp < 0:
+            return -1
+        span += 2 * sp
+        if i == 0:
+            eid = e
+            aid = a
+        else:
+            eid2 = e
+            aid2 = a
+    stack = np.empty((_pow2(span), 4), np.int64)
+    stack[0, 0] = eid
+    stack[0, 1] = sig
+    stack[0, 2] = aid
+    stack[0, 3] = 0
+    if n0 == 2:
+        stack[1, 0] = eid2
+        stack[1, 1] = sig2
+        stack[1, 2] = aid2
+        stack[1, 3] = 0
+    out[:] = 0
+    n = _apply_lean(stack, n0, budget, out, ent, grp, wpool, spool, hk, sig_aid)
+    if n0 == 1:
+        if n >= 0:
+            ent[eid, E_SPAN] = n
+        elif n == -2:
+            ent[eid, E_SPAN] = -2
+        elif n == -3:
+            ent[eid, E_SPAN] = -1  # (the Python path learns its new length)
+    elif n == -2 or n == -3:  # (which of the two is not known: the Python path finds out)
+        ent[eid, E_SPAN] = -1
+        ent[eid2, E_SPAN] = -1
+    return n
 
 
 @njit(inline="always")

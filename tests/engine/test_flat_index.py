@@ -219,3 +219,42 @@ def test_apply_one_is_its_buffer_size_blind(smol_vocab, smol_hf, monkeypatch):
                 assert out == out_big, rows
         assert got[1][0] == n_big or n_big > 8  # (16 rows hold a walk of 8 entries)
     assert complete >= 5
+
+
+_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer", "minimum": 0}, "name": {"type": "string", "maxLength": 12},
+    "tags": {"type": "array", "items": {"enum": ["a", "bc", "def"]}},
+    "child": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": ["null", "boolean"]}},
+              "required": ["x"]}},
+    "required": ["id", "name"]}
+_SCHEMA_DOCS = ['{"id": 7, "name": "ab c", "tags": ["a", "def", "bc"], "child": {"x": -1.5e3, "y": null}}',
+                '{"id": 0, "name": "", "tags": [], "child": {"x": 2, "y": true}}',
+                '{"id": 12345, "name": "été \\"q\\"", "tags": ["bc"]}']  # (schema order, raw non-ASCII)
+
+
+@pytest.mark.parametrize("name", ["arithmetic", "json", "schema"])
+@pytest.mark.parametrize("max_bytes", [512 << 20, 8 << 10])
+def test_compiled_lean_fill_equals_python_walk(name, max_bytes, smol_vocab, smol_hf):
+    """Exact lexing (the JSON-Schema compiler's and Lark's default Earley): a whole-mask miss
+    whose walk the tables hold is one ``fill_lean`` call.  Its masks equal the Python walk's at
+    every token, cold then warm (whole-mask cache cleared), with the LRU evicting entries."""
+    from constrain.jsonschema import compile_json_schema
+
+    if name == "schema":
+        g, docs = compile_json_schema(_SCHEMA, whitespace="flexible"), _SCHEMA_DOCS
+    else:
+        _, docs = _setup(name)
+        g = from_lark((ROOT / "grammars" / f"{name}.lark").read_text(), lexing="all")
+    fast = TokenStore(CompiledParserTables(g), smol_vocab, max_bytes=max_bytes)
+    slow = TokenStore(CompiledParserTables(g), smol_vocab)
+    slow.flat = None
+    assert fast._plain
+    for rep in range(3):
+        for d in docs:
+            assert _walk(fast, g, smol_vocab, smol_hf, d) == _walk(slow, g, smol_vocab, smol_hf, d), (name, rep)
+        fast.clear_mask_cache()
+        slow.clear_mask_cache()
+    if max_bytes == 512 << 20:
+        assert fast.stats.compiled_fills > 0
+    else:
+        assert fast.stats.evictions > 0
