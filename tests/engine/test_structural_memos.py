@@ -147,6 +147,36 @@ _CHAINS = {  # documents that nest unary prefixes and right recursion, which _ch
 }
 
 
+def _compare_shared_ids(tables, charts, rng) -> int:
+    """For rows of ``charts`` (rids in each, origins first) that share a structural id: the
+    same allowed terminals and completeness, and the same outcome of sampled continuations
+    replayed by plain Earley scans; the number of rows compared."""
+    first, compared = {}, 0
+    for chart in charts:
+        for rid in sorted(chart):  # origins first: the recursion stays shallow
+            sig = row_sig(tables, chart, rid)
+            if sig not in first:
+                first[sig] = (chart, rid, 0)
+                continue
+            chart0, rid0, n = first[sig]
+            if n >= 8:  # (eight comparisons an id)
+                continue
+            first[sig] = (chart0, rid0, n + 1)
+            assert (chart0[rid0].allowed, chart0[rid0].complete) == (chart[rid].allowed, chart[rid].complete)
+            for _ in range(6):
+                seq = _random_terms(tables, chart0, rid0, rng, rng.randrange(1, 7))
+                assert _replay(tables, chart0, rid0, seq) == _replay(tables, chart, rid, seq), (rid, seq)
+            compared += 1
+    return compared
+
+
+def _parsed(tables, doc):
+    p = ByteParser(tables)
+    for i in range(len(doc)):
+        assert p.feed(doc[i:i + 1])
+    return p.chart
+
+
 @pytest.mark.parametrize("name", ["json", "sql", "arithmetic", "python"])
 def test_rows_with_one_id_parse_every_continuation_the_same(name):
     """Row ids interned from seeds (completions chased, ``_chase``): two rows of real
@@ -155,29 +185,40 @@ def test_rows_with_one_id_parse_every_continuation_the_same(name):
     ``_chase`` collapses (unary minus, nested brackets) share ids."""
     g = from_lark(ROOT / "grammars" / f"{name}.lark")
     tables = CompiledParserTables(g)
-    rng = random.Random(11)
-    first, compared = {}, 0
-    for doc in _docs(name, 4) + _CHAINS.get(name, []):
-        if name == "python":
-            doc = b"\n".join(doc.split(b"\n")[:30]) + b"\n"
+    docs = _docs(name, 4) + _CHAINS.get(name, [])
+    if name == "python":
+        docs = [b"\n".join(d.split(b"\n")[:30]) + b"\n" for d in docs]
+    assert _compare_shared_ids(tables, [_parsed(tables, d) for d in docs], random.Random(11)) > 5
+
+
+@pytest.mark.parametrize("name", ["json", "arithmetic"])
+def test_row_ids_taken_from_the_scan_memo_parse_the_same(name, smol_vocab, smol_hf):
+    """Under exact lexing a row made by one lexeme takes its id from the mask store's scan
+    memo (``ByteParser._emit_one``) once masks were walked: those rows, compared with every
+    other row of their id, still parse every sampled continuation the same."""
+    from constrain.engine.matcher import Matcher
+
+    g = from_lark(ROOT / "grammars" / f"{name}.lark", lexing="all")
+    tables = CompiledParserTables(g)
+    store = TokenStore(tables, smol_vocab)
+    docs = _docs(name, 4) + _CHAINS.get(name, [])
+    for d in docs:  # masks walked: the scan memo filled
+        m = Matcher(g, smol_vocab, store=store)
+        for t in smol_hf.encode(d.decode(), add_special_tokens=False).ids:
+            m.next_token_mask()
+            assert m.accept_token(t)
+    charts, memo_ids = [], 0
+    for d in docs:
         p = ByteParser(tables)
-        for i in range(len(doc)):
-            assert p.feed(doc[i:i + 1])
-        for rid in sorted(p.chart):  # origins first: the recursion stays shallow
-            sig = row_sig(tables, p.chart, rid)
-            if sig not in first:
-                first[sig] = (p.chart, rid, 0)
-                continue
-            chart0, rid0, n = first[sig]
-            if n >= 8:  # (eight comparisons an id)
-                continue
-            first[sig] = (chart0, rid0, n + 1)
-            assert (chart0[rid0].allowed, chart0[rid0].complete) == (p.chart[rid].allowed, p.chart[rid].complete)
-            for _ in range(6):
-                seq = _random_terms(tables, chart0, rid0, rng, rng.randrange(1, 7))
-                assert _replay(tables, chart0, rid0, seq) == _replay(tables, p.chart, rid, seq), (name, rid, seq)
-            compared += 1
-    assert compared > 5  # rows do repeat (the next member, the next item): ids are shared
+        for i in range(len(d)):
+            before = set(p.chart)
+            assert p.feed(d[i:i + 1])
+            memo_ids += sum(p.chart[k].sig >= 0 for k in set(p.chart) - before)
+            for th in p.threads:  # (as the mask key does at every position)
+                row_sig(tables, p.chart, th[0])
+        charts.append(p.chart)
+    assert memo_ids > 10
+    assert _compare_shared_ids(tables, charts, random.Random(3)) > 5
 
 
 def test_chase_collapses_unary_chains():
