@@ -1107,7 +1107,9 @@ class TokenStore:
 
         One reading (most configurations; always one under maximal munch) is keyed by its part
         alone, several by the frozenset of their parts.  The key is a function of the parser's
-        position only, and is memoised on the parser by the identity of its ``threads`` tuple:
+        threads and their rows (a row's id is fixed once given; two parsers fed the same bytes
+        may hold rows with different, equally exact ids: one taken from the scan memo, one from
+        the seed key), and is memoised on the parser by the identity of its ``threads`` tuple:
         a feed always makes a new tuple, and the tuple of a position comes back only with that
         position (rollback restores the snapshot's own object; rows up to it are unchanged), so
         asking again at a position, or after rolling back to it, is one comparison."""
