@@ -1382,6 +1382,11 @@ class _MaskWalk:
             if new is not None:  # (with several readings each gets the whole walk's count)
                 for e in new:
                     e.span = self.work - before
+                if root == 0 and store._plain:  # (fill_lean's next try: its buffers by this walk)
+                    with flat.lock:
+                        for e in new:
+                            if e.one and flat.ent[e.serial, E_SPAN] == -1:
+                                flat.ent[e.serial, E_SPAN] = e.span
 
     def _apply_one(self, e: _Entry, sig: int, A: int, paren: int) -> bool:
         """Apply ``e``'s walk from row ``sig`` with ``apply_one`` if the flat tables hold all of
