@@ -39,6 +39,22 @@ def _walk(store, g, vocab, hf, text):
         assert m.accept_token(t)
 
 
+def _fast_equals_reference(g, docs, vocab, hf, max_bytes, reps):
+    """Walk ``docs`` ``reps`` times (cold, then warm with the whole-mask cache cleared) on a
+    store with the flat index and on one without (the Python walk, the reference); every mask
+    equal.  Returns the fast store."""
+    fast = TokenStore(CompiledParserTables(g), vocab, max_bytes=max_bytes)
+    slow = TokenStore(CompiledParserTables(g), vocab)
+    slow.flat = None
+    assert fast.flat is not None
+    for rep in range(reps):
+        for d in docs:
+            assert _walk(fast, g, vocab, hf, d) == _walk(slow, g, vocab, hf, d), rep
+        fast.clear_mask_cache()
+        slow.clear_mask_cache()
+    return fast
+
+
 @pytest.mark.parametrize("name", ["arithmetic", "json", "sql", "go", "python"])
 @pytest.mark.parametrize("max_bytes", [512 << 20, 8 << 10])  # roomy, and evicting all the time
 def test_flat_walk_equals_python_walk(name, max_bytes, smol_vocab, smol_hf, monkeypatch):
@@ -46,15 +62,7 @@ def test_flat_walk_equals_python_walk(name, max_bytes, smol_vocab, smol_hf, monk
 
     monkeypatch.setattr(store_mod, "_FLAT_MIN_SPAN", 0)  # every walk compiled, however short
     g, docs = _setup(name)
-    fast = TokenStore(CompiledParserTables(g), smol_vocab, max_bytes=max_bytes)
-    slow = TokenStore(CompiledParserTables(g), smol_vocab)
-    slow.flat = None
-    assert fast.flat is not None
-    for rep in range(2):  # cold (entries built), then warm with the whole-mask cache cleared
-        for d in docs:
-            assert _walk(fast, g, smol_vocab, smol_hf, d) == _walk(slow, g, smol_vocab, smol_hf, d), (name, rep)
-        fast.clear_mask_cache()
-        slow.clear_mask_cache()
+    fast = _fast_equals_reference(g, docs, smol_vocab, smol_hf, max_bytes, 2)
     if max_bytes == 8 << 10:
         assert fast.stats.evictions > 0
 
@@ -245,15 +253,8 @@ def test_compiled_lean_fill_equals_python_walk(name, max_bytes, smol_vocab, smol
     else:
         _, docs = _setup(name)
         g = from_lark((ROOT / "grammars" / f"{name}.lark").read_text(), lexing="all")
-    fast = TokenStore(CompiledParserTables(g), smol_vocab, max_bytes=max_bytes)
-    slow = TokenStore(CompiledParserTables(g), smol_vocab)
-    slow.flat = None
+    fast = _fast_equals_reference(g, docs, smol_vocab, smol_hf, max_bytes, 3)
     assert fast._plain
-    for rep in range(3):
-        for d in docs:
-            assert _walk(fast, g, smol_vocab, smol_hf, d) == _walk(slow, g, smol_vocab, smol_hf, d), (name, rep)
-        fast.clear_mask_cache()
-        slow.clear_mask_cache()
     if max_bytes == 512 << 20:
         assert fast.stats.compiled_fills > 0
     else:
