@@ -1029,14 +1029,16 @@ class TokenStore:
         n = self._apply_lean(rows, found, span, self.max_mask_work, work)
         return None if n < 0 or n > self.max_mask_work else work  # (over the cap: the walk raises it)
 
-    def _fill_compiled(self, parser: ByteParser, threads) -> np.ndarray | None:
+    def _fill_compiled(self, parser: ByteParser, threads, work: np.ndarray | None = None) -> np.ndarray | None:
         """:meth:`_fill_lean` in one kernel call (:func:`fill_lean`) for a position with one or
         two readings, exact lexing and no post-lexer: the readings' lexer states and row ids go
-        in, the mask comes out; ``None`` when the tables lack a part of it (the Python path then
-        runs and records what was missing: a row's allowed-set id, an entry's span)."""
+        in, the mask comes out (in ``work``, overwritten, or a new array); ``None`` when the
+        tables lack a part of it (the Python path then runs and records what was missing: a
+        row's allowed-set id, an entry's span; ``work`` may hold part of the walk)."""
         chart = parser.chart
         flat = self.flat
-        work = np.empty(self.n_words, np.uint32)
+        if work is None:
+            work = np.empty(self.n_words, np.uint32)
         k, sid = threads[0][0], threads[0][1]
         if len(threads) == 1:
             k2, sid2 = k, -1
@@ -1118,6 +1120,12 @@ class TokenStore:
         if memo is not None and memo[0] is threads:
             return memo[1]
         chart = parser.chart
+        if self._plain and len(threads) == 1:  # (the common case: the part alone)
+            k, sid = threads[0]
+            sig = chart[k].sig
+            key = (sid, sig if sig >= 0 else row_sig(self.tables, chart, k))
+            parser.mask_key_memo = (threads, key)
+            return key
         ind = self.indenter
         pos = parser.pos
         longest = self.longest
@@ -1215,8 +1223,13 @@ class TokenStore:
         else:
             work = None
             threads = parser.threads
+            written = False  # (the mask is in ``out`` already, ``work`` its copy)
             if self._plain and 0 < len(threads) < 3 and self.flat is not None:
-                work = self._fill_compiled(parser, threads)
+                if overwrite and out.flags.c_contiguous:  # (the kernel writes the caller's row)
+                    if self._fill_compiled(parser, threads, out) is not None:
+                        work, written = out.copy(), True
+                else:
+                    work = self._fill_compiled(parser, threads)
             if work is None:
                 readings = self.readings(parser)
                 found: list[_Entry] = []  # the readings' root entries _fill_lean looked up
@@ -1232,10 +1245,11 @@ class TokenStore:
                     k, old = self._masks.popitem(last=False)
                     self._mask_eos.pop(k, None)
                     self._mask_bytes -= old.nbytes
-            if overwrite:
-                out[:] = work
-            else:
-                _or_words(out, work)
+            if not written:
+                if overwrite:
+                    out[:] = work
+                else:
+                    _or_words(out, work)
         if self.longest and self._eos_known(parser):
             eos = self._mask_eos.get(key)
             if eos is None:
