@@ -769,7 +769,8 @@ def row_sig(tables: CompiledParserTables, chart: dict, rid: int) -> int:
     where naming each seed by its origin's id gave every level of the chain its own (cfg_arith:
     ~130 new rows a mask, and as many memoised scans, walked again at every position).  Two rows
     with different seeds and the same behaviour may still get two ids, which only costs
-    sharing."""
+    sharing; a row made by one lexeme may instead be given the id of the mask store's scan
+    memo (:meth:`ByteParser._memo_sig`), equally exact."""
     row = chart[rid]
     if row.sig >= 0:
         return row.sig
