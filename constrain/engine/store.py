@@ -94,7 +94,7 @@ class _Entry:
         self.fneeds = any(m[1] < 0 for m in self.fmeta.values())
         self.words, self.ids = _split_inside(words)
         self.wkey = None  # content key of ``words`` once the store holds it (TokenStore._hold)
-        self.groups = groups
+        self.groups = tuple(groups)  # (a tuple of int and array tuples: the garbage collector stops tracking it)
         self.feeds = feeds
         # dense words are counted by the store, once per distinct array (the flat index keeps
         # one more copy of each in its pool, not counted: the store's memory is at most its
