@@ -1011,14 +1011,13 @@ class TokenStore:
             aid = allowed_ids.get(A)
             if not _lean_ok(e) or aid is None:
                 return None
-            if self._plain:  # the row's allowed-set id, for fill_lean next time
-                s = parser.chart[k].sig
-                if 0 <= s and (s >= sig_aid.shape[0] or sig_aid[s] == H_ABSENT):
-                    with self.flat.lock:
-                        self.flat.put_allowed(s, aid)
+            s = parser.chart[k].sig
+            if self._plain and 0 <= s and (s >= sig_aid.shape[0] or sig_aid[s] == H_ABSENT):
+                with self.flat.lock:  # the row's allowed-set id, for fill_lean next time
+                    self.flat.put_allowed(s, aid)
             sig = -1  # (no boundary below: the row is never scanned)
             if e.groups or e.fmeta:
-                sig = parser.chart[k].sig
+                sig = s
                 if sig < 0 or sig not in self.tables.sig_rows:
                     return None
             rows.append((e.serial, sig, aid, parser.paren))
@@ -1120,12 +1119,6 @@ class TokenStore:
         if memo is not None and memo[0] is threads:
             return memo[1]
         chart = parser.chart
-        if self._plain and len(threads) == 1:  # (the common case: the part alone)
-            k, sid = threads[0]
-            sig = chart[k].sig
-            key = (sid, sig if sig >= 0 else row_sig(self.tables, chart, k))
-            parser.mask_key_memo = (threads, key)
-            return key
         ind = self.indenter
         pos = parser.pos
         longest = self.longest
@@ -1225,11 +1218,11 @@ class TokenStore:
             threads = parser.threads
             written = False  # (the mask is in ``out`` already, ``work`` its copy)
             if self._plain and 0 < len(threads) < 3 and self.flat is not None:
-                if overwrite and out.flags.c_contiguous:  # (the kernel writes the caller's row)
-                    if self._fill_compiled(parser, threads, out) is not None:
-                        work, written = out.copy(), True
-                else:
-                    work = self._fill_compiled(parser, threads)
+                # (overwriting, the kernel writes the caller's row and the cache keeps a copy)
+                into = out if overwrite and out.flags.c_contiguous else None
+                work = self._fill_compiled(parser, threads, into)
+                if work is not None and into is not None:
+                    work, written = out.copy(), True
             if work is None:
                 readings = self.readings(parser)
                 found: list[_Entry] = []  # the readings' root entries _fill_lean looked up
@@ -1396,11 +1389,10 @@ class _MaskWalk:
             if new is not None:  # (with several readings each gets the whole walk's count)
                 for e in new:
                     e.span = self.work - before
-                if root == 0 and store._plain:  # (fill_lean's next try: its buffers by this walk)
-                    with flat.lock:
-                        for e in new:
-                            if e.one and flat.ent[e.serial, E_SPAN] == -1:
-                                flat.ent[e.serial, E_SPAN] = e.span
+                with flat.lock:  # (fill_lean's next try sizes its buffers by this walk)
+                    for e in new:
+                        if e.one and flat.ent[e.serial, E_SPAN] == -1:
+                            flat.ent[e.serial, E_SPAN] = e.span
 
     def _apply_one(self, e: _Entry, sig: int, A: int, paren: int) -> bool:
         """Apply ``e``'s walk from row ``sig`` with ``apply_one`` if the flat tables hold all of

@@ -690,11 +690,12 @@ def fill_lean(sid, sig, sid2, sig2, budget, out, ent, grp, wpool, spool, hk, sig
     ``out`` (zeroed here) as :func:`apply_one` / :func:`apply_two` would: the count applied,
     or ``-1`` when the tables lack something (an id, a root, the entry's span, a scan or a
     child), ``-2`` / ``-3`` as :func:`_apply_lean`.  One entry's span is recorded in its row
-    (``E_SPAN``); a failed pair's spans are forgotten (the Python path records them again).  Before, the same work was ~3 µs of Python around the kernel: the readings,
-    the root entries' dict lookups, their eligibility, the rows."""
+    (``E_SPAN``); a failed pair's spans are forgotten (the Python path records them again).
+    Before, the same work was ~3 µs of Python around the kernel: the readings, the root
+    entries' dict lookups, their eligibility, the rows."""
     n0 = 1 if sid2 < 0 else 2
     span = 2
-    eid = eid2 = aid2 = -1
+    eid = eid2 = aid = aid2 = -1
     for i in range(n0):
         s_ = sid if i == 0 else sid2
         g_ = sig if i == 0 else sig2
@@ -716,26 +717,16 @@ def fill_lean(sid, sig, sid2, sig2, budget, out, ent, grp, wpool, spool, hk, sig
         else:
             eid2 = e
             aid2 = a
-    stack = np.empty((_pow2(span), 4), np.int64)
-    stack[0, 0] = eid
-    stack[0, 1] = sig
-    stack[0, 2] = aid
-    stack[0, 3] = 0
-    if n0 == 2:
-        stack[1, 0] = eid2
-        stack[1, 1] = sig2
-        stack[1, 2] = aid2
-        stack[1, 3] = 0
     out[:] = 0
-    n = _apply_lean(stack, n0, budget, out, ent, grp, wpool, spool, hk, sig_aid)
     if n0 == 1:
-        if n >= 0:
+        n = apply_one(eid, sig, aid, 0, span, budget, out, ent, grp, wpool, spool, hk, sig_aid)
+        if n >= 0 or n == -2:
             ent[eid, E_SPAN] = n
-        elif n == -2:
-            ent[eid, E_SPAN] = -2
         elif n == -3:
             ent[eid, E_SPAN] = -1  # (the Python path learns its new length)
-    elif n == -2 or n == -3:  # (which of the two is not known: the Python path finds out)
+        return n
+    n = apply_two(eid, sig, aid, 0, eid2, sig2, aid2, 0, span, budget, out, ent, grp, wpool, spool, hk, sig_aid)
+    if n == -2 or n == -3:  # (which of the two is not known: the Python path finds out)
         ent[eid, E_SPAN] = -1
         ent[eid2, E_SPAN] = -1
     return n
