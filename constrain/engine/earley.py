@@ -526,14 +526,12 @@ class ByteParser:
         row, and its seed key was ~1.5 µs (a fifth of a warm schema miss)."""
         row = self.chart[k]
         if row.sig >= 0:
-            T = terms & row.allowed
-            if T & ~self.t.ignore_mask == 0:
+            # (the walk keys a lexeme as this parser does: its terminals masked by the row's
+            # allowed ones under exact lexing, munch's choice under maximal munch)
+            if terms & row.allowed & ~self.t.ignore_mask == 0:
                 s = row.sig
-            else:  # (the walk keys a lexeme by its terminals, masked by the row's or, munch's choice, not)
-                scans = self.t.sig_scans
-                s = scans.get((row.sig, T), -1)
-                if s < 0 and T != terms:
-                    s = scans.get((row.sig, terms), -1)
+            else:
+                s = self.t.sig_scans.get((row.sig, terms), -1)
             if s >= 0:
                 self.chart[rid].sig = s
 
@@ -837,39 +835,39 @@ def _chase(tables: CompiledParserTables, chart: dict, o: int, a: int) -> tuple[i
     return o, a
 
 
+def _seed_target(tables: CompiledParserTables, chart: dict, r: int, d: int, o: int) -> tuple[int, int | None]:
+    """What seed ``(r, d, o)`` of a row names: ``(o, None)`` when it has more than its last
+    symbol left, else its completion of ``lhs(r)`` at ``o`` chased, ``(row, nonterminal)``."""
+    if d + 1 >= tables.rule_len[r] and tables.lhs[r] != 0:
+        return _chase(tables, chart, o, tables.lhs[r])
+    return o, None
+
+
 def _seed_key(tables: CompiledParserTables, chart: dict, k: int):
     """Row ``k``'s seeds with what their origins contribute, or ``None`` when a row that names
     has no id yet: ``(r, d, -1)`` for a seed started here, ``(r, d, id of o)`` for one with
     more than its last symbol left, else ``(-1, last symbol or None, a, id of o')`` where
     ``(o', a)`` is the seed's completion chased (:func:`_chase`)."""
-    lhs, rule_len, rhs = tables.lhs, tables.rule_len, tables.rhs
+    rule_len, rhs = tables.rule_len, tables.rhs
     parts = []
     for (r, d, o) in chart[k].seeds:
         if o == k:
             parts.append((r, d, -1))
             continue
-        n = rule_len[r]
-        if d + 1 >= n and lhs[r] != 0:
-            o, a = _chase(tables, chart, o, lhs[r])
-            s = chart[o].sig
-            if s < 0:
-                return None
-            parts.append((-1, rhs[r][d] if d < n else None, a, s))
-        else:
-            s = chart[o].sig
-            if s < 0:
-                return None
-            parts.append((r, d, s))
+        o, a = _seed_target(tables, chart, r, d, o)
+        s = chart[o].sig
+        if s < 0:
+            return None
+        parts.append((r, d, s) if a is None else (-1, rhs[r][d] if d < rule_len[r] else None, a, s))
     key = frozenset(parts)
     return (key, "root") if k == 0 else key  # (only row 0 completes the start symbol)
 
 
 def _key_deps(tables: CompiledParserTables, chart: dict, k: int):
     """The rows whose ids :func:`_seed_key` of row ``k`` reads (all older than ``k``)."""
-    lhs, rule_len = tables.lhs, tables.rule_len
     for (r, d, o) in chart[k].seeds:
         if o != k:
-            yield _chase(tables, chart, o, lhs[r])[0] if d + 1 >= rule_len[r] and lhs[r] != 0 else o
+            yield _seed_target(tables, chart, r, d, o)[0]
 
 
 def _intern_sig(tables: CompiledParserTables, key) -> int:
